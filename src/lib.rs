@@ -1,1 +1,2 @@
 //! Tollgate core.
+pub mod files;
