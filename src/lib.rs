@@ -1,2 +1,32 @@
-//! Tollgate core.
+//! Tollgate: decides, before any AI work is paid for, whether a user of an AI
+//! chat platform may do what they ask, and says why not — in Persian first.
+//!
+//! This crate is the functional core: no I/O, no clock (`now` is always a
+//! parameter). The Worker (`worker/`) and the npm package (`pkg/`, feature
+//! `wasm`) are thin shells over [`engine::Engine`]. See DESIGN.md.
+
+pub mod action;
+pub mod calendar;
+pub mod config;
+pub mod decision;
+pub mod discount;
+pub mod engine;
 pub mod files;
+pub mod glob;
+pub mod json;
+pub mod ledger;
+pub mod limit;
+pub mod messages;
+pub mod seed;
+pub mod snapshot;
+pub mod subscription;
+pub mod time;
+pub mod window;
+
+pub use action::Action;
+pub use config::Config;
+pub use decision::{Code, Decision};
+pub use engine::{Engine, Options, Usage};
+pub use ledger::Ledger;
+pub use snapshot::Snapshot;
+pub use subscription::Subscription;

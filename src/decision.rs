@@ -1,0 +1,252 @@
+//! The verdict on an action (SPEC §4), and its stable codes.
+
+use crate::json::micros_to_usd;
+use crate::limit::Metric;
+use serde::{Deserialize, Serialize};
+
+/// Every kind of answer, one stable snake_case string each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Code {
+    Ok,
+    SubscriptionMissing,
+    SubscriptionInactive,
+    SubscriptionExpired,
+    PlanInactive,
+    ModelNotAllowed,
+    WindowExceeded,
+    InsufficientBudget,
+    ConcurrencyExceeded,
+    FileNameInvalid,
+    FileTooLarge,
+    FileTypeNotAllowed,
+    FileTypeMismatch,
+    DiscountUnknown,
+    DiscountExpired,
+    DiscountExhausted,
+    DiscountUserExhausted,
+    DiscountNotApplicable,
+    UpgradeNotAllowed,
+    BadRequest,
+}
+
+impl Code {
+    pub const ALL: [Code; 20] = [
+        Code::Ok,
+        Code::SubscriptionMissing,
+        Code::SubscriptionInactive,
+        Code::SubscriptionExpired,
+        Code::PlanInactive,
+        Code::ModelNotAllowed,
+        Code::WindowExceeded,
+        Code::InsufficientBudget,
+        Code::ConcurrencyExceeded,
+        Code::FileNameInvalid,
+        Code::FileTooLarge,
+        Code::FileTypeNotAllowed,
+        Code::FileTypeMismatch,
+        Code::DiscountUnknown,
+        Code::DiscountExpired,
+        Code::DiscountExhausted,
+        Code::DiscountUserExhausted,
+        Code::DiscountNotApplicable,
+        Code::UpgradeNotAllowed,
+        Code::BadRequest,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Ok => "ok",
+            Code::SubscriptionMissing => "subscription_missing",
+            Code::SubscriptionInactive => "subscription_inactive",
+            Code::SubscriptionExpired => "subscription_expired",
+            Code::PlanInactive => "plan_inactive",
+            Code::ModelNotAllowed => "model_not_allowed",
+            Code::WindowExceeded => "window_exceeded",
+            Code::InsufficientBudget => "insufficient_budget",
+            Code::ConcurrencyExceeded => "concurrency_exceeded",
+            Code::FileNameInvalid => "file_name_invalid",
+            Code::FileTooLarge => "file_too_large",
+            Code::FileTypeNotAllowed => "file_type_not_allowed",
+            Code::FileTypeMismatch => "file_type_mismatch",
+            Code::DiscountUnknown => "discount_unknown",
+            Code::DiscountExpired => "discount_expired",
+            Code::DiscountExhausted => "discount_exhausted",
+            Code::DiscountUserExhausted => "discount_user_exhausted",
+            Code::DiscountNotApplicable => "discount_not_applicable",
+            Code::UpgradeNotAllowed => "upgrade_not_allowed",
+            Code::BadRequest => "bad_request",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Code> {
+        Code::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// The HTTP status of a denial with this code.
+    pub fn status(self) -> u16 {
+        match self {
+            Code::Ok => 200,
+            Code::WindowExceeded | Code::InsufficientBudget | Code::ConcurrencyExceeded => 429,
+            Code::FileNameInvalid | Code::BadRequest => 400,
+            Code::FileTooLarge => 413,
+            Code::FileTypeNotAllowed | Code::FileTypeMismatch => 415,
+            _ => 403,
+        }
+    }
+}
+
+impl Serialize for Code {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Code {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Code::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("unknown code {s:?}")))
+    }
+}
+
+/// A count, or an amount of US dollars: how numbers cross the boundary.
+/// Counts are integers; `cost_usd` figures are dollars with at most six
+/// decimals while the core keeps integer micro-dollars.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Amount {
+    Count(u64),
+    Usd(u64),
+}
+
+impl Amount {
+    pub fn of(metric: Metric, raw: u64) -> Amount {
+        if metric == Metric::CostUsd {
+            Amount::Usd(raw)
+        } else {
+            Amount::Count(raw)
+        }
+    }
+
+    /// The raw integer (micro-dollars for USD).
+    pub fn raw(self) -> u64 {
+        match self {
+            Amount::Count(n) | Amount::Usd(n) => n,
+        }
+    }
+}
+
+impl Serialize for Amount {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match *self {
+            Amount::Count(n) => s.serialize_u64(n),
+            Amount::Usd(m) if m % 1_000_000 == 0 => s.serialize_u64(m / 1_000_000),
+            Amount::Usd(m) => s.serialize_f64(micros_to_usd(m)),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Amount {
+    /// Reading back a number: integers stay counts; the caller re-tags
+    /// dollars by metric with [`Amount::of`] semantics.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = serde_json::Number::deserialize(d)?;
+        if let Some(u) = v.as_u64() {
+            Ok(Amount::Count(u))
+        } else {
+            let f = v.as_f64().unwrap_or(0.0);
+            if f < 0.0 || !f.is_finite() {
+                return Err(serde::de::Error::custom("amount must be non-negative"));
+            }
+            Ok(Amount::Usd(crate::json::usd_to_micros(f)))
+        }
+    }
+}
+
+/// One limit as it stands for this action: used in `violations`, `limits`,
+/// `GET /v1/usage` and the browser's quota meters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LimitState {
+    pub metric: String,
+    pub scope: String,
+    pub window: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chat_id: Option<String>,
+    pub limit: Amount,
+    /// Includes open holds.
+    pub used: Amount,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested: Option<Amount>,
+    pub remaining: Amount,
+    /// RFC 3339; `null` when waiting never frees room (subscription, lifetime,
+    /// chat) or when nothing is counted in a rolling window.
+    pub resets_at: Option<String>,
+}
+
+/// One reason an action is refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Violation {
+    pub code: Code,
+    pub status: u16,
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<LimitState>,
+    /// The file this is about (file checks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// The model this is about (access checks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Seconds until waiting would clear this violation; `None` when it never would.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_s: Option<u64>,
+    pub message: String,
+}
+
+/// A hold reserved by an allowed `reserve`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldRef {
+    pub id: String,
+    pub expires_at: String,
+}
+
+/// The verdict (SPEC §4).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub allowed: bool,
+    pub status: u16,
+    pub code: Code,
+    pub message: String,
+    pub retry_after_s: Option<u64>,
+    pub violations: Vec<Violation>,
+    /// Every limit that applied, when explain was asked for.
+    pub limits: Vec<LimitState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold: Option<HoldRef>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_follow_the_spec() {
+        assert_eq!(Code::SubscriptionExpired.status(), 403);
+        assert_eq!(Code::DiscountUserExhausted.status(), 403);
+        assert_eq!(Code::UpgradeNotAllowed.status(), 403);
+        assert_eq!(Code::WindowExceeded.status(), 429);
+        assert_eq!(Code::ConcurrencyExceeded.status(), 429);
+        assert_eq!(Code::FileTooLarge.status(), 413);
+        assert_eq!(Code::FileTypeMismatch.status(), 415);
+        assert_eq!(Code::FileNameInvalid.status(), 400);
+        for c in Code::ALL {
+            assert_eq!(Code::parse(c.as_str()), Some(c));
+        }
+    }
+
+    #[test]
+    fn usd_amounts_print_as_dollars() {
+        let j = |a: Amount| serde_json::to_string(&a).unwrap();
+        assert_eq!(j(Amount::Usd(5_000_000)), "5");
+        assert_eq!(j(Amount::Usd(150_000)), "0.15");
+        assert_eq!(j(Amount::Usd(1)), "1e-6");
+        assert_eq!(j(Amount::Count(20_000)), "20000");
+    }
+}

@@ -1,0 +1,984 @@
+//! The decisions: config + usage + action + now → verdict.
+//!
+//! One evaluation serves every runtime. It reads usage through
+//! [`UsageView`], implemented by the authoritative [`Ledger`] (the Worker's
+//! Durable Object, native Rust) and by a [`Snapshot`] (the browser). The
+//! order of checks is SPEC §4's: access, then files (name, type, size), then
+//! concurrency, then quotas smallest window first.
+
+use crate::action::{Action, FileInfo};
+use crate::config::{Config, Plan};
+use crate::decision::{Amount, Code, Decision, HoldRef, LimitState, Violation};
+use crate::discount::DiscountState;
+use crate::files;
+use crate::ledger::{Charge, Committed, Hold, HoldError, Ledger, Released};
+use crate::limit::{Amounts, Limit, Metric, Window};
+use crate::messages::{self, Locale, MessageArgs};
+use crate::snapshot::{HoldInfo, Snapshot};
+use crate::subscription::Subscription;
+use crate::time::{rfc3339, secs};
+use crate::window::{self, WinCtx};
+
+/// How a caller wants the answer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options<'a> {
+    /// Fill `limits` with every limit that applied.
+    pub explain: bool,
+    /// Overrides the config's locale.
+    pub locale: Option<Locale>,
+    /// The code's state, for a `discount` action.
+    pub discount: Option<&'a DiscountState>,
+    /// The caller's user id, for per-user discount caps.
+    pub user: Option<&'a str>,
+}
+
+/// Real usage reported when a hold is committed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    /// Micro-dollars; `None`: computed from the model's prices.
+    pub cost_micros: Option<u64>,
+    pub images: Option<u64>,
+    pub files: Option<u64>,
+}
+
+/// Usage as seen by a decision: the ledger (exact) or a snapshot (advisory).
+pub trait UsageView {
+    fn used(&self, limit: &Limit, key: &str, ctx: &WinCtx) -> u64;
+    fn resets_at(&self, limit: &Limit, key: &str, ctx: &WinCtx) -> Option<i64>;
+    /// Seconds until `requested` would fit by waiting; `None`: waiting never helps.
+    fn retry_after(&self, limit: &Limit, key: &str, ctx: &WinCtx, requested: u64) -> Option<i64>;
+    /// Open holds of kinds that count against `max_concurrent`.
+    fn in_flight(&self, now: i64) -> u64;
+}
+
+impl UsageView for Ledger {
+    fn used(&self, l: &Limit, key: &str, ctx: &WinCtx) -> u64 {
+        window::used(self.counters.get(key), l.window, ctx)
+    }
+    fn resets_at(&self, l: &Limit, key: &str, ctx: &WinCtx) -> Option<i64> {
+        window::resets_at(self.counters.get(key), l.window, ctx)
+    }
+    fn retry_after(&self, l: &Limit, key: &str, ctx: &WinCtx, requested: u64) -> Option<i64> {
+        window::retry_after(self.counters.get(key), l.window, ctx, l.max, requested)
+    }
+    fn in_flight(&self, now: i64) -> u64 {
+        self.holds
+            .iter()
+            .filter(|h| h.expires > now && counts_in_flight(&h.kind))
+            .count() as u64
+    }
+}
+
+/// Only model calls are "requests in flight"; an upload's hold is not.
+pub fn counts_in_flight(kind: &str) -> bool {
+    matches!(kind, "message" | "title" | "image" | "analyze_image")
+}
+
+/// A limit that applies to an action, with what it asks of it.
+#[derive(Debug, Clone)]
+struct Applied<'p> {
+    limit: &'p Limit,
+    key: &'p str,
+    requested: u64,
+}
+
+/// What an action asks of each metric.
+#[derive(Debug, Clone, Copy, Default)]
+struct Demand {
+    amounts: Amounts,
+    /// Metrics the action touches (checked even when the amount is 0:
+    /// a `validate` with no tokens still hits an exhausted token window).
+    touched: [bool; 6],
+}
+
+impl Demand {
+    fn add(&mut self, m: Metric, n: u64) {
+        self.amounts[m.idx()] = self.amounts[m.idx()].saturating_add(n);
+        self.touched[m.idx()] = true;
+    }
+}
+
+/// The result of evaluating an action, before it is turned into a decision.
+struct Evaluation<'p> {
+    violations: Vec<Violation>,
+    applied: Vec<Applied<'p>>,
+    demand: Demand,
+    limit_states: Vec<LimitState>,
+}
+
+/// A config made ready to decide.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    pub config: Config,
+    /// Per plan (same order as `config.plans`), each limit's ledger key.
+    keys: Vec<Vec<String>>,
+}
+
+impl Engine {
+    pub fn new(config: Config) -> Engine {
+        let keys = config
+            .plans
+            .iter()
+            .map(|p| p.limits.iter().map(Limit::key).collect())
+            .collect();
+        Engine { config, keys }
+    }
+
+    fn locale(&self, opts: &Options) -> Locale {
+        opts.locale.unwrap_or(self.config.locale)
+    }
+
+    fn plan_index(&self, id: &str) -> Option<usize> {
+        self.config.plans.iter().position(|p| p.id == id)
+    }
+
+    fn msg(&self, code: Code, locale: Locale, args: &MessageArgs) -> String {
+        messages::render(
+            code,
+            locale,
+            args,
+            self.config.template(locale, code.as_str()),
+        )
+    }
+
+    fn simple(&self, code: Code, locale: Locale, args: &MessageArgs) -> Violation {
+        Violation {
+            code,
+            status: code.status(),
+            limit: None,
+            file: args.file.map(str::to_string),
+            model: args.model.map(str::to_string),
+            retry_after_s: None,
+            message: self.msg(code, locale, args),
+        }
+    }
+
+    // ---------------------------------------------------------------- checks
+
+    /// The access checks of SPEC §4, in order. `Err` ends the evaluation:
+    /// quotas of a plan the user may not use say nothing useful.
+    fn access<'s>(
+        &'s self,
+        sub: Option<&Subscription>,
+        now: i64,
+        locale: Locale,
+        require_active_plan: bool,
+    ) -> Result<(usize, &'s Plan), Box<Violation>> {
+        let deny = |code| Err(Box::new(self.simple(code, locale, &MessageArgs::default())));
+        let Some(sub) = sub else {
+            return deny(Code::SubscriptionMissing);
+        };
+        if !sub.active || sub.starts_at > now {
+            return deny(Code::SubscriptionInactive);
+        }
+        if sub.ends_at.is_some_and(|e| e <= now) {
+            return deny(Code::SubscriptionExpired);
+        }
+        let Some(pi) = self.plan_index(&sub.plan) else {
+            // A plan the config no longer has is as good as an inactive one.
+            return deny(Code::PlanInactive);
+        };
+        let plan = &self.config.plans[pi];
+        if require_active_plan && !plan.active {
+            return deny(Code::PlanInactive);
+        }
+        Ok((pi, plan))
+    }
+
+    /// The model must be allowed by the plan *and* known to the config.
+    fn model_check(
+        &self,
+        plan: &Plan,
+        model: &str,
+        locale: Locale,
+    ) -> Result<bool, Box<Violation>> {
+        match self.config.model(model) {
+            Some(m) if plan.allows_model(model) => Ok(m.free),
+            _ => Err(Box::new(self.simple(
+                Code::ModelNotAllowed,
+                locale,
+                &MessageArgs {
+                    model: Some(model),
+                    ..Default::default()
+                },
+            ))),
+        }
+    }
+
+    fn demand(&self, action: &Action) -> Demand {
+        let mut d = Demand::default();
+        let model = action.model().and_then(|m| self.config.model(m));
+        let token_cost = |i: u64, o: u64| model.map_or(0, |m| m.token_cost(i, o));
+        match action {
+            Action::Message {
+                input_tokens,
+                max_output_tokens,
+                ..
+            } => {
+                d.add(Metric::Messages, 1);
+                d.add(
+                    Metric::Tokens,
+                    input_tokens.saturating_add(*max_output_tokens),
+                );
+                d.add(
+                    Metric::CostUsd,
+                    token_cost(*input_tokens, *max_output_tokens),
+                );
+            }
+            Action::Title {
+                input_tokens,
+                max_output_tokens,
+                ..
+            } => {
+                d.add(
+                    Metric::Tokens,
+                    input_tokens.saturating_add(*max_output_tokens),
+                );
+                d.add(
+                    Metric::CostUsd,
+                    token_cost(*input_tokens, *max_output_tokens),
+                );
+            }
+            Action::Image { count, .. } => {
+                d.add(Metric::Images, *count);
+                d.add(
+                    Metric::CostUsd,
+                    model.map_or(0, |m| m.image_micros.saturating_mul(*count)),
+                );
+            }
+            Action::AnalyzeImage {
+                input_tokens,
+                max_output_tokens,
+                file,
+                ..
+            } => {
+                d.add(Metric::Messages, 1);
+                d.add(
+                    Metric::Tokens,
+                    input_tokens.saturating_add(*max_output_tokens),
+                );
+                d.add(
+                    Metric::CostUsd,
+                    token_cost(*input_tokens, *max_output_tokens),
+                );
+                if let Some(f) = file {
+                    d.add(Metric::Files, 1);
+                    d.add(Metric::FileBytes, f.size);
+                }
+            }
+            Action::Upload { files, .. } => {
+                d.add(Metric::Files, files.len() as u64);
+                d.add(
+                    Metric::FileBytes,
+                    files.iter().fold(0u64, |a, f| a.saturating_add(f.size)),
+                );
+            }
+            Action::Validate {
+                model: m,
+                input_tokens,
+                generate_image,
+                uploaded_files_count,
+                ..
+            } => {
+                if m.is_some() {
+                    d.add(Metric::Messages, 1);
+                    d.add(Metric::Tokens, *input_tokens);
+                    d.add(Metric::CostUsd, token_cost(*input_tokens, 0));
+                }
+                if *generate_image {
+                    d.add(Metric::Images, 1);
+                }
+                if let Some(n) = uploaded_files_count {
+                    d.add(Metric::Files, *n);
+                }
+            }
+            Action::Discount { .. } | Action::Upgrade { .. } => {}
+        }
+        d
+    }
+
+    /// File checks for every file: names (400), then types (415), then sizes (413).
+    fn file_checks(&self, plan: &Plan, files_: &[&FileInfo], locale: Locale) -> Vec<Violation> {
+        let mut names = Vec::new();
+        let mut types = Vec::new();
+        let mut sizes = Vec::new();
+        for f in files_ {
+            let args = MessageArgs {
+                file: Some(&f.name),
+                ..Default::default()
+            };
+            if files::check_name(&f.name).is_err() {
+                // A hostile name is not echoed back: it may carry bidi controls.
+                names.push(self.simple(Code::FileNameInvalid, locale, &MessageArgs::default()));
+                let last = names.last_mut().expect("just pushed");
+                last.file = Some(sanitize_name(&f.name));
+                continue;
+            }
+            let ext = files::extension(&f.name);
+            if let Some(allowed) = &plan.files.allowed_extensions {
+                if !allowed.contains(&ext) {
+                    types.push(self.simple(
+                        Code::FileTypeNotAllowed,
+                        locale,
+                        &MessageArgs {
+                            ext: Some(&ext),
+                            allowed: Some(allowed),
+                            ..args.clone()
+                        },
+                    ));
+                    continue;
+                }
+            }
+            if let Some(head) = &f.head {
+                if !files::head_agrees(&ext, head) {
+                    types.push(self.simple(
+                        Code::FileTypeMismatch,
+                        locale,
+                        &MessageArgs {
+                            ext: Some(&ext),
+                            ..args.clone()
+                        },
+                    ));
+                    continue;
+                }
+            }
+            if let Some(max) = plan.files.max_file_bytes {
+                if f.size > max {
+                    let mut v = self.simple(
+                        Code::FileTooLarge,
+                        locale,
+                        &MessageArgs {
+                            limit: Some(max),
+                            requested: Some(f.size),
+                            ..args.clone()
+                        },
+                    );
+                    v.limit = Some(LimitState {
+                        metric: Metric::FileBytes.as_str().into(),
+                        scope: "all".into(),
+                        window: "file".into(),
+                        chat_id: None,
+                        limit: Amount::Count(max),
+                        used: Amount::Count(0),
+                        requested: Some(Amount::Count(f.size)),
+                        remaining: Amount::Count(max),
+                        resets_at: None,
+                    });
+                    sizes.push(v);
+                }
+            }
+        }
+        names.extend(types);
+        names.extend(sizes);
+        names
+    }
+
+    /// Evaluates an action against usage. Pure: changes nothing.
+    fn evaluate<'p>(
+        &'p self,
+        view: &dyn UsageView,
+        sub: Option<&Subscription>,
+        action: &Action,
+        now: i64,
+        opts: &Options,
+    ) -> Evaluation<'p> {
+        let locale = self.locale(opts);
+        let mut ev = Evaluation {
+            violations: Vec::new(),
+            applied: Vec::new(),
+            demand: self.demand(action),
+            limit_states: Vec::new(),
+        };
+        if let Action::Upgrade { to_plan } = action {
+            ev.violations
+                .extend(self.upgrade_check(sub, to_plan, now, locale));
+            return ev;
+        }
+        if let Action::Discount { code } = action {
+            ev.violations
+                .extend(self.discount_check(sub, code, now, locale, opts));
+            return ev;
+        }
+        let (pi, plan) = match self.access(sub, now, locale, true) {
+            Ok(p) => p,
+            Err(v) => {
+                ev.violations.push(*v);
+                return ev;
+            }
+        };
+        let mut model_ref = None;
+        if let Some(m) = action.model() {
+            match self.model_check(plan, m, locale) {
+                Ok(free) => model_ref = Some((m, free)),
+                Err(v) => {
+                    ev.violations.push(*v);
+                    return ev;
+                }
+            }
+        }
+
+        let files_: Vec<&FileInfo> = match action {
+            Action::Upload { files, .. } => files.iter().collect(),
+            Action::AnalyzeImage { file: Some(f), .. } => vec![f],
+            _ => Vec::new(),
+        };
+        ev.violations
+            .extend(self.file_checks(plan, &files_, locale));
+
+        if let Some(max) = plan.max_concurrent {
+            let ai = counts_in_flight(action.kind()) || model_ref.is_some();
+            if ai && view.in_flight(now) >= max {
+                let mut v = self.simple(
+                    Code::ConcurrencyExceeded,
+                    locale,
+                    &MessageArgs {
+                        limit: Some(max),
+                        ..Default::default()
+                    },
+                );
+                v.model = None;
+                ev.violations.push(v);
+            }
+        }
+
+        let sub_id = sub.map(|s| s.id.as_str());
+        let ctx = WinCtx {
+            now,
+            cal: &self.config.calendar,
+            sub_id,
+            chat: action.chat_id(),
+        };
+        let mut quota: Vec<(usize, Violation)> = Vec::new();
+        for (li, limit) in plan.limits.iter().enumerate() {
+            let mi = limit.metric.idx();
+            if !ev.demand.touched[mi] || !limit.scope.matches(model_ref) {
+                continue;
+            }
+            if limit.window == Window::Chat && ctx.chat.is_none() {
+                continue;
+            }
+            let key = self.keys[pi][li].as_str();
+            let requested = ev.demand.amounts[mi];
+            let used = view.used(limit, key, &ctx);
+            let remaining = limit.max.saturating_sub(used);
+            let over = remaining == 0 || requested > remaining;
+            if over || opts.explain {
+                let resets_at = view.resets_at(limit, key, &ctx);
+                let state = limit_state(limit, ctx.chat, used, Some(requested), resets_at);
+                if over {
+                    let code = if remaining == 0 {
+                        Code::WindowExceeded
+                    } else {
+                        Code::InsufficientBudget
+                    };
+                    let retry = view
+                        .retry_after(limit, key, &ctx, requested)
+                        .map(|s| s.max(0) as u64);
+                    // For a violation, `resets_at` is when this request would fit.
+                    let fits_at = match (limit.window, retry) {
+                        (Window::Rolling(..), Some(r)) => Some(rfc3339(now + r as i64)),
+                        _ => state.resets_at.clone(),
+                    };
+                    let message = self.msg(
+                        code,
+                        locale,
+                        &MessageArgs {
+                            metric: Some(limit.metric),
+                            scope: Some(&limit.scope),
+                            window: Some(limit.window),
+                            limit: Some(limit.max),
+                            used: Some(used),
+                            remaining: Some(remaining),
+                            requested: Some(requested),
+                            resets_at: fits_at.as_deref(),
+                            ..Default::default()
+                        },
+                    );
+                    quota.push((
+                        li,
+                        Violation {
+                            code,
+                            status: code.status(),
+                            limit: Some(LimitState {
+                                resets_at: fits_at,
+                                ..state.clone()
+                            }),
+                            file: None,
+                            model: None,
+                            retry_after_s: retry,
+                            message,
+                        },
+                    ));
+                }
+                if opts.explain {
+                    ev.limit_states.push(state);
+                }
+            }
+            ev.applied.push(Applied {
+                limit,
+                key,
+                requested,
+            });
+        }
+        // Smallest window first; the config's order among equals.
+        quota.sort_by_key(|(li, _)| (plan.limits[*li].window.rank(), *li));
+        ev.violations.extend(quota.into_iter().map(|(_, v)| v));
+        ev
+    }
+
+    fn upgrade_check(
+        &self,
+        sub: Option<&Subscription>,
+        to_plan: &str,
+        now: i64,
+        locale: Locale,
+    ) -> Option<Violation> {
+        // Upgrading away from a retired plan is exactly what its users need,
+        // so the current plan need not be active.
+        let (_, current) = match self.access(sub, now, locale, false) {
+            Ok(p) => p,
+            Err(v) => return Some(*v),
+        };
+        match self.config.plan(to_plan) {
+            Some(target) if target.active && target.tier > current.tier => None,
+            _ => Some(self.simple(Code::UpgradeNotAllowed, locale, &MessageArgs::default())),
+        }
+    }
+
+    fn discount_check(
+        &self,
+        sub: Option<&Subscription>,
+        code: &str,
+        now: i64,
+        locale: Locale,
+        opts: &Options,
+    ) -> Option<Violation> {
+        let plan = sub.map(|s| s.plan.as_str());
+        let state = opts.discount.filter(|d| d.code == code);
+        match crate::discount::judge(state, opts.user.unwrap_or(""), plan, now) {
+            Ok(()) => None,
+            Err((c, limit)) => Some(self.simple(
+                c,
+                locale,
+                &MessageArgs {
+                    limit,
+                    ..Default::default()
+                },
+            )),
+        }
+    }
+
+    fn decide(&self, ev: Evaluation, locale: Locale) -> Decision {
+        let Evaluation {
+            violations,
+            limit_states,
+            ..
+        } = ev;
+        match violations.first() {
+            None => Decision {
+                allowed: true,
+                status: 200,
+                code: Code::Ok,
+                message: self.msg(Code::Ok, locale, &MessageArgs::default()),
+                retry_after_s: None,
+                violations,
+                limits: limit_states,
+                hold: None,
+            },
+            Some(first) => {
+                // Waiting helps only if every violation clears by waiting: then
+                // the answer is the latest of their resets.
+                let retry = violations
+                    .iter()
+                    .map(|v| v.retry_after_s)
+                    .try_fold(0u64, |acc, r| r.map(|r| acc.max(r)));
+                Decision {
+                    allowed: false,
+                    status: first.status,
+                    code: first.code,
+                    message: first.message.clone(),
+                    retry_after_s: retry,
+                    violations,
+                    limits: limit_states,
+                    hold: None,
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ operations
+
+    /// Dry run against the authoritative ledger: the decision, nothing changes.
+    pub fn check(
+        &self,
+        ledger: &Ledger,
+        sub: Option<&Subscription>,
+        action: &Action,
+        now_ms: i64,
+        opts: &Options,
+    ) -> Decision {
+        let now = secs(now_ms);
+        if ledger.holds.iter().any(|h| h.expires <= now) {
+            // Expired holds no longer count, alarm or not.
+            let mut l = ledger.clone();
+            l.expire(now);
+            return self.decide(self.evaluate(&l, sub, action, now, opts), self.locale(opts));
+        }
+        self.decide(
+            self.evaluate(ledger, sub, action, now, opts),
+            self.locale(opts),
+        )
+    }
+
+    /// Housekeeping before any operation: expire holds whose time is up,
+    /// drop buckets and periods that can no longer count, forget old keys.
+    pub fn maintain(&self, ledger: &mut Ledger, now_ms: i64) {
+        let now = secs(now_ms);
+        ledger.expire(now);
+        let ctx = WinCtx {
+            now,
+            cal: &self.config.calendar,
+            sub_id: None,
+            chat: None,
+        };
+        let config = &self.config;
+        ledger.counters.retain(|key, c| {
+            // Counters of limits no plan has any more are dropped; a limit in
+            // some plan keeps its count (a user may switch back to it).
+            let Some(limit) = config
+                .plans
+                .iter()
+                .flat_map(|p| p.limits.iter())
+                .find(|l| l.key() == *key)
+            else {
+                return false;
+            };
+            window::prune(c, limit.window, now);
+            !window::is_idle(c, limit.window, &ctx)
+        });
+        ledger.forget_old(now);
+    }
+
+    /// Atomic check-and-hold: allowed → every applicable counter moves and a
+    /// hold is opened; denied → nothing changes. The same `idem_key` returns
+    /// the same answer and never holds twice.
+    pub fn reserve(
+        &self,
+        ledger: &mut Ledger,
+        sub: Option<&Subscription>,
+        action: &Action,
+        now_ms: i64,
+        idem_key: Option<&str>,
+        opts: &Options,
+    ) -> Decision {
+        let now = secs(now_ms);
+        if let Some(k) = idem_key {
+            if let Some(answer) = ledger.idem_answer(k, now) {
+                if let Ok(d) = serde_json::from_str::<Decision>(answer) {
+                    return d;
+                }
+            }
+        }
+        self.maintain(ledger, now_ms);
+        let locale = self.locale(opts);
+        let ev = self.evaluate(ledger, sub, action, now, opts);
+        let charges: Vec<(String, Limit, u64)> = ev
+            .applied
+            .iter()
+            .map(|a| (a.key.to_string(), a.limit.clone(), a.requested))
+            .collect();
+        let demand = ev.demand;
+        let mut d = self.decide(ev, locale);
+        let holds_usage = !matches!(
+            action,
+            Action::Discount { .. } | Action::Upgrade { .. } | Action::Validate { .. }
+        );
+        if d.allowed && holds_usage {
+            let ctx = WinCtx {
+                now,
+                cal: &self.config.calendar,
+                sub_id: sub.map(|s| s.id.as_str()),
+                chat: action.chat_id(),
+            };
+            let mut hold_charges = Vec::with_capacity(charges.len());
+            for (key, limit, amount) in charges {
+                let mut slot = ledger.counters.remove(&key);
+                let s = window::charge(&mut slot, limit.window, &ctx, amount);
+                if let Some(c) = slot {
+                    ledger.counters.insert(key.clone(), c);
+                }
+                hold_charges.push(Charge {
+                    key,
+                    metric: limit.metric.idx() as u8,
+                    slot: s,
+                    amount,
+                });
+            }
+            let id = ledger.new_hold_id();
+            let expires = now + self.config.hold_ttl_s as i64;
+            ledger.open(Hold {
+                id: id.clone(),
+                created: now,
+                expires,
+                kind: action.kind().to_string(),
+                model: action.model().map(str::to_string),
+                est: demand.amounts,
+                charges: hold_charges,
+            });
+            d.hold = Some(HoldRef {
+                id,
+                expires_at: rfc3339(expires),
+            });
+        }
+        if let Some(k) = idem_key {
+            let mut stored = d.clone();
+            stored.limits.clear();
+            ledger.remember_idem(k, serde_json::to_string(&stored).unwrap_or_default(), now);
+        }
+        d
+    }
+
+    /// The real usage a commit records, per metric.
+    pub fn real_usage(&self, kind: &str, model: Option<&str>, est: &Amounts, u: &Usage) -> Amounts {
+        let m = model.and_then(|id| self.config.model(id));
+        let mut real = *est;
+        real[Metric::Tokens.idx()] = u.input_tokens.saturating_add(u.output_tokens);
+        if let Some(i) = u.images {
+            real[Metric::Images.idx()] = i;
+        }
+        if let Some(f) = u.files {
+            real[Metric::Files.idx()] = f;
+        }
+        real[Metric::CostUsd.idx()] = match u.cost_micros {
+            Some(c) => c,
+            None => {
+                let tokens = m.map_or(0, |m| m.token_cost(u.input_tokens, u.output_tokens));
+                let images = if kind == "image" {
+                    m.map_or(0, |m| {
+                        m.image_micros.saturating_mul(real[Metric::Images.idx()])
+                    })
+                } else {
+                    0
+                };
+                tokens.saturating_add(images)
+            }
+        };
+        real
+    }
+
+    /// Replaces a hold's estimate by the real usage. Idempotent; a late
+    /// commit (after expiry) still records the usage.
+    pub fn commit(
+        &self,
+        ledger: &mut Ledger,
+        hold_id: &str,
+        usage: &Usage,
+        now_ms: i64,
+    ) -> Result<Committed, HoldError> {
+        let now = secs(now_ms);
+        ledger.expire(now);
+        let (kind, model, est) = if let Some(h) = ledger.hold(hold_id) {
+            (h.kind.clone(), h.model.clone(), h.est)
+        } else if let Some(c) = ledger.closed.iter().find(|c| c.id == hold_id) {
+            let est = c.usage.unwrap_or_else(|| {
+                // An expired hold's estimate: rebuilt from its charges.
+                let mut e = [0u64; 6];
+                for ch in &c.charges {
+                    e[ch.metric().idx()] = e[ch.metric().idx()].max(ch.amount);
+                }
+                e
+            });
+            (c.kind.clone(), c.model.clone(), est)
+        } else {
+            return Err(HoldError::Unknown);
+        };
+        let real = self.real_usage(&kind, model.as_deref(), &est, usage);
+        ledger.commit(hold_id, real, now)
+    }
+
+    /// Drops a hold. Idempotent; after a commit it changes nothing.
+    pub fn release(
+        &self,
+        ledger: &mut Ledger,
+        hold_id: &str,
+        now_ms: i64,
+    ) -> Result<Released, HoldError> {
+        let now = secs(now_ms);
+        ledger.expire(now);
+        ledger.release(hold_id, now)
+    }
+
+    /// Resets counters: every one when both lists are empty, else those whose
+    /// metric is in `metrics` (if given) and whose window is in `windows` (if given).
+    pub fn reset(&self, ledger: &mut Ledger, metrics: &[Metric], windows: &[Window]) -> usize {
+        let ms: Vec<&str> = metrics.iter().map(|m| m.as_str()).collect();
+        let ws: Vec<String> = windows.iter().map(|w| w.to_string()).collect();
+        ledger.reset(|key| {
+            let mut parts = key.split('|');
+            let m = parts.next().unwrap_or("");
+            let w = key.rsplit('|').next().unwrap_or("");
+            (ms.is_empty() || ms.contains(&m)) && (ws.is_empty() || ws.iter().any(|x| x == w))
+        })
+    }
+
+    // -------------------------------------------------------------- reports
+
+    /// Every limit of the user's plan as it stands (chat limits: one entry
+    /// per chat with usage).
+    pub fn limit_states(
+        &self,
+        view: &dyn UsageView,
+        sub: Option<&Subscription>,
+        chats: &[String],
+        now: i64,
+    ) -> Vec<LimitState> {
+        let Some((pi, plan)) =
+            sub.and_then(|s| self.plan_index(&s.plan).map(|i| (i, &self.config.plans[i])))
+        else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (li, limit) in plan.limits.iter().enumerate() {
+            let key = &self.keys[pi][li];
+            let chat_list: Vec<Option<&str>> = if limit.window == Window::Chat {
+                chats.iter().map(|c| Some(c.as_str())).collect()
+            } else {
+                vec![None]
+            };
+            for chat in chat_list {
+                let ctx = WinCtx {
+                    now,
+                    cal: &self.config.calendar,
+                    sub_id: sub.map(|s| s.id.as_str()),
+                    chat,
+                };
+                let used = view.used(limit, key, &ctx);
+                if chat.is_some() && used == 0 {
+                    continue;
+                }
+                let resets_at = view.resets_at(limit, key, &ctx);
+                out.push(limit_state(limit, chat, used, None, resets_at));
+            }
+        }
+        out
+    }
+
+    /// The snapshot `GET /v1/usage` returns and the browser pre-validates against.
+    pub fn snapshot(&self, ledger: &Ledger, sub: Option<&Subscription>, now_ms: i64) -> Snapshot {
+        let now = secs(now_ms);
+        let mut l = ledger;
+        let expired;
+        if ledger.holds.iter().any(|h| h.expires <= now) {
+            let mut c = ledger.clone();
+            c.expire(now);
+            expired = c;
+            l = &expired;
+        }
+        let mut chats: Vec<String> = Vec::new();
+        for c in l.counters.values() {
+            if let window::Counter::Chat { m } = c {
+                for k in m.keys() {
+                    if !chats.contains(k) {
+                        chats.push(k.clone());
+                    }
+                }
+            }
+        }
+        chats.sort();
+        Snapshot {
+            subscription: sub.cloned(),
+            plan: sub.map(|s| s.plan.clone()),
+            as_of: rfc3339(now),
+            limits: self.limit_states(l, sub, &chats, now),
+            holds: l
+                .holds
+                .iter()
+                .map(|h| HoldInfo {
+                    id: h.id.clone(),
+                    kind: h.kind.clone(),
+                    model: h.model.clone(),
+                    created_at: rfc3339(h.created),
+                    expires_at: rfc3339(h.expires),
+                })
+                .collect(),
+        }
+    }
+
+    /// The decision the edge would give for this snapshot (the browser's
+    /// advisory check): exact for calendar, subscription, lifetime and chat
+    /// windows; for rolling windows never looser.
+    pub fn check_snapshot(
+        &self,
+        snapshot: &Snapshot,
+        sub: Option<&Subscription>,
+        action: &Action,
+        now_ms: i64,
+        opts: &Options,
+    ) -> Decision {
+        let now = secs(now_ms);
+        self.decide(
+            self.evaluate(snapshot, sub, action, now, opts),
+            self.locale(opts),
+        )
+    }
+
+    /// Every limit as it stands at `now` according to a snapshot (quota meters).
+    pub fn status_from_snapshot(
+        &self,
+        snapshot: &Snapshot,
+        sub: Option<&Subscription>,
+        now_ms: i64,
+    ) -> Vec<LimitState> {
+        let mut chats: Vec<String> = snapshot
+            .limits
+            .iter()
+            .filter_map(|l| l.chat_id.clone())
+            .collect();
+        chats.sort();
+        chats.dedup();
+        self.limit_states(snapshot, sub, &chats, secs(now_ms))
+    }
+}
+
+/// A name safe to echo: control and bidi characters replaced by U+FFFD.
+fn sanitize_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_control()
+                || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+            {
+                '\u{FFFD}'
+            } else {
+                c
+            }
+        })
+        .take(255)
+        .collect()
+}
+
+fn limit_state(
+    limit: &Limit,
+    chat: Option<&str>,
+    used: u64,
+    requested: Option<u64>,
+    resets_at: Option<i64>,
+) -> LimitState {
+    let a = |n| Amount::of(limit.metric, n);
+    LimitState {
+        metric: limit.metric.as_str().to_string(),
+        scope: limit.scope.as_str().to_string(),
+        window: limit.window.to_string(),
+        chat_id: if limit.window == Window::Chat {
+            chat.map(str::to_string)
+        } else {
+            None
+        },
+        limit: a(limit.max),
+        used: a(used),
+        requested: requested.map(a),
+        remaining: a(limit.max.saturating_sub(used)),
+        resets_at: resets_at.map(rfc3339),
+    }
+}

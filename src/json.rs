@@ -1,0 +1,398 @@
+//! A small, strict JSON reader that collects *every* problem with its path.
+//!
+//! serde's derive stops at the first error and cannot say which of many
+//! fields were wrong; a config or an action must be rejected with all of its
+//! problems listed (SPEC §1, §5), so the few input documents Tollgate reads
+//! are walked by hand with this helper instead.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// One thing wrong with an input document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// Where: `plans[0].limits[2].window`; the empty string means the document itself.
+    pub path: String,
+    /// Why, in plain English.
+    pub reason: String,
+}
+
+/// Every problem found in one input document (never empty when returned as an error).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problems(pub Vec<Problem>);
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            if p.path.is_empty() {
+                write!(f, "{}", p.reason)?;
+            } else {
+                write!(f, "{}: {}", p.path, p.reason)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Problems {}
+
+impl Problems {
+    /// A single problem.
+    pub fn one(path: impl Into<String>, reason: impl Into<String>) -> Self {
+        Problems(vec![Problem {
+            path: path.into(),
+            reason: reason.into(),
+        }])
+    }
+}
+
+/// The largest integer a JSON number carries exactly in JavaScript (2^53 - 1).
+/// Counts above it would silently change when they cross the JS boundary.
+pub const MAX_SAFE_INT: u64 = (1 << 53) - 1;
+
+/// Joins a path and a field name.
+pub fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+/// Joins a path and an index.
+pub fn index(path: &str, i: usize) -> String {
+    format!("{path}[{i}]")
+}
+
+/// Collects problems while a document is walked.
+#[derive(Default, Debug)]
+pub struct Reader {
+    pub problems: Vec<Problem>,
+}
+
+impl Reader {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn err(&mut self, path: impl Into<String>, reason: impl Into<String>) {
+        self.problems.push(Problem {
+            path: path.into(),
+            reason: reason.into(),
+        });
+    }
+
+    /// `Ok(v)` when no problem was recorded, else every problem.
+    pub fn finish<T>(self, v: T) -> Result<T, Problems> {
+        if self.problems.is_empty() {
+            Ok(v)
+        } else {
+            Err(Problems(self.problems))
+        }
+    }
+
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    pub fn object<'a>(&mut self, v: &'a Value, path: &str) -> Option<&'a Map<String, Value>> {
+        match v {
+            Value::Object(m) => Some(m),
+            _ => {
+                self.err(path, format!("expected an object, got {}", kind(v)));
+                None
+            }
+        }
+    }
+
+    pub fn array<'a>(&mut self, v: &'a Value, path: &str) -> Option<&'a Vec<Value>> {
+        match v {
+            Value::Array(a) => Some(a),
+            _ => {
+                self.err(path, format!("expected an array, got {}", kind(v)));
+                None
+            }
+        }
+    }
+
+    /// Refuses fields the schema does not know: a typo must not pass silently.
+    pub fn known_keys(&mut self, m: &Map<String, Value>, path: &str, allowed: &[&str]) {
+        for k in m.keys() {
+            if !allowed.contains(&k.as_str()) {
+                self.err(join(path, k), "unknown field");
+            }
+        }
+    }
+
+    /// A field that must be present (and not null).
+    pub fn required<'a>(
+        &mut self,
+        m: &'a Map<String, Value>,
+        path: &str,
+        key: &str,
+    ) -> Option<&'a Value> {
+        match m.get(key) {
+            None | Some(Value::Null) => {
+                self.err(join(path, key), "required");
+                None
+            }
+            Some(v) => Some(v),
+        }
+    }
+
+    pub fn as_str<'a>(&mut self, v: &'a Value, path: &str) -> Option<&'a str> {
+        match v {
+            Value::String(s) => Some(s.as_str()),
+            _ => {
+                self.err(path, format!("expected a string, got {}", kind(v)));
+                None
+            }
+        }
+    }
+
+    pub fn as_bool(&mut self, v: &Value, path: &str) -> Option<bool> {
+        match v {
+            Value::Bool(b) => Some(*b),
+            _ => {
+                self.err(path, format!("expected true or false, got {}", kind(v)));
+                None
+            }
+        }
+    }
+
+    /// A non-negative integer no larger than 2^53 - 1.
+    pub fn as_count(&mut self, v: &Value, path: &str) -> Option<u64> {
+        match v {
+            Value::Number(n) => {
+                if let Some(u) = n.as_u64() {
+                    if u > MAX_SAFE_INT {
+                        self.err(path, format!("must be at most {MAX_SAFE_INT}"));
+                        None
+                    } else {
+                        Some(u)
+                    }
+                } else if let Some(f) = n.as_f64() {
+                    if f < 0.0 {
+                        self.err(path, "must not be negative");
+                    } else if f.fract() != 0.0 {
+                        self.err(path, "must be a whole number");
+                    } else {
+                        self.err(path, format!("must be at most {MAX_SAFE_INT}"));
+                    }
+                    None
+                } else {
+                    self.err(path, "must not be negative");
+                    None
+                }
+            }
+            _ => {
+                self.err(path, format!("expected an integer, got {}", kind(v)));
+                None
+            }
+        }
+    }
+
+    /// Any integer within ±(2^53 - 1) (timestamps, tiers).
+    pub fn as_int(&mut self, v: &Value, path: &str) -> Option<i64> {
+        match v {
+            Value::Number(n) => match n.as_i64() {
+                Some(i) if i.unsigned_abs() <= MAX_SAFE_INT => Some(i),
+                Some(_) => {
+                    self.err(path, "out of range");
+                    None
+                }
+                None => {
+                    let f = n.as_f64().unwrap_or(f64::NAN);
+                    if f.is_finite() && f.fract() != 0.0 {
+                        self.err(path, "must be a whole number");
+                    } else {
+                        self.err(path, "out of range");
+                    }
+                    None
+                }
+            },
+            _ => {
+                self.err(path, format!("expected an integer, got {}", kind(v)));
+                None
+            }
+        }
+    }
+
+    /// A non-negative US dollar amount, converted to integer micro-dollars
+    /// (rounded to the nearest micro-dollar: SPEC allows at most six decimals).
+    pub fn as_usd_micros(&mut self, v: &Value, path: &str) -> Option<u64> {
+        match v {
+            Value::Number(n) => {
+                let f = n.as_f64().unwrap_or(f64::NAN);
+                if !f.is_finite() || f < 0.0 {
+                    self.err(path, "must be a non-negative amount of US dollars");
+                    None
+                } else if f > 1e9 {
+                    self.err(path, "must be at most 1000000000 US dollars");
+                    None
+                } else {
+                    Some(usd_to_micros(f))
+                }
+            }
+            _ => {
+                self.err(path, format!("expected a number, got {}", kind(v)));
+                None
+            }
+        }
+    }
+
+    pub fn opt_str<'a>(
+        &mut self,
+        m: &'a Map<String, Value>,
+        path: &str,
+        key: &str,
+    ) -> Option<&'a str> {
+        match m.get(key) {
+            None | Some(Value::Null) => None,
+            Some(v) => self.as_str(v, &join(path, key)),
+        }
+    }
+
+    pub fn req_str<'a>(
+        &mut self,
+        m: &'a Map<String, Value>,
+        path: &str,
+        key: &str,
+    ) -> Option<&'a str> {
+        let v = self.required(m, path, key)?;
+        self.as_str(v, &join(path, key))
+    }
+
+    /// A required string that must not be empty and at most `max_len` bytes.
+    pub fn req_id<'a>(
+        &mut self,
+        m: &'a Map<String, Value>,
+        path: &str,
+        key: &str,
+        max_len: usize,
+    ) -> Option<&'a str> {
+        let s = self.req_str(m, path, key)?;
+        self.check_id(s, &join(path, key), max_len)
+    }
+
+    pub fn check_id<'a>(&mut self, s: &'a str, path: &str, max_len: usize) -> Option<&'a str> {
+        if s.is_empty() {
+            self.err(path, "must not be empty");
+            None
+        } else if s.len() > max_len {
+            self.err(path, format!("must be at most {max_len} bytes"));
+            None
+        } else if s.chars().any(char::is_control) {
+            self.err(path, "must not contain control characters");
+            None
+        } else {
+            Some(s)
+        }
+    }
+
+    pub fn opt_bool(&mut self, m: &Map<String, Value>, path: &str, key: &str) -> Option<bool> {
+        match m.get(key) {
+            None | Some(Value::Null) => None,
+            Some(v) => self.as_bool(v, &join(path, key)),
+        }
+    }
+
+    pub fn opt_count(&mut self, m: &Map<String, Value>, path: &str, key: &str) -> Option<u64> {
+        match m.get(key) {
+            None | Some(Value::Null) => None,
+            Some(v) => self.as_count(v, &join(path, key)),
+        }
+    }
+
+    pub fn req_count(&mut self, m: &Map<String, Value>, path: &str, key: &str) -> Option<u64> {
+        let v = self.required(m, path, key)?;
+        self.as_count(v, &join(path, key))
+    }
+
+    pub fn opt_int(&mut self, m: &Map<String, Value>, path: &str, key: &str) -> Option<i64> {
+        match m.get(key) {
+            None | Some(Value::Null) => None,
+            Some(v) => self.as_int(v, &join(path, key)),
+        }
+    }
+
+    pub fn req_int(&mut self, m: &Map<String, Value>, path: &str, key: &str) -> Option<i64> {
+        let v = self.required(m, path, key)?;
+        self.as_int(v, &join(path, key))
+    }
+
+    pub fn opt_usd(&mut self, m: &Map<String, Value>, path: &str, key: &str) -> Option<u64> {
+        match m.get(key) {
+            None | Some(Value::Null) => None,
+            Some(v) => self.as_usd_micros(v, &join(path, key)),
+        }
+    }
+}
+
+/// Converts dollars to micro-dollars, rounding to the nearest micro-dollar.
+pub fn usd_to_micros(usd: f64) -> u64 {
+    (usd * 1_000_000.0).round() as u64
+}
+
+/// Micro-dollars as a JSON number of dollars with at most six decimals.
+pub fn micros_to_usd(micros: u64) -> f64 {
+    // Divide as integers first so the printed value has no binary noise.
+    let whole = micros / 1_000_000;
+    let frac = micros % 1_000_000;
+    format!("{whole}.{frac:06}").parse().unwrap_or(0.0)
+}
+
+/// What kind of JSON value this is, for error messages.
+pub fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn counts_reject_negative_fractional_and_huge() {
+        let mut r = Reader::new();
+        assert_eq!(r.as_count(&json!(5), "a"), Some(5));
+        assert_eq!(r.as_count(&json!(-1), "b"), None);
+        assert_eq!(r.as_count(&json!(1.5), "c"), None);
+        assert_eq!(r.as_count(&json!(1e300), "d"), None);
+        assert_eq!(r.as_count(&json!(9007199254740992u64), "e"), None);
+        assert_eq!(r.as_count(&json!("5"), "f"), None);
+        let paths: Vec<_> = r.problems.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(paths, ["b", "c", "d", "e", "f"]);
+    }
+
+    #[test]
+    fn usd_round_trips_six_decimals() {
+        assert_eq!(usd_to_micros(0.15), 150_000);
+        assert_eq!(usd_to_micros(5.0), 5_000_000);
+        assert_eq!(usd_to_micros(0.000001), 1);
+        assert_eq!(micros_to_usd(150_000), 0.15);
+        assert_eq!(micros_to_usd(1_234_567), 1.234567);
+        assert_eq!(micros_to_usd(0), 0.0);
+    }
+
+    #[test]
+    fn unknown_keys_are_listed_with_paths() {
+        let v = json!({"a": 1, "typo": 2, "other": 3});
+        let mut r = Reader::new();
+        r.known_keys(v.as_object().unwrap(), "x[0]", &["a"]);
+        let e = r.finish(()).unwrap_err();
+        assert_eq!(e.0.len(), 2);
+        assert!(e.to_string().contains("x[0].typo: unknown field"));
+    }
+}

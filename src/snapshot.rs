@@ -1,0 +1,141 @@
+//! The usage snapshot: what `GET /v1/usage` returns, and what the browser
+//! package decides against.
+//!
+//! A snapshot is a picture of the ledger at `as_of`. Deciding against it
+//! later is exact for calendar windows (a period that has ended counts 0),
+//! subscription, lifetime and chat windows; for rolling windows it keeps the
+//! figure of `as_of`, which only ever overstates usage (usage leaves a rolling
+//! window as time passes, and nothing new is in the snapshot), so the browser
+//! may refuse early but never allows what the edge would deny.
+
+use crate::decision::{Amount, LimitState};
+use crate::engine::{counts_in_flight, UsageView};
+use crate::limit::{Limit, Metric, Window};
+use crate::subscription::Subscription;
+use crate::time::parse_rfc3339;
+use crate::window::WinCtx;
+use serde::{Deserialize, Serialize};
+
+/// An open hold as the snapshot shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldInfo {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    pub created_at: String,
+    pub expires_at: String,
+}
+
+/// The body of `GET /v1/usage`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub subscription: Option<Subscription>,
+    /// The plan id.
+    pub plan: Option<String>,
+    pub as_of: String,
+    #[serde(default)]
+    pub limits: Vec<LimitState>,
+    #[serde(default)]
+    pub holds: Vec<HoldInfo>,
+}
+
+impl Snapshot {
+    /// The snapshot of a user with no usage.
+    pub fn empty(sub: Option<Subscription>) -> Snapshot {
+        Snapshot {
+            plan: sub.as_ref().map(|s| s.plan.clone()),
+            subscription: sub,
+            as_of: crate::time::rfc3339(0),
+            limits: Vec::new(),
+            holds: Vec::new(),
+        }
+    }
+
+    fn entry(&self, l: &Limit, chat: Option<&str>) -> Option<&LimitState> {
+        let w = l.window.to_string();
+        self.limits.iter().find(|e| {
+            e.metric == l.metric.as_str()
+                && e.scope == l.scope.as_str()
+                && e.window == w
+                && (l.window != Window::Chat || e.chat_id.as_deref() == chat)
+        })
+    }
+}
+
+/// A snapshot figure as an integer of the metric's unit (micro-dollars for cost).
+pub fn raw_amount(metric: Metric, a: &Amount) -> u64 {
+    match (metric, *a) {
+        (Metric::CostUsd, Amount::Count(n)) => n.saturating_mul(1_000_000),
+        (_, Amount::Count(n)) | (Metric::CostUsd, Amount::Usd(n)) => n,
+        // A fractional count is not a count: round up, never down.
+        (_, Amount::Usd(m)) => m.div_ceil(1_000_000),
+    }
+}
+
+impl UsageView for Snapshot {
+    fn used(&self, l: &Limit, _key: &str, ctx: &WinCtx) -> u64 {
+        let Some(e) = self.entry(l, ctx.chat) else {
+            return 0;
+        };
+        let used = raw_amount(l.metric, &e.used);
+        match l.window {
+            Window::Day | Window::Week | Window::Month => {
+                match e.resets_at.as_deref().and_then(parse_rfc3339) {
+                    Some(r) if r <= ctx.now => 0,
+                    _ => used,
+                }
+            }
+            Window::Subscription => {
+                let same = self.subscription.as_ref().map(|s| s.id.as_str()) == ctx.sub_id;
+                if same {
+                    used
+                } else {
+                    0
+                }
+            }
+            _ => used,
+        }
+    }
+
+    fn resets_at(&self, l: &Limit, key: &str, ctx: &WinCtx) -> Option<i64> {
+        match l.window {
+            Window::Day | Window::Week | Window::Month => {
+                let stored = self
+                    .entry(l, ctx.chat)
+                    .and_then(|e| e.resets_at.as_deref())
+                    .and_then(parse_rfc3339);
+                match stored {
+                    Some(r) if r > ctx.now => Some(r),
+                    _ => crate::window::resets_at(None, l.window, ctx),
+                }
+            }
+            Window::Rolling(..) => {
+                if self.used(l, key, ctx) == 0 {
+                    return None;
+                }
+                self.entry(l, ctx.chat)
+                    .and_then(|e| e.resets_at.as_deref())
+                    .and_then(parse_rfc3339)
+                    .map(|r| r.max(ctx.now))
+            }
+            _ => None,
+        }
+    }
+
+    fn retry_after(&self, l: &Limit, key: &str, ctx: &WinCtx, requested: u64) -> Option<i64> {
+        if requested > l.max || !l.window.resets() {
+            return None;
+        }
+        self.resets_at(l, key, ctx).map(|r| (r - ctx.now).max(0))
+    }
+
+    fn in_flight(&self, now: i64) -> u64 {
+        self.holds
+            .iter()
+            .filter(|h| counts_in_flight(&h.kind))
+            .filter(|h| parse_rfc3339(&h.expires_at).is_none_or(|x| x > now))
+            .count() as u64
+    }
+}

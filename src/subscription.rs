@@ -1,0 +1,53 @@
+//! The user's binding to a plan. It arrives signed in the user's token, so
+//! the core trusts it as given and only checks its shape and its dates.
+
+use crate::json::{Problems, Reader};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subscription {
+    /// Keys the `subscription` window: a new id starts a fresh count.
+    pub id: String,
+    pub plan: String,
+    pub active: bool,
+    /// Unix seconds.
+    pub starts_at: i64,
+    /// Unix seconds; `None`: it does not end.
+    pub ends_at: Option<i64>,
+}
+
+const KEYS: &[&str] = &["id", "plan", "active", "starts_at", "ends_at"];
+
+impl Subscription {
+    /// Reads a subscription object; `path` prefixes problem paths.
+    pub fn read(r: &mut Reader, v: &Value, path: &str) -> Option<Subscription> {
+        let m = r.object(v, path)?;
+        r.known_keys(m, path, KEYS);
+        let id = match m.get("id") {
+            // Backends often key subscriptions by number; both are accepted.
+            Some(Value::Number(n)) if n.is_u64() => Some(n.to_string()),
+            _ => r.req_id(m, path, "id", 128).map(str::to_string),
+        };
+        let plan = r.req_id(m, path, "plan", 128);
+        let active = r.opt_bool(m, path, "active").unwrap_or(true);
+        let starts_at = r.req_int(m, path, "starts_at");
+        let ends_at = r.opt_int(m, path, "ends_at");
+        Some(Subscription {
+            id: id?,
+            plan: plan?.to_string(),
+            active,
+            starts_at: starts_at?,
+            ends_at,
+        })
+    }
+
+    pub fn from_value(v: &Value) -> Result<Subscription, Problems> {
+        let mut r = Reader::new();
+        let s = Subscription::read(&mut r, v, "subscription");
+        match s {
+            Some(s) if r.ok() => Ok(s),
+            _ => Err(Problems(r.problems)),
+        }
+    }
+}
