@@ -17,6 +17,7 @@ pub mod json;
 pub mod ledger;
 pub mod limit;
 pub mod messages;
+pub mod replay;
 pub mod seed;
 pub mod snapshot;
 pub mod subscription;

@@ -1,0 +1,382 @@
+//! Shared test vectors: one JSON format, replayed by native Rust, by the wasm
+//! build in Node and in Chromium, and (through HTTP) by the Worker tests.
+//!
+//! A vector file (`tests/vectors/*.json`) is
+//!
+//! ```json
+//! {
+//!   "description": "…",
+//!   "config": { …a config… },
+//!   "cases": [{
+//!     "name": "hourly tokens exhausted",
+//!     "covers": ["hourly_max_tokens", "window_exceeded"],
+//!     "subscription": {"id": "s1", "plan": "basic", "active": true, "starts_at": 0, "ends_at": null},
+//!     "events": [
+//!       {"at": "2026-11-23T18:00:00Z", "op": "reserve", "action": {…}, "commit": {"input_tokens": 10, "output_tokens": 5}},
+//!       {"at": "…", "op": "reserve", "action": {…}},          // left open
+//!       {"at": "…", "op": "release", "hold": "h2"},
+//!       {"at": "…", "op": "commit", "hold": "h1", "usage": {…}},
+//!       {"at": "…", "op": "discount_put", "code": "X", "rule": {…}},
+//!       {"at": "…", "op": "redeem", "code": "X", "user": "u2"},
+//!       {"at": "…", "op": "reset", "metrics": ["tokens"], "windows": ["day"]}
+//!     ],
+//!     "at": "2026-11-23T19:00:00Z",
+//!     "op": "check",                      // or "reserve", "redeem"
+//!     "action": {…},
+//!     "user": "u1",                       // for discounts; default "u1"
+//!     "options": {"explain": false, "locale": "fa"},
+//!     "expect": {"allowed": false, "code": "window_exceeded", "status": 429, …}
+//!   }]
+//! }
+//! ```
+//!
+//! An event's `subscription` (optional) replaces the case's from then on.
+//! `expect` is matched as a subset: every key given must equal the
+//! decision's; arrays must have the same length and match element-wise.
+//! [`run_case`] returns the decision as JSON; [`subset_mismatch`] compares.
+
+use crate::action::Action;
+use crate::config::Config;
+use crate::discount::{DiscountRule, DiscountState};
+use crate::engine::{Engine, Options, Usage};
+use crate::json::{Problems, Reader};
+use crate::ledger::Ledger;
+use crate::limit::{Metric, Window};
+use crate::messages::Locale;
+use crate::subscription::Subscription;
+use crate::time::parse_rfc3339;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// The state a case's events build.
+struct World {
+    engine: Engine,
+    ledger: Ledger,
+    discounts: BTreeMap<String, DiscountState>,
+    sub: Option<Subscription>,
+}
+
+fn at_ms(v: &Value, path: &str) -> Result<i64, String> {
+    match v.get("at") {
+        Some(Value::String(s)) => parse_rfc3339(s)
+            .map(|t| t * 1000)
+            .ok_or_else(|| format!("{path}.at: not RFC 3339")),
+        Some(Value::Number(n)) => n.as_i64().ok_or_else(|| format!("{path}.at: bad number")),
+        _ => Err(format!("{path}.at: required")),
+    }
+}
+
+fn sub_of(v: &Value) -> Result<Option<Subscription>, String> {
+    match v {
+        Value::Null => Ok(None),
+        other => Subscription::from_value(other)
+            .map(Some)
+            .map_err(|e| e.to_string()),
+    }
+}
+
+/// Reads a commit body (`{input_tokens, output_tokens, cost_usd?, images?, files?}`).
+pub fn read_usage(v: &Value) -> Result<Usage, Problems> {
+    let mut r = Reader::new();
+    let Some(m) = r.object(v, "") else {
+        return Err(Problems(r.problems));
+    };
+    r.known_keys(
+        m,
+        "",
+        &[
+            "input_tokens",
+            "output_tokens",
+            "cost_usd",
+            "images",
+            "files",
+        ],
+    );
+    let u = Usage {
+        input_tokens: r.opt_count(m, "", "input_tokens").unwrap_or(0),
+        output_tokens: r.opt_count(m, "", "output_tokens").unwrap_or(0),
+        cost_micros: r.opt_usd(m, "", "cost_usd"),
+        images: r.opt_count(m, "", "images"),
+        files: r.opt_count(m, "", "files"),
+    };
+    r.finish(u)
+}
+
+/// Reads an admin reset body (`{}` or `{metrics?, windows?}`).
+pub fn read_reset(v: &Value) -> Result<(Vec<Metric>, Vec<Window>), Problems> {
+    let mut r = Reader::new();
+    let Some(m) = r.object(v, "") else {
+        return Err(Problems(r.problems));
+    };
+    r.known_keys(m, "", &["metrics", "windows"]);
+    let mut metrics = Vec::new();
+    let mut windows = Vec::new();
+    if let Some(a) = m.get("metrics").and_then(|v| r.array(v, "metrics")) {
+        for (i, x) in a.iter().enumerate() {
+            let p = crate::json::index("metrics", i);
+            if let Some(s) = r.as_str(x, &p) {
+                match Metric::parse(s) {
+                    Some(mm) => metrics.push(mm),
+                    None => r.err(p, "unknown metric"),
+                }
+            }
+        }
+    }
+    if let Some(a) = m.get("windows").and_then(|v| r.array(v, "windows")) {
+        for (i, x) in a.iter().enumerate() {
+            let p = crate::json::index("windows", i);
+            if let Some(s) = r.as_str(x, &p) {
+                match Window::parse(s) {
+                    Ok(w) => windows.push(w),
+                    Err(e) => r.err(p, e),
+                }
+            }
+        }
+    }
+    r.finish((metrics, windows))
+}
+
+/// Reads `options` (`{explain?, locale?}`).
+pub fn read_options(v: Option<&Value>) -> (bool, Option<Locale>) {
+    let explain = v
+        .and_then(|o| o.get("explain"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let locale = v
+        .and_then(|o| o.get("locale"))
+        .and_then(Value::as_str)
+        .and_then(Locale::parse);
+    (explain, locale)
+}
+
+impl World {
+    fn apply(&mut self, ev: &Value, path: &str) -> Result<(), String> {
+        let now = at_ms(ev, path)?;
+        if let Some(s) = ev.get("subscription") {
+            self.sub = sub_of(s)?;
+        }
+        let op = ev.get("op").and_then(Value::as_str).unwrap_or("reserve");
+        let hold = |ev: &Value| {
+            ev.get("hold")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| format!("{path}.hold: required"))
+        };
+        match op {
+            "reserve" => {
+                let action = Action::from_value(ev.get("action").unwrap_or(&Value::Null))
+                    .map_err(|e| format!("{path}.action: {e}"))?;
+                let key = ev.get("key").and_then(Value::as_str);
+                let d = self.engine.reserve(
+                    &mut self.ledger,
+                    self.sub.as_ref(),
+                    &action,
+                    now,
+                    key,
+                    &Options::default(),
+                );
+                if let Some(want) = ev.get("expect_allowed").and_then(Value::as_bool) {
+                    if d.allowed != want {
+                        return Err(format!("{path}: expected allowed={want}, got {d:?}"));
+                    }
+                }
+                if let (Some(c), Some(h)) = (ev.get("commit"), &d.hold) {
+                    let u = read_usage(c).map_err(|e| format!("{path}.commit: {e}"))?;
+                    self.engine
+                        .commit(&mut self.ledger, &h.id, &u, now)
+                        .map_err(|e| format!("{path}: commit failed: {e:?}"))?;
+                }
+            }
+            "commit" => {
+                let u = read_usage(ev.get("usage").unwrap_or(&json!({})))
+                    .map_err(|e| format!("{path}.usage: {e}"))?;
+                let _ = self.engine.commit(&mut self.ledger, &hold(ev)?, &u, now);
+            }
+            "release" => {
+                let _ = self.engine.release(&mut self.ledger, &hold(ev)?, now);
+            }
+            "expire" => self.engine.maintain(&mut self.ledger, now),
+            "reset" => {
+                let (m, w) = read_reset(ev).map_err(|e| format!("{path}: {e}"))?;
+                self.engine.reset(&mut self.ledger, &m, &w);
+            }
+            "discount_put" => {
+                let code = ev
+                    .get("code")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| format!("{path}.code: required"))?;
+                let rule = DiscountRule::from_value(ev.get("rule").unwrap_or(&json!({})))
+                    .map_err(|e| format!("{path}.rule: {e}"))?;
+                self.discounts
+                    .entry(code.to_string())
+                    .and_modify(|s| s.rule = rule.clone())
+                    .or_insert_with(|| DiscountState::new(code, rule));
+            }
+            "redeem" => {
+                let code = ev.get("code").and_then(Value::as_str).unwrap_or("");
+                let user = ev.get("user").and_then(Value::as_str).unwrap_or("u1");
+                let plan = self.sub.as_ref().map(|s| s.plan.clone());
+                if let Some(s) = self.discounts.get_mut(code) {
+                    let _ = s.redeem(user, plan.as_deref(), now / 1000, None);
+                }
+            }
+            other => return Err(format!("{path}.op: unknown op {other:?}")),
+        }
+        Ok(())
+    }
+}
+
+/// Replays one case and returns the final decision (or redemption) as JSON.
+pub fn run_case(config: &Value, case: &Value) -> Result<Value, String> {
+    let config = Config::from_value(config).map_err(|e| format!("config: {e}"))?;
+    let mut w = World {
+        engine: Engine::new(config),
+        ledger: Ledger::default(),
+        discounts: BTreeMap::new(),
+        sub: sub_of(case.get("subscription").unwrap_or(&Value::Null))?,
+    };
+    if let Some(evs) = case.get("events").and_then(Value::as_array) {
+        for (i, ev) in evs.iter().enumerate() {
+            w.apply(ev, &format!("events[{i}]"))?;
+        }
+    }
+    let now = at_ms(case, "case")?;
+    let (explain, locale) = read_options(case.get("options"));
+    let user = case.get("user").and_then(Value::as_str).unwrap_or("u1");
+    let op = case.get("op").and_then(Value::as_str).unwrap_or("check");
+    let action_v = case.get("action").unwrap_or(&Value::Null);
+    if op == "redeem" {
+        let code = case.get("code").and_then(Value::as_str).unwrap_or("");
+        let plan = w.sub.as_ref().map(|s| s.plan.clone());
+        let state = w.discounts.get_mut(code);
+        return Ok(match state {
+            Some(s) => match s.redeem(user, plan.as_deref(), now / 1000, None) {
+                Ok(r) => serde_json::to_value(r).expect("serialises"),
+                Err(_) => {
+                    let d = discount_decision(&w, code, user, now, explain, locale);
+                    serde_json::to_value(d).expect("serialises")
+                }
+            },
+            None => serde_json::to_value(discount_decision(&w, code, user, now, explain, locale))
+                .expect("serialises"),
+        });
+    }
+    let action = match Action::from_value(action_v) {
+        Ok(a) => a,
+        Err(e) => {
+            return Ok(json!({
+                "code": "bad_request",
+                "status": 400,
+                "errors": e.0,
+            }))
+        }
+    };
+    let discount = match &action {
+        Action::Discount { code } => w.discounts.get(code),
+        _ => None,
+    };
+    let opts = Options {
+        explain,
+        locale,
+        discount,
+        user: Some(user),
+    };
+    let d = match op {
+        "reserve" => {
+            let key = case.get("key").and_then(Value::as_str);
+            let mut ledger = w.ledger.clone();
+            w.engine
+                .reserve(&mut ledger, w.sub.as_ref(), &action, now, key, &opts)
+        }
+        _ => w
+            .engine
+            .check(&w.ledger, w.sub.as_ref(), &action, now, &opts),
+    };
+    Ok(serde_json::to_value(d).expect("a decision serialises"))
+}
+
+fn discount_decision(
+    w: &World,
+    code: &str,
+    user: &str,
+    now: i64,
+    explain: bool,
+    locale: Option<Locale>,
+) -> crate::decision::Decision {
+    let action = Action::Discount {
+        code: code.to_string(),
+    };
+    w.engine.check(
+        &w.ledger,
+        w.sub.as_ref(),
+        &action,
+        now,
+        &Options {
+            explain,
+            locale,
+            discount: w.discounts.get(code),
+            user: Some(user),
+        },
+    )
+}
+
+/// `None` when `actual` matches every key of `expected` (recursively);
+/// otherwise the path of the first difference and both values.
+pub fn subset_mismatch(expected: &Value, actual: &Value, path: &str) -> Option<String> {
+    match (expected, actual) {
+        (Value::Object(e), Value::Object(a)) => e.iter().find_map(|(k, ev)| {
+            let p = crate::json::join(path, k);
+            match a.get(k) {
+                Some(av) => subset_mismatch(ev, av, &p),
+                None if ev.is_null() => None,
+                None => Some(format!("{p}: missing, expected {ev}")),
+            }
+        }),
+        (Value::Array(e), Value::Array(a)) => {
+            if e.len() != a.len() {
+                return Some(format!(
+                    "{path}: expected {} elements, got {}: {actual}",
+                    e.len(),
+                    a.len()
+                ));
+            }
+            e.iter()
+                .zip(a)
+                .enumerate()
+                .find_map(|(i, (ev, av))| subset_mismatch(ev, av, &crate::json::index(path, i)))
+        }
+        (Value::Number(e), Value::Number(a)) if e.as_f64() == a.as_f64() => None,
+        (e, a) if e == a => None,
+        (e, a) => Some(format!("{path}: expected {e}, got {a}")),
+    }
+}
+
+/// Runs every case of a vector file; returns one line per failure.
+pub fn run_file(text: &str) -> Result<usize, Vec<String>> {
+    let v: Value = serde_json::from_str(text).map_err(|e| vec![format!("invalid JSON: {e}")])?;
+    let config = v.get("config").cloned().unwrap_or(Value::Null);
+    let cases = v
+        .get("cases")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut failures = Vec::new();
+    for (i, case) in cases.iter().enumerate() {
+        let name = case.get("name").and_then(Value::as_str).unwrap_or("?");
+        let cfg = case.get("config").unwrap_or(&config);
+        match run_case(cfg, case) {
+            Err(e) => failures.push(format!("case {i} ({name}): {e}")),
+            Ok(d) => {
+                let expect = case.get("expect").unwrap_or(&Value::Null);
+                if let Some(m) = subset_mismatch(expect, &d, "") {
+                    failures.push(format!("case {i} ({name}): {m}\n  decision: {d}"));
+                }
+            }
+        }
+    }
+    if failures.is_empty() {
+        Ok(cases.len())
+    } else {
+        Err(failures)
+    }
+}
