@@ -924,6 +924,45 @@ impl Engine {
         )
     }
 
+    /// The browser's pre-upload check: one decision for the whole batch and
+    /// one per file (each as if uploaded alone), against a snapshot.
+    pub fn check_files(
+        &self,
+        snapshot: &Snapshot,
+        sub: Option<&Subscription>,
+        chat_id: &str,
+        files: &[FileInfo],
+        now_ms: i64,
+        opts: &Options,
+    ) -> FilesVerdict {
+        let batch = Action::Upload {
+            chat_id: chat_id.to_string(),
+            files: files.to_vec(),
+        };
+        let decision = self.check_snapshot(snapshot, sub, &batch, now_ms, opts);
+        let per_file = files
+            .iter()
+            .map(|f| FileVerdict {
+                name: f.name.clone(),
+                decision: self.check_snapshot(
+                    snapshot,
+                    sub,
+                    &Action::Upload {
+                        chat_id: chat_id.to_string(),
+                        files: vec![f.clone()],
+                    },
+                    now_ms,
+                    opts,
+                ),
+            })
+            .collect();
+        FilesVerdict {
+            allowed: decision.allowed,
+            decision,
+            files: per_file,
+        }
+    }
+
     /// Every limit as it stands at `now` according to a snapshot (quota meters).
     pub fn status_from_snapshot(
         &self,
@@ -940,6 +979,21 @@ impl Engine {
         chats.dedup();
         self.limit_states(snapshot, sub, &chats, secs(now_ms))
     }
+}
+
+/// The verdict on one file of a batch.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FileVerdict {
+    pub name: String,
+    pub decision: Decision,
+}
+
+/// `checkFiles`' answer: the batch and each file.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FilesVerdict {
+    pub allowed: bool,
+    pub decision: Decision,
+    pub files: Vec<FileVerdict>,
 }
 
 /// A name safe to echo: control and bidi characters replaced by U+FFFD.
