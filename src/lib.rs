@@ -13,6 +13,7 @@ pub mod discount;
 pub mod engine;
 pub mod files;
 pub mod glob;
+pub mod headers;
 pub mod json;
 pub mod ledger;
 pub mod limit;
