@@ -30,3 +30,14 @@ fn shared_vectors() {
     );
     println!("{total} vector cases passed in {} files", files.len());
 }
+
+/// The Worker's built-in default config must always load.
+#[test]
+fn default_config_loads() {
+    let text = include_str!("../worker/default-config.json");
+    let c = tollgate::Config::from_json(text).expect("worker/default-config.json is valid");
+    assert_eq!(
+        c.plans.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
+        ["free", "basic", "premium"]
+    );
+}
