@@ -43,8 +43,10 @@ worker:
 	@ls -l worker/build/index.js worker/build/*.wasm 2>/dev/null | awk '{print "  " $$5 "\t" $$9}'
 
 # Worker HTTP tests: miniflare@4 (workerd) on 127.0.0.1, Node 24.
+# (Node 22+ reads `node --test` arguments as files/globs, not directories:
+# a bare `tests/worker/` fails with "Cannot find module"; hence the glob.)
 test-worker: worker
-	$(ENV) node --version && node --test --test-reporter=spec tests/worker/
+	$(ENV) node --version && node --test --test-reporter=spec 'tests/worker/**/*.test.mjs'
 
 # ---------------------------------------------------------------------------
 # Later test layers (add them to `test` below when they exist):

@@ -76,6 +76,7 @@ export async function start(opts = {}) {
     modulesRoot: path.dirname(SCRIPT),
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
     compatibilityDate,
+    cf: false, // placeholder Request.cf; never fetch the real one (no internet)
     durableObjects: Object.fromEntries(
       Object.entries(durableObjects).map(([binding, className]) => [
         binding,

@@ -23,8 +23,10 @@ fn not_implemented(class: &str, state: &State) -> Result<Response> {
 }
 
 /// One per user (`idFromName(sub)`): counters, holds, idempotency keys.
-/// Stub for now.
-#[durable_object]
+/// Stub for now. `alarm` = fetch + alarm handlers (the alarm will release
+/// holds not committed within `hold_ttl_s`); implement
+/// `async fn alarm(&self) -> Result<Response>` before setting one.
+#[durable_object(alarm)]
 pub struct UserLedger {
     state: State,
 }
@@ -41,7 +43,7 @@ impl DurableObject for UserLedger {
 
 /// One per discount code (`idFromName(code)`): caps and redemptions.
 /// Stub for now.
-#[durable_object]
+#[durable_object(fetch)]
 pub struct DiscountCode {
     state: State,
 }
@@ -57,7 +59,7 @@ impl DurableObject for DiscountCode {
 }
 
 /// A single instance holding the versioned config. Stub for now.
-#[durable_object]
+#[durable_object(fetch)]
 pub struct ConfigStore {
     state: State,
 }
