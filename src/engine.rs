@@ -211,6 +211,11 @@ impl Engine {
         let mut d = Demand::default();
         let model = action.model().and_then(|m| self.config.model(m));
         let token_cost = |i: u64, o: u64| model.map_or(0, |m| m.token_cost(i, o));
+        // Cost limits concern priced models only: a free model costs nothing,
+        // so an exhausted dollar budget does not lock a user out of free models.
+        let priced = model.is_some_and(|m| {
+            m.input_micros_per_mtok > 0 || m.output_micros_per_mtok > 0 || m.image_micros > 0
+        });
         match action {
             Action::Message {
                 input_tokens,
@@ -222,10 +227,12 @@ impl Engine {
                     Metric::Tokens,
                     input_tokens.saturating_add(*max_output_tokens),
                 );
-                d.add(
-                    Metric::CostUsd,
-                    token_cost(*input_tokens, *max_output_tokens),
-                );
+                if priced {
+                    d.add(
+                        Metric::CostUsd,
+                        token_cost(*input_tokens, *max_output_tokens),
+                    );
+                }
             }
             Action::Title {
                 input_tokens,
@@ -236,17 +243,21 @@ impl Engine {
                     Metric::Tokens,
                     input_tokens.saturating_add(*max_output_tokens),
                 );
-                d.add(
-                    Metric::CostUsd,
-                    token_cost(*input_tokens, *max_output_tokens),
-                );
+                if priced {
+                    d.add(
+                        Metric::CostUsd,
+                        token_cost(*input_tokens, *max_output_tokens),
+                    );
+                }
             }
             Action::Image { count, .. } => {
                 d.add(Metric::Images, *count);
-                d.add(
-                    Metric::CostUsd,
-                    model.map_or(0, |m| m.image_micros.saturating_mul(*count)),
-                );
+                if priced {
+                    d.add(
+                        Metric::CostUsd,
+                        model.map_or(0, |m| m.image_micros.saturating_mul(*count)),
+                    );
+                }
             }
             Action::AnalyzeImage {
                 input_tokens,
@@ -259,10 +270,12 @@ impl Engine {
                     Metric::Tokens,
                     input_tokens.saturating_add(*max_output_tokens),
                 );
-                d.add(
-                    Metric::CostUsd,
-                    token_cost(*input_tokens, *max_output_tokens),
-                );
+                if priced {
+                    d.add(
+                        Metric::CostUsd,
+                        token_cost(*input_tokens, *max_output_tokens),
+                    );
+                }
                 if let Some(f) = file {
                     d.add(Metric::Files, 1);
                     d.add(Metric::FileBytes, f.size);
@@ -285,7 +298,9 @@ impl Engine {
                 if m.is_some() {
                     d.add(Metric::Messages, 1);
                     d.add(Metric::Tokens, *input_tokens);
-                    d.add(Metric::CostUsd, token_cost(*input_tokens, 0));
+                    if priced {
+                        d.add(Metric::CostUsd, token_cost(*input_tokens, 0));
+                    }
                 }
                 if *generate_image {
                     d.add(Metric::Images, 1);
@@ -1034,5 +1049,246 @@ fn limit_state(
         requested: requested.map(a),
         remaining: a(limit.max.saturating_sub(used)),
         resets_at: resets_at.map(rfc3339),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const NOW: i64 = 1_795_461_660_000; // 2026-11-23T19:21:00Z
+
+    fn engine() -> Engine {
+        Engine::new(
+            Config::from_value(&json!({
+                "models": [
+                    {"id": "paid", "input_usd_per_mtok": 1, "output_usd_per_mtok": 2},
+                    {"id": "free:free", "free": true}
+                ],
+                "plans": [{
+                    "id": "p", "models": ["*"], "max_concurrent": 2,
+                    "limits": [
+                        {"metric": "messages", "window": "day", "max": 3},
+                        {"metric": "tokens", "window": "1h", "max": 1000},
+                        {"metric": "cost_usd", "window": "subscription", "max": 0.002},
+                        {"metric": "files", "window": "chat", "max": 2}
+                    ],
+                    "files": {"max_file_bytes": 100, "allowed_extensions": ["txt", "png"]}
+                }]
+            }))
+            .unwrap(),
+        )
+    }
+
+    fn sub() -> Subscription {
+        Subscription {
+            id: "s".into(),
+            plan: "p".into(),
+            active: true,
+            starts_at: 0,
+            ends_at: None,
+        }
+    }
+
+    fn msg(model: &str, input: u64, output: u64) -> Action {
+        Action::Message {
+            model: model.into(),
+            input_tokens: input,
+            max_output_tokens: output,
+            chat_id: None,
+            kind: crate::action::MessageKind::Send,
+        }
+    }
+
+    #[test]
+    fn a_denied_reserve_changes_nothing_and_an_allowed_one_moves_every_counter() {
+        let e = engine();
+        let mut l = Ledger::default();
+        let o = Options::default();
+        let d = e.reserve(&mut l, Some(&sub()), &msg("paid", 300, 300), NOW, None, &o);
+        assert!(d.allowed, "{d:?}");
+        assert_eq!(l.counters.len(), 3, "messages, tokens and cost all moved");
+        let before = l.clone();
+        // 600 + 600 > 1000 tokens: denied, nothing moves.
+        let d = e.reserve(&mut l, Some(&sub()), &msg("paid", 300, 300), NOW, None, &o);
+        assert_eq!(d.code, Code::InsufficientBudget);
+        assert_eq!(
+            d.message,
+            "بودجه باقی‌مانده‌ی توکن شما برای این مدل کافی نیست (۴۰۰ عدد)"
+        );
+        assert_eq!(l, before);
+    }
+
+    #[test]
+    fn every_violation_is_listed_smallest_window_first() {
+        let e = engine();
+        let mut l = Ledger::default();
+        let o = Options::default();
+        for _ in 0..2 {
+            let d = e.reserve(
+                &mut l,
+                Some(&sub()),
+                &msg("free:free", 10, 490),
+                NOW,
+                None,
+                &o,
+            );
+            let id = d.hold.unwrap().id;
+            e.commit(
+                &mut l,
+                &id,
+                &Usage {
+                    input_tokens: 10,
+                    output_tokens: 490,
+                    ..Default::default()
+                },
+                NOW,
+            )
+            .unwrap();
+        }
+        // tokens 1h is full (1000), messages day has 1 left, and the cost budget
+        // (0.002 $ = 2000 µ$) is short for 1000 in + 1000 out on "paid" (3000 µ$).
+        let d = e.check(&l, Some(&sub()), &msg("paid", 1000, 1000), NOW, &o);
+        let codes: Vec<(&str, &str)> = d
+            .violations
+            .iter()
+            .map(|v| {
+                let l = v.limit.as_ref().unwrap();
+                (v.code.as_str(), l.window.as_str())
+            })
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                ("window_exceeded", "1h"),
+                ("insufficient_budget", "subscription")
+            ]
+        );
+        assert_eq!(d.status, 429);
+        // The cost violation never clears by waiting: no retry time.
+        assert_eq!(d.retry_after_s, None);
+        let d = e.check(&l, Some(&sub()), &msg("free:free", 1, 1), NOW, &o);
+        assert_eq!(d.code, Code::WindowExceeded);
+        assert_eq!(
+            d.retry_after_s,
+            Some(3600 + 60),
+            "the bucket of NOW leaves at NOW+60+3600"
+        );
+    }
+
+    #[test]
+    fn access_comes_first_and_ends_the_evaluation() {
+        let e = engine();
+        let l = Ledger::default();
+        let o = Options::default();
+        let a = msg("paid", 1, 1);
+        assert_eq!(
+            e.check(&l, None, &a, NOW, &o).code,
+            Code::SubscriptionMissing
+        );
+        let future = Subscription {
+            starts_at: NOW / 1000 + 10,
+            ..sub()
+        };
+        assert_eq!(
+            e.check(&l, Some(&future), &a, NOW, &o).code,
+            Code::SubscriptionInactive
+        );
+        let ended = Subscription {
+            ends_at: Some(NOW / 1000),
+            ..sub()
+        };
+        let d = e.check(&l, Some(&ended), &a, NOW, &o);
+        assert_eq!(
+            (d.code, d.status, d.violations.len()),
+            (Code::SubscriptionExpired, 403, 1)
+        );
+        let unknown = msg("nobody/model", 1, 1);
+        assert_eq!(
+            e.check(&l, Some(&sub()), &unknown, NOW, &o).code,
+            Code::ModelNotAllowed
+        );
+    }
+
+    #[test]
+    fn file_checks_run_name_then_type_then_size() {
+        let e = engine();
+        let l = Ledger::default();
+        let f = |name: &str, size: u64, head: Option<&[u8]>| FileInfo {
+            name: name.into(),
+            size,
+            mime: None,
+            head: head.map(<[u8]>::to_vec),
+        };
+        let upload = Action::Upload {
+            chat_id: "c".into(),
+            files: vec![
+                f("big.txt", 1000, None),
+                f("x.exe", 1, None),
+                f("a\u{202E}txt.exe", 1, None),
+                f("img.txt", 10, Some(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR")),
+            ],
+        };
+        let d = e.check(&l, Some(&sub()), &upload, NOW, &Options::default());
+        let codes: Vec<&str> = d.violations.iter().map(|v| v.code.as_str()).collect();
+        assert_eq!(
+            codes,
+            [
+                "file_name_invalid",
+                "file_type_not_allowed",
+                "file_type_mismatch",
+                "file_too_large",
+                "insufficient_budget"
+            ]
+        );
+        assert_eq!(d.status, 400);
+        assert!(!d.violations[0].file.as_ref().unwrap().contains('\u{202E}'));
+    }
+
+    #[test]
+    fn concurrency_counts_open_model_holds() {
+        let e = engine();
+        let mut l = Ledger::default();
+        let o = Options::default();
+        for _ in 0..2 {
+            assert!(
+                e.reserve(&mut l, Some(&sub()), &msg("free:free", 1, 1), NOW, None, &o)
+                    .allowed
+            );
+        }
+        let d = e.reserve(&mut l, Some(&sub()), &msg("free:free", 1, 1), NOW, None, &o);
+        assert_eq!((d.code, d.retry_after_s), (Code::ConcurrencyExceeded, None));
+        // After the TTL the holds expire and the slot frees up.
+        let later = NOW + 301_000;
+        assert!(
+            e.reserve(
+                &mut l,
+                Some(&sub()),
+                &msg("free:free", 1, 1),
+                later,
+                None,
+                &o
+            )
+            .allowed
+        );
+    }
+
+    #[test]
+    fn idempotent_reserve_returns_the_same_answer_and_holds_once() {
+        let e = engine();
+        let mut l = Ledger::default();
+        let o = Options::default();
+        let a = e.reserve(&mut l, Some(&sub()), &msg("paid", 1, 1), NOW, Some("k"), &o);
+        let b = e.reserve(
+            &mut l,
+            Some(&sub()),
+            &msg("paid", 1, 1),
+            NOW + 5,
+            Some("k"),
+            &o,
+        );
+        assert_eq!(a, b);
+        assert_eq!(l.holds.len(), 1);
     }
 }
