@@ -72,3 +72,10 @@ bench: tools worker
 
 clean:
 	rm -rf worker/build test-output
+
+# Native core benchmarks (criterion + the seed's SQLite way; see BENCHMARKS.md).
+# Takes a few minutes: the 10⁶-event history is built first (not timed).
+.PHONY: bench-core
+bench-core:
+	cargo bench -p tollgate --bench decision --bench ledger_size
+	python3 benches/summary.py
