@@ -219,6 +219,32 @@ impl Ledger {
         }
     }
 
+    /// The counter a charge's real usage goes to. A rolling or chat counter
+    /// may have been dropped while it held nothing (see [`window::adjust`]);
+    /// when there is real usage to record, it is recreated empty first.
+    fn counter_for(&mut self, c: &Charge, real: u64) -> Option<&mut Counter> {
+        if real > 0 && !self.counters.contains_key(&c.key) {
+            let fresh = match c.slot {
+                Slot::Bucket(_) => c
+                    .key
+                    .rsplit('|')
+                    .next()
+                    .and_then(|w| crate::limit::Window::parse(w).ok())
+                    .and_then(|w| w.rolling_secs())
+                    .map(|len| Counter::Rolling {
+                        g: window::bucket_secs(len),
+                        b: Vec::new(),
+                    }),
+                Slot::Chat(_) => Some(Counter::Chat { m: BTreeMap::new() }),
+                _ => None,
+            };
+            if let Some(f) = fresh {
+                self.counters.insert(c.key.clone(), f);
+            }
+        }
+        self.counters.get_mut(&c.key)
+    }
+
     fn remember(&mut self, closed: ClosedHold) {
         self.closed.push(closed);
         if self.closed.len() > MAX_CLOSED {
@@ -254,7 +280,7 @@ impl Ledger {
             let hold = self.holds.remove(pos);
             for c in &hold.charges {
                 let real = usage[c.metric().idx()];
-                window::adjust(self.counters.get_mut(&c.key), &c.slot, c.amount, real);
+                window::adjust(self.counter_for(c, real), &c.slot, c.amount, real);
             }
             self.remember(ClosedHold {
                 id: hold.id,
@@ -294,7 +320,7 @@ impl Ledger {
                 let charges = std::mem::take(&mut self.closed[pos].charges);
                 for c in &charges {
                     let real = usage[c.metric().idx()];
-                    window::adjust(self.counters.get_mut(&c.key), &c.slot, 0, real);
+                    window::adjust(self.counter_for(c, real), &c.slot, 0, real);
                 }
                 let c = &mut self.closed[pos];
                 c.end = HoldEnd::Committed;
@@ -485,6 +511,47 @@ mod tests {
         assert_eq!(total(&l), 120);
         assert!(l.commit("h1", [0, 120, 0, 0, 0, 0], 401).unwrap().duplicate);
         assert_eq!(total(&l), 120);
+    }
+
+    #[test]
+    fn late_commit_after_the_alarm_pruned_the_bucket_records_usage() {
+        let cal = Calendar::default();
+        let w = Window::parse("1h").unwrap();
+        let ctx = |now| WinCtx {
+            now,
+            cal: &cal,
+            sub_id: None,
+            chat: None,
+        };
+        let key = "tokens|all|1h".to_string();
+        let mut l = Ledger::default();
+        let mut slot = None;
+        let s = window::charge(&mut slot, w, &ctx(0), 100);
+        l.counters.insert(key.clone(), slot.unwrap());
+        let id = l.new_hold_id();
+        l.open(Hold {
+            id: id.clone(),
+            created: 0,
+            expires: 300,
+            kind: "message".into(),
+            model: None,
+            est: [0, 100, 0, 0, 0, 0],
+            charges: vec![Charge {
+                key: key.clone(),
+                metric: 1,
+                slot: s,
+                amount: 100,
+            }],
+        });
+        assert_eq!(l.expire(300), 1);
+        // The alarm's housekeeping drops the now empty bucket and counter.
+        l.counters.retain(|_, c| {
+            window::prune(c, w, 360);
+            !window::is_idle(c, w, &ctx(360))
+        });
+        assert!(l.counters.is_empty());
+        assert!(l.commit(&id, [0, 90, 0, 0, 0, 0], 400).unwrap().late);
+        assert_eq!(window::used(l.counters.get(&key), w, &ctx(400)), 90);
     }
 
     #[test]

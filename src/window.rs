@@ -176,25 +176,33 @@ pub fn charge(slot: &mut Option<Counter>, w: Window, ctx: &WinCtx, amount: u64) 
     }
 }
 
-/// Replaces `minus` by `plus` at `slot`, if that place still exists (a
-/// bucket that has left the window, a past period or an old subscription
-/// are no longer counted, so there is nothing to correct).
+/// Replaces `minus` by `plus` at `slot`, if that period or subscription is
+/// still the counter's (a past period or an old subscription is no longer
+/// counted, so there is nothing to correct). A rolling bucket or a chat
+/// entry that is missing was pruned because it held nothing (an estimate of
+/// 0, or an expired hold's estimate taken back): it is recreated with `plus`,
+/// since real usage must never be forgotten. A recreated bucket that has
+/// already left the window is not counted and is pruned again later.
 pub fn adjust(c: Option<&mut Counter>, slot: &Slot, minus: u64, plus: u64) {
     let fix = |u: &mut u64| *u = u.saturating_sub(minus).saturating_add(plus);
     match (c, slot) {
         (Some(Counter::Rolling { b, .. }), Slot::Bucket(i)) => {
-            if let Ok(p) = b.binary_search_by_key(i, |(x, _)| *x) {
-                fix(&mut b[p].1);
+            match b.binary_search_by_key(i, |(x, _)| *x) {
+                Ok(p) => fix(&mut b[p].1),
+                Err(p) if plus > 0 => b.insert(p, (*i, plus)),
+                Err(_) => {}
             }
         }
         (Some(Counter::Period { s, u, .. }), Slot::Period(ps)) if s == ps => fix(u),
         (Some(Counter::Sub { id, u }), Slot::Sub(sid)) if id == sid => fix(u),
         (Some(Counter::Total { u }), Slot::Total) => fix(u),
-        (Some(Counter::Chat { m }), Slot::Chat(k)) => {
-            if let Some(u) = m.get_mut(k) {
-                fix(u);
+        (Some(Counter::Chat { m }), Slot::Chat(k)) => match m.get_mut(k) {
+            Some(u) => fix(u),
+            None if plus > 0 => {
+                m.insert(k.clone(), plus);
             }
-        }
+            None => {}
+        },
         _ => {}
     }
 }
