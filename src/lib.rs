@@ -23,6 +23,8 @@ pub mod seed;
 pub mod snapshot;
 pub mod subscription;
 pub mod time;
+#[cfg(feature = "wasm")]
+pub mod wasm;
 pub mod window;
 
 pub use action::Action;

@@ -1,0 +1,693 @@
+//! The npm package's bindings (feature `wasm`, built into `pkg/` by
+//! wasm-pack): SPEC §6.
+//!
+//! This layer converts types and nothing else. Every JS input is turned into
+//! the same `serde_json::Value` the Worker and native callers parse, and read
+//! by the core's own strict readers ([`Config::from_value`],
+//! [`Action::from_value`], [`Subscription::from_value`]); every answer is the
+//! core's own serde output, made into plain JS objects with
+//! `Serializer::json_compatible()`. No decision is taken here, so a decision
+//! in the browser is the decision native Rust gives for the same input.
+//!
+//! Errors are JS `Error`s whose message lists every problem; the problems are
+//! also attached as `err.problems` (`[{path, reason}]`).
+
+use crate::action::{base64_encode, Action, FileInfo, MAX_HEAD};
+use crate::config::Config;
+use crate::engine::{Engine, Options};
+use crate::json::{Problem, Problems};
+use crate::messages::Locale;
+use crate::snapshot::Snapshot;
+use crate::subscription::Subscription;
+use crate::time::{rfc3339, secs};
+use js_sys::{Array, ArrayBuffer, Function, Promise, Reflect, Uint8Array};
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Serialize;
+use serde_json::{Map, Number, Value};
+use std::fmt;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+// ------------------------------------------------------------------ types
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &'static str = r#"
+/** A limit's metric (SPEC §1). `cost_usd` figures are US dollars. */
+export type Metric = "messages" | "tokens" | "images" | "files" | "file_bytes" | "cost_usd";
+/** `all` (default), `free`, `paid`, or a model glob such as `"openai/gpt-4o*"`. */
+export type Scope = "all" | "free" | "paid" | (string & {});
+/** Rolling `"<n>m" | "<n>h" | "<n>d"`, or a calendar / other window. */
+export type Window =
+  | `${number}m` | `${number}h` | `${number}d`
+  | "day" | "week" | "month" | "subscription" | "lifetime" | "chat";
+export type Locale = "fa" | "en";
+export type Weekday = "monday" | "tuesday" | "wednesday" | "thursday" | "friday" | "saturday" | "sunday";
+
+/** A denial code (SPEC §4); `"ok"` when allowed. */
+export type Code =
+  | "ok" | "subscription_missing" | "subscription_inactive" | "subscription_expired"
+  | "plan_inactive" | "model_not_allowed" | "window_exceeded" | "insufficient_budget"
+  | "concurrency_exceeded" | "file_name_invalid" | "file_too_large" | "file_type_not_allowed"
+  | "file_type_mismatch" | "discount_unknown" | "discount_expired" | "discount_exhausted"
+  | "discount_user_exhausted" | "discount_not_applicable" | "upgrade_not_allowed" | "bad_request";
+
+export interface Model {
+  id: string;
+  free?: boolean;
+  input_usd_per_mtok?: number;
+  output_usd_per_mtok?: number;
+  image_usd?: number;
+  name?: string;
+}
+
+export interface Limit {
+  metric: Metric;
+  scope?: Scope;
+  window: Window;
+  /** `0` is not "unlimited": leave the limit out instead. */
+  max: number;
+}
+
+export interface FileRules {
+  max_file_bytes?: number | null;
+  allowed_extensions?: string[] | string | null;
+}
+
+export interface Plan {
+  id: string;
+  name?: string;
+  description?: string;
+  active?: boolean;
+  tier?: number;
+  /** Globs of allowed model ids; `"*"` = all. */
+  models?: string[];
+  limits?: Limit[];
+  files?: FileRules;
+  max_concurrent?: number | null;
+}
+
+/** A plan written with the seed platform's flat field names (SPEC §7); `0` means unlimited. */
+export interface SeedPlan {
+  name: string;
+  [field: string]: unknown;
+}
+
+export interface Config {
+  version?: 1;
+  timezone?: string;
+  locale?: Locale;
+  week_start?: Weekday;
+  calendar?: "gregorian" | "persian";
+  hold_ttl_s?: number;
+  models?: Model[];
+  plans: (Plan | SeedPlan)[];
+  /** `messages.<locale>.<code>`: template overrides. */
+  messages?: Partial<Record<Locale, Partial<Record<Code, string>>>>;
+}
+
+export interface Subscription {
+  id: string | number;
+  plan: string;
+  active?: boolean;
+  /** Unix seconds. */
+  starts_at: number;
+  /** Unix seconds; `null`: never ends. */
+  ends_at?: number | null;
+}
+
+/** The first bytes of a file: a Uint8Array, a list of byte values, or base64. */
+export type FileHead = Uint8Array | ArrayBuffer | number[] | string;
+
+/** A file described before upload. */
+export interface FileDescriptor {
+  name: string;
+  size: number;
+  type?: string | null;
+  head?: FileHead | null;
+}
+
+/** Anything `Blob`-shaped: browser `File`/`Blob` objects (only the first 4096 bytes are read). */
+export interface BlobLike {
+  readonly size: number;
+  readonly type: string;
+  readonly name?: string;
+  slice(start?: number, end?: number): { arrayBuffer(): Promise<ArrayBuffer> };
+}
+
+/** What `checkFiles` accepts per file. */
+export type FileLike = BlobLike | FileDescriptor;
+
+export type MessageAction = {
+  type: "message"; model: string; input_tokens: number; max_output_tokens: number;
+  chat_id?: string | null; kind?: "send" | "regenerate" | "edit";
+};
+export type TitleAction = { type: "title"; model: string; input_tokens: number; max_output_tokens: number };
+export type ImageAction = { type: "image"; model?: string | null; count?: number };
+export type AnalyzeImageAction = {
+  type: "analyze_image"; model: string; input_tokens: number; max_output_tokens: number;
+  file?: FileDescriptor | null;
+};
+export type UploadAction = { type: "upload"; chat_id: string; files: FileDescriptor[] };
+export type DiscountAction = { type: "discount"; code: string };
+export type UpgradeAction = { type: "upgrade"; to_plan: string };
+export type ValidateAction = {
+  type: "validate"; model?: string | null; input_tokens?: number; generate_image?: boolean;
+  uploaded_files_count?: number | null; chat_id?: string | null;
+};
+/** What the user asks to do (SPEC §3), by `type`. */
+export type Action =
+  | MessageAction | TitleAction | ImageAction | AnalyzeImageAction
+  | UploadAction | DiscountAction | UpgradeAction | ValidateAction;
+
+/** One limit as it stands: quota meters, `violations`, `limits`. */
+export interface LimitState {
+  metric: Metric;
+  scope: Scope;
+  window: Window | "file";
+  chat_id?: string;
+  limit: number;
+  /** Includes open holds. */
+  used: number;
+  requested?: number;
+  remaining: number;
+  /** RFC 3339, or `null` when waiting never frees room. */
+  resets_at: string | null;
+}
+
+/** One reason an action is refused. Quota violations carry the limit's fields. */
+export interface Violation extends Partial<LimitState> {
+  code: Code;
+  status: number;
+  file?: string;
+  model?: string;
+  retry_after_s?: number;
+  message: string;
+}
+
+export interface HoldRef { id: string; expires_at: string }
+
+/** The verdict (SPEC §4). */
+export interface Decision {
+  allowed: boolean;
+  /** 200 when allowed; 400, 403, 413, 415 or 429 when not. */
+  status: number;
+  code: Code;
+  message: string;
+  /** Seconds until the action would fit; `null` when waiting does not help. */
+  retry_after_s: number | null;
+  violations: Violation[];
+  /** Every limit that applied, when `explain` was asked for. */
+  limits: LimitState[];
+  hold?: HoldRef;
+}
+
+export interface HoldInfo {
+  id: string;
+  type: string;
+  model?: string;
+  created_at: string;
+  expires_at: string;
+}
+
+/** The body of `GET /v1/usage`. */
+export interface Snapshot {
+  subscription: Subscription | null;
+  plan: string | null;
+  as_of: string;
+  limits?: LimitState[];
+  holds?: HoldInfo[];
+}
+
+export interface CheckOptions {
+  /** Fill `limits` with every limit that applied. */
+  explain?: boolean;
+  /** Overrides the config's locale. */
+  locale?: Locale;
+}
+
+export interface FileVerdict { name: string; decision: Decision }
+
+/** `checkFiles`: one decision for the batch and one per file (each as if uploaded alone). */
+export interface CheckFilesResult {
+  allowed: boolean;
+  decision: Decision;
+  files: FileVerdict[];
+}
+
+/** `status`: every limit of the plan with used / limit / remaining / resets_at. */
+export interface Status {
+  as_of: string;
+  limits: LimitState[];
+}
+
+/** A file's real type, from its first bytes. */
+export interface Sniffed { mime: string; ext: string }
+
+/** One problem of a rejected input. */
+export interface Problem { path: string; reason: string }
+
+/** The errors this package throws carry every problem. */
+export interface TollgateError extends Error { problems: Problem[] }
+
+/** One case of a shared test vector (tests/vectors/*.json). */
+export interface VectorCase { [field: string]: unknown }
+"#;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(typescript_type = "Config")]
+    pub type JsConfig;
+    #[wasm_bindgen(typescript_type = "Snapshot")]
+    pub type JsSnapshot;
+    #[wasm_bindgen(typescript_type = "Subscription")]
+    pub type JsSubscription;
+    #[wasm_bindgen(typescript_type = "Action")]
+    pub type JsAction;
+    #[wasm_bindgen(typescript_type = "CheckOptions")]
+    pub type JsCheckOptions;
+    #[wasm_bindgen(typescript_type = "Decision")]
+    pub type JsDecision;
+    #[wasm_bindgen(typescript_type = "Status")]
+    pub type JsStatus;
+    #[wasm_bindgen(typescript_type = "FileLike[] | ArrayLike<FileLike> | FileLike")]
+    pub type JsFiles;
+    #[wasm_bindgen(typescript_type = "Promise<CheckFilesResult>")]
+    pub type JsFilesPromise;
+    #[wasm_bindgen(typescript_type = "Uint8Array | ArrayBuffer | number[]")]
+    pub type JsBytes;
+    #[wasm_bindgen(typescript_type = "Sniffed | null")]
+    pub type JsSniffed;
+    #[wasm_bindgen(typescript_type = "VectorCase")]
+    pub type JsVectorCase;
+    #[wasm_bindgen(typescript_type = "Decision | Record<string, unknown>")]
+    pub type JsReplayed;
+}
+
+// ------------------------------------------------------------- conversion
+
+/// A JSON value read from any JS value: like `serde_json::Value`, but byte
+/// arrays (`Uint8Array`, `ArrayBuffer`) become lists of byte values, the
+/// form the core reads a file `head` in.
+struct Json(Value);
+
+impl<'de> Deserialize<'de> for Json {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(JsonVisitor).map(Json)
+    }
+}
+
+struct JsonVisitor;
+
+impl<'de> Visitor<'de> for JsonVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON-compatible value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        // NaN and ±Infinity have no JSON form: JSON.stringify makes them null.
+        Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_bytes<E>(self, v: &[u8]) -> Result<Value, E> {
+        Ok(Value::Array(v.iter().map(|&b| Value::from(b)).collect()))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(JsonVisitor)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(Json(v)) = seq.next_element()? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(k) = map.next_key::<String>()? {
+            let Json(v) = map.next_value()?;
+            out.insert(k, v);
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+/// A JS value as JSON; `what` names it in the error.
+fn json(v: &JsValue, what: &str) -> Result<Value, JsValue> {
+    serde_wasm_bindgen::from_value::<Json>(v.clone())
+        .map(|j| j.0)
+        .map_err(|e| error(what, &Problems::one(what, e.to_string())))
+}
+
+/// Any serialisable answer as a plain JS object (no `Map`s, `null` for `None`).
+fn to_js<T: Serialize + ?Sized>(v: &T) -> Result<JsValue, JsValue> {
+    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| error("output", &Problems::one("", e.to_string())))
+}
+
+/// A JS `Error` listing every problem, with the list as `err.problems`.
+fn error(what: &str, problems: &Problems) -> JsValue {
+    let err = js_sys::Error::new(&format!("invalid {what}: {problems}"));
+    let list = Array::new();
+    for Problem { path, reason } in &problems.0 {
+        let p = js_sys::Object::new();
+        let _ = Reflect::set(&p, &"path".into(), &path.into());
+        let _ = Reflect::set(&p, &"reason".into(), &reason.into());
+        list.push(&p);
+    }
+    let _ = Reflect::set(&err, &"problems".into(), &list);
+    err.into()
+}
+
+fn is_nullish(v: &JsValue) -> bool {
+    v.is_null() || v.is_undefined()
+}
+
+fn subscription(v: Option<&JsValue>) -> Result<Option<Subscription>, JsValue> {
+    match v {
+        None => Ok(None),
+        Some(v) if is_nullish(v) => Ok(None),
+        Some(v) => Subscription::from_value(&json(v, "subscription")?)
+            .map(Some)
+            .map_err(|p| error("subscription", &p)),
+    }
+}
+
+/// `null`/`undefined` is the snapshot of a user with no usage.
+fn snapshot(v: Option<&JsValue>, sub: &Option<Subscription>) -> Result<Snapshot, JsValue> {
+    match v {
+        Some(v) if !is_nullish(v) => serde_json::from_value(json(v, "snapshot")?)
+            .map_err(|e| error("snapshot", &Problems::one("snapshot", e.to_string()))),
+        _ => Ok(Snapshot::empty(sub.clone())),
+    }
+}
+
+fn now(now_ms: f64) -> Result<i64, JsValue> {
+    if now_ms.is_finite() {
+        Ok(now_ms.floor() as i64)
+    } else {
+        Err(error(
+            "nowMs",
+            &Problems::one("nowMs", "expected milliseconds since 1970 (Date.now())"),
+        ))
+    }
+}
+
+/// `{explain?, locale?}`.
+fn options(v: Option<&JsValue>) -> Result<Options<'static>, JsValue> {
+    let mut opts = Options::default();
+    let Some(v) = v.filter(|v| !is_nullish(v)) else {
+        return Ok(opts);
+    };
+    let mut problems = Vec::new();
+    let explain = Reflect::get(v, &"explain".into()).unwrap_or(JsValue::UNDEFINED);
+    if !is_nullish(&explain) {
+        match explain.as_bool() {
+            Some(b) => opts.explain = b,
+            None => problems.push(Problem {
+                path: "options.explain".into(),
+                reason: "expected true or false".into(),
+            }),
+        }
+    }
+    let locale = Reflect::get(v, &"locale".into()).unwrap_or(JsValue::UNDEFINED);
+    if !is_nullish(&locale) {
+        match locale.as_string().as_deref().and_then(Locale::parse) {
+            Some(l) => opts.locale = Some(l),
+            None => problems.push(Problem {
+                path: "options.locale".into(),
+                reason: "expected \"fa\" or \"en\"".into(),
+            }),
+        }
+    }
+    if problems.is_empty() {
+        Ok(opts)
+    } else {
+        Err(error("options", &Problems(problems)))
+    }
+}
+
+/// A JS number as JSON, as `JSON.parse` would read its text: whole numbers
+/// are integers (the core reads counts as integers).
+fn number(v: JsValue) -> Value {
+    match v.as_f64() {
+        Some(f) if f.fract() == 0.0 && f.abs() <= crate::json::MAX_SAFE_INT as f64 => {
+            Value::from(f as i64)
+        }
+        Some(f) => Number::from_f64(f).map_or(Value::Null, Value::Number),
+        None => Value::Null,
+    }
+}
+
+/// `Blob`/`File`: has `slice` and `arrayBuffer` methods.
+fn is_blob_like(v: &JsValue) -> bool {
+    v.is_object()
+        && ["slice", "arrayBuffer"]
+            .iter()
+            .all(|m| Reflect::get(v, &(*m).into()).is_ok_and(|f| f.is_instance_of::<Function>()))
+}
+
+fn get(v: &JsValue, key: &str) -> JsValue {
+    Reflect::get(v, &key.into()).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// `file.slice(0, 4096).arrayBuffer()`: only the first bytes are read.
+fn read_head(blob: &JsValue) -> Result<JsValue, JsValue> {
+    let slice: Function = get(blob, "slice").unchecked_into();
+    let part = slice.call2(blob, &0.into(), &(MAX_HEAD as u32).into())?;
+    let array_buffer: Function = get(&part, "arrayBuffer").unchecked_into();
+    array_buffer.call0(&part)
+}
+
+/// A `Blob`/`File` and its first bytes as the core's file description.
+fn blob_descriptor(blob: &JsValue, head: &JsValue) -> Value {
+    let bytes = Uint8Array::new(head).to_vec();
+    let mut m = Map::new();
+    m.insert(
+        "name".into(),
+        Value::String(
+            get(blob, "name")
+                .as_string()
+                .unwrap_or_else(|| "blob".into()),
+        ),
+    );
+    m.insert("size".into(), number(get(blob, "size")));
+    if let Some(t) = get(blob, "type").as_string().filter(|t| !t.is_empty()) {
+        m.insert("type".into(), Value::String(t));
+    }
+    m.insert("head".into(), Value::String(base64_encode(&bytes)));
+    Value::Object(m)
+}
+
+/// The files of `checkFiles`, read by the core's upload reader (paths
+/// `files[i].…` in problems).
+fn upload_files(chat_id: &str, files: Vec<Value>) -> Result<Vec<FileInfo>, JsValue> {
+    let mut m = Map::new();
+    m.insert("type".into(), Value::String("upload".into()));
+    m.insert("chat_id".into(), Value::String(chat_id.to_string()));
+    m.insert("files".into(), Value::Array(files));
+    match Action::from_value(&Value::Object(m)) {
+        Ok(Action::Upload { files, .. }) => Ok(files),
+        Ok(_) => unreachable!("an upload reads as an upload"),
+        Err(p) => Err(error("files", &p)),
+    }
+}
+
+// ------------------------------------------------------------------- API
+
+/// A config made ready to decide: `new Tollgate(config)`.
+#[wasm_bindgen]
+pub struct Tollgate {
+    engine: Rc<Engine>,
+}
+
+#[wasm_bindgen]
+impl Tollgate {
+    /// Validates `config`; throws an `Error` listing every problem (also as
+    /// `err.problems`) when it is invalid.
+    #[wasm_bindgen(constructor)]
+    pub fn new(config: &JsConfig) -> Result<Tollgate, JsValue> {
+        let v = json(config, "config")?;
+        let config = Config::from_value(&v).map_err(|p| error("config", &p))?;
+        Ok(Tollgate {
+            engine: Rc::new(Engine::new(config)),
+        })
+    }
+
+    /// The decision the edge would give for `action` against `snapshot`
+    /// (`null`: no usage). Throws listing every problem of a malformed action.
+    pub fn check(
+        &self,
+        snapshot: Option<JsSnapshot>,
+        subscription: Option<JsSubscription>,
+        action: &JsAction,
+        #[wasm_bindgen(js_name = nowMs)] now_ms: f64,
+        options: Option<JsCheckOptions>,
+    ) -> Result<JsDecision, JsValue> {
+        let sub = self::subscription(subscription.as_deref())?;
+        let snap = self::snapshot(snapshot.as_deref(), &sub)?;
+        let action =
+            Action::from_value(&json(action, "action")?).map_err(|p| error("action", &p))?;
+        let opts = self::options(options.as_deref())?;
+        let d = self
+            .engine
+            .check_snapshot(&snap, sub.as_ref(), &action, now(now_ms)?, &opts);
+        Ok(to_js(&d)?.unchecked_into())
+    }
+
+    /// Pre-upload verdicts: a Promise of `{allowed, decision, files}`, one
+    /// decision for the batch and one per file. `files` are `File`/`Blob`
+    /// objects (only their first 4096 bytes are read) or `{name, size, type?, head?}`.
+    #[wasm_bindgen(js_name = checkFiles)]
+    pub fn check_files(
+        &self,
+        snapshot: Option<JsSnapshot>,
+        subscription: Option<JsSubscription>,
+        #[wasm_bindgen(js_name = chatId)] chat_id: String,
+        files: &JsFiles,
+        #[wasm_bindgen(js_name = nowMs)] now_ms: f64,
+        options: Option<JsCheckOptions>,
+    ) -> JsFilesPromise {
+        let ready = (|| {
+            let sub = self::subscription(subscription.as_deref())?;
+            let snap = self::snapshot(snapshot.as_deref(), &sub)?;
+            let opts = self::options(options.as_deref())?;
+            let now = now(now_ms)?;
+            let list = if is_blob_like(files) {
+                Array::of1(files)
+            } else {
+                Array::from(files)
+            };
+            // Each Blob's first bytes (a Promise), each descriptor as is.
+            let pending = Array::new();
+            for f in list.iter() {
+                pending.push(&if is_blob_like(&f) {
+                    read_head(&f)?
+                } else {
+                    JsValue::UNDEFINED
+                });
+            }
+            Ok::<_, JsValue>((sub, snap, opts, now, list, pending))
+        })();
+        let (sub, snap, opts, now, list, pending) = match ready {
+            Ok(r) => r,
+            Err(e) => return Promise::reject(&e).unchecked_into(),
+        };
+        let engine = Rc::clone(&self.engine);
+        let finish = Closure::once_into_js(move |heads: JsValue| -> Result<JsValue, JsValue> {
+            let heads: Array = heads.unchecked_into();
+            let mut described = Vec::with_capacity(list.length() as usize);
+            for (i, f) in list.iter().enumerate() {
+                let head = heads.get(i as u32);
+                described.push(if head.is_instance_of::<ArrayBuffer>() {
+                    blob_descriptor(&f, &head)
+                } else {
+                    json(&f, "files")?
+                });
+            }
+            let files = upload_files(&chat_id, described)?;
+            let verdict = engine.check_files(&snap, sub.as_ref(), &chat_id, &files, now, &opts);
+            to_js(&verdict)
+        });
+        let all = Promise::all(&pending);
+        let then: Function = get(&all, "then").unchecked_into();
+        match then.call1(&all, &finish) {
+            Ok(p) => p.unchecked_into(),
+            Err(e) => Promise::reject(&e).unchecked_into(),
+        }
+    }
+
+    /// Every limit of the subscription's plan as it stands at `nowMs`
+    /// according to `snapshot`: `{as_of, limits}`, for quota meters.
+    pub fn status(
+        &self,
+        snapshot: Option<JsSnapshot>,
+        subscription: Option<JsSubscription>,
+        #[wasm_bindgen(js_name = nowMs)] now_ms: f64,
+    ) -> Result<JsStatus, JsValue> {
+        #[derive(Serialize)]
+        struct Status {
+            as_of: String,
+            limits: Vec<crate::decision::LimitState>,
+        }
+        let sub = self::subscription(subscription.as_deref())?;
+        let snap = self::snapshot(snapshot.as_deref(), &sub)?;
+        let now = now(now_ms)?;
+        let limits = self.engine.status_from_snapshot(&snap, sub.as_ref(), now);
+        Ok(to_js(&Status {
+            as_of: rfc3339(secs(now)),
+            limits,
+        })?
+        .unchecked_into())
+    }
+
+    /// The snapshot of a user with no usage.
+    #[wasm_bindgen(js_name = emptySnapshot)]
+    pub fn empty_snapshot(subscription: Option<JsSubscription>) -> Result<JsSnapshot, JsValue> {
+        let sub = self::subscription(subscription.as_deref())?;
+        Ok(to_js(&Snapshot::empty(sub))?.unchecked_into())
+    }
+}
+
+/// A file's real type from its first bytes: `{mime, ext}`, or `null`.
+#[wasm_bindgen(js_name = sniffType)]
+pub fn sniff_type(bytes: &JsBytes) -> Result<JsSniffed, JsValue> {
+    let v: &JsValue = bytes;
+    let arr = if let Some(a) = v.dyn_ref::<Uint8Array>() {
+        a.clone()
+    } else if v.is_instance_of::<ArrayBuffer>() || Array::is_array(v) {
+        Uint8Array::new(v)
+    } else {
+        return Err(error(
+            "bytes",
+            &Problems::one(
+                "bytes",
+                "expected a Uint8Array, an ArrayBuffer or a list of bytes",
+            ),
+        ));
+    };
+    let n = arr.length().min(MAX_HEAD as u32);
+    let head = arr.subarray(0, n).to_vec();
+    Ok(match crate::files::sniff(&head) {
+        Some(s) => to_js(&s)?,
+        None => JsValue::NULL,
+    }
+    .unchecked_into())
+}
+
+/// Conformance helper: replays one case of a shared test vector
+/// (tests/vectors/*.json, format in `src/replay.rs`) with the core's own
+/// replayer and returns its final decision (or redemption).
+#[wasm_bindgen(js_name = replayCase)]
+pub fn replay_case(
+    config: &JsConfig,
+    #[wasm_bindgen(js_name = vectorCase)] vector_case: &JsVectorCase,
+) -> Result<JsReplayed, JsValue> {
+    let config = json(config, "config")?;
+    let case = json(vector_case, "case")?;
+    match crate::replay::run_case(&config, &case) {
+        Ok(v) => Ok(to_js(&v)?.unchecked_into()),
+        Err(e) => Err(js_sys::Error::new(&e).into()),
+    }
+}
