@@ -9,6 +9,7 @@
 //! - `reserve_commit_message/…/N`: `Engine::reserve` + `Engine::commit` on a
 //!   copy of the same ledger (the copy is made outside the timing), with and
 //!   without an `Idempotency-Key`.
+//! - `maintain/tollgate/N`: the housekeeping every reserve starts with.
 //! - `ledger_json/…`: `Ledger::from_json` + `to_json`, what a Durable Object
 //!   that stores the ledger as one value does on every request.
 //!
@@ -95,38 +96,62 @@ struct SeedQuery {
     requested: u64,
 }
 
-/// The limits `Engine::check` evaluates for `action` (those whose metric the
-/// action touches and whose scope matches its model), each as the seed's
-/// `SUM` query since the start of its window. Calendar bounds are computed
-/// here, outside the timing (the seed computed them in Python on every check).
+/// The limits `Engine::check` evaluates for `action` (asked of the engine
+/// itself, with `explain`), each as the seed's `SUM` query since the start of
+/// its window. Calendar bounds are computed here, outside the timing (the
+/// seed computed them in Python on every check).
 fn seed_queries(engine: &Engine, sub: &Subscription, action: &Action) -> Vec<SeedQuery> {
-    let Action::Message {
-        model,
-        input_tokens,
-        max_output_tokens,
-        ..
-    } = action
-    else {
-        panic!("a message action");
-    };
-    let m = engine.config.model(model).expect("model");
+    let explained = engine.check(
+        &Ledger::default(),
+        Some(sub),
+        action,
+        NOW_MS,
+        &Options {
+            explain: true,
+            ..Options::default()
+        },
+    );
+    let m = action.model().and_then(|id| engine.config.model(id));
     let plan = engine.config.plan(&sub.plan).expect("plan");
     let cal = &engine.config.calendar;
     let mut out = Vec::new();
-    for l in &plan.limits {
-        let (column, requested) = match l.metric {
-            Metric::Messages => ("messages", 1),
-            Metric::Tokens => ("tokens", input_tokens + max_output_tokens),
-            Metric::CostUsd => (
+    for s in &explained.limits {
+        let l = plan
+            .limits
+            .iter()
+            .find(|l| {
+                l.metric.as_str() == s.metric
+                    && l.scope.as_str() == s.scope
+                    && l.window.to_string() == s.window
+            })
+            .expect("an explained limit is one of the plan's");
+        let (column, requested) = match (l.metric, action) {
+            (Metric::Messages, Action::Message { .. }) => ("messages", 1),
+            (
+                Metric::Tokens,
+                Action::Message {
+                    input_tokens,
+                    max_output_tokens,
+                    ..
+                },
+            ) => ("tokens", input_tokens + max_output_tokens),
+            (
+                Metric::CostUsd,
+                Action::Message {
+                    input_tokens,
+                    max_output_tokens,
+                    ..
+                },
+            ) => (
                 "cost_micros",
-                m.token_cost(*input_tokens, *max_output_tokens),
+                m.map_or(0, |m| m.token_cost(*input_tokens, *max_output_tokens)),
             ),
-            _ => continue,
+            other => panic!("not a message limit: {other:?}"),
         };
         let free = match l.scope {
             Scope::All => "",
-            Scope::Free if m.free => " AND model_free = 1",
-            _ => continue,
+            Scope::Free => " AND model_free = 1",
+            ref other => panic!("no column for scope {other}"),
         };
         let since = match l.window {
             Window::Rolling(..) => NOW_S - l.window.rolling_secs().expect("rolling") + 1,
@@ -135,7 +160,7 @@ fn seed_queries(engine: &Engine, sub: &Subscription, action: &Action) -> Vec<See
             Window::Month => cal.bounds(Period::Month, NOW_S).0,
             Window::Subscription => sub.starts_at,
             Window::Lifetime => i64::MIN,
-            Window::Chat => continue,
+            Window::Chat => panic!("a message has no chat limit"),
         };
         out.push(SeedQuery {
             limit: l.clone(),
@@ -289,6 +314,17 @@ fn main() {
                     )
                 });
             }
+            g.finish();
+
+            // What every reserve runs first (expire holds, prune counters, forget old keys).
+            let mut g = c.benchmark_group("maintain");
+            g.bench_with_input(BenchmarkId::new("tollgate", n), &ledger, |bch, l| {
+                bch.iter_batched_ref(
+                    || l.clone(),
+                    |l| engine.maintain(l, black_box(NOW_MS + 2_000)),
+                    BatchSize::SmallInput,
+                )
+            });
             g.finish();
         }
         if n == 1_000_000 {

@@ -28,12 +28,12 @@ fn main() {
     }
     let mut ledger = Ledger::default();
     let mut keys = Rng(0x1de0_0001);
-    let mut max = (0usize, 0i64);
+    let mut max = (0usize, 0i64, Ledger::default());
     for ev in &events {
         apply(&engine, &mut ledger, &sub, ev, &uuid(&mut keys));
         let n = ledger.to_json().len();
         if n > max.0 {
-            max = (n, ev.at);
+            max = (n, ev.at, ledger.clone());
         }
     }
     engine.maintain(&mut ledger, NOW_MS);
@@ -50,6 +50,11 @@ fn main() {
         tollgate::time::rfc3339(max.1),
     );
     println!("{b}");
+    println!(
+        "ledger_size: the largest, at {}:",
+        tollgate::time::rfc3339(max.1)
+    );
+    println!("{}", breakdown(&max.2));
     if let Some(c) = ledger.closed.last() {
         println!(
             "  a closed hold:  {}",

@@ -58,6 +58,9 @@ def main():
     print(f"- check, 10⁶ / 10³: **{ratio(check['1000000'], check['1000'])}** (goal ≤ 1.2)")
     print(f"- reserve+commit (with key), 10⁶ / 10³: **{ratio(rc['1000000'], rc['1000'])}**")
     print(f"- seed (SQLite), 10⁶ / 10³: **{ratio(sql['1000000'], sql['1000'])}**")
+    for n in SIZES:
+        m = median("maintain", "tollgate", n)
+        print(f"- maintain (inside every reserve), {int(n):,} events: {t(m)}")
     for n in ["typical_month", "1000000"]:
         j = median("ledger_json", "from_json_to_json", n)
         print(f"- ledger from_json + to_json ({n.replace('_', ' ')}): {t(j)}")
