@@ -86,12 +86,14 @@ if [ "${TOLLGATE_SKIP_NPM:-0}" != 1 ]; then
     # npm ci fails on lock files made on this kind of machine: the registry
     # mirror lacks some macOS/Windows workerd builds, so they are missing from
     # the lock. Fall back to npm install.
-    if [ -f package-lock.json ] && npm ci --no-audit --no-fund; then
+    npm_log="$(mktemp)"
+    if [ -f package-lock.json ] && npm ci --no-audit --no-fund >"$npm_log" 2>&1; then
       log "npm ci done"
     else
-      log "npm ci failed or no lock file; falling back to npm install"
+      log "npm ci failed ($( (grep -m1 'Missing:' "$npm_log" || grep -m1 -i 'error' "$npm_log" || true) | sed 's/^npm error //')); falling back to npm install"
       npm install --no-audit --no-fund
     fi
+    rm -f "$npm_log"
     # npm install may rewrite the lock file; hash what is there now.
     cat package.json package-lock.json 2>/dev/null | sha256sum | cut -d' ' -f1 > "$stamp"
     log "npm dependencies installed in $(( $(now) - t0 )) s"
