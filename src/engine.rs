@@ -797,8 +797,8 @@ impl Engine {
         let (kind, model, est) = if let Some(h) = ledger.hold(hold_id) {
             (h.kind.clone(), h.model.clone(), h.est)
         } else if let Some(c) = ledger.closed.iter().find(|c| c.id == hold_id) {
-            let est = c.usage.unwrap_or_else(|| {
-                // An expired hold's estimate: rebuilt from its charges.
+            let est = c.est.or(c.usage).unwrap_or_else(|| {
+                // A hold expired before `est` was kept: rebuilt from its charges.
                 let mut e = [0u64; 6];
                 for ch in &c.charges {
                     e[ch.metric().idx()] = e[ch.metric().idx()].max(ch.amount);

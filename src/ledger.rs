@@ -92,6 +92,10 @@ pub struct ClosedHold {
     /// Expired: where the estimate had been, so a late commit can record the real usage there.
     #[serde(rename = "g", default, skip_serializing_if = "Vec::is_empty")]
     pub charges: Vec<Charge>,
+    /// Expired: the hold's estimate, so that a late commit derives its real
+    /// figures (an image's cost from its count) exactly as an on-time one.
+    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
+    pub est: Option<Amounts>,
     #[serde(rename = "t", default)]
     pub kind: String,
     #[serde(rename = "o", default, skip_serializing_if = "Option::is_none")]
@@ -289,6 +293,7 @@ impl Ledger {
                 late: false,
                 usage: Some(usage),
                 charges: Vec::new(),
+                est: None,
                 kind: hold.kind.clone(),
                 model: hold.model.clone(),
             });
@@ -326,6 +331,7 @@ impl Ledger {
                 c.end = HoldEnd::Committed;
                 c.late = true;
                 c.usage = Some(usage);
+                c.est = None;
                 c.closed_at = now;
                 Ok(Committed {
                     usage,
@@ -350,6 +356,7 @@ impl Ledger {
                 late: false,
                 usage: None,
                 charges: Vec::new(),
+                est: None,
                 kind: hold.kind,
                 model: hold.model,
             });
@@ -364,6 +371,7 @@ impl Ledger {
                     // An explicit release after expiry: no late commit may follow.
                     c.end = HoldEnd::Released;
                     c.charges.clear();
+                    c.est = None;
                     Ok(Released::Already)
                 }
             },
@@ -387,6 +395,7 @@ impl Ledger {
                 late: false,
                 usage: None,
                 charges: hold.charges,
+                est: Some(hold.est),
                 kind: hold.kind,
                 model: hold.model,
             });
