@@ -211,10 +211,15 @@ impl Engine {
         let mut d = Demand::default();
         let model = action.model().and_then(|m| self.config.model(m));
         let token_cost = |i: u64, o: u64| model.map_or(0, |m| m.token_cost(i, o));
-        // Cost limits concern priced models only: a free model costs nothing,
-        // so an exhausted dollar budget does not lock a user out of free models.
+        // Cost limits concern models that cost money: a free model costs
+        // nothing, so an exhausted dollar budget does not lock a user out of
+        // free models. A paid model without configured prices estimates $0 but
+        // is still charged, so the real cost of its commit is recorded.
         let priced = model.is_some_and(|m| {
-            m.input_micros_per_mtok > 0 || m.output_micros_per_mtok > 0 || m.image_micros > 0
+            !m.free
+                || m.input_micros_per_mtok > 0
+                || m.output_micros_per_mtok > 0
+                || m.image_micros > 0
         });
         match action {
             Action::Message {
