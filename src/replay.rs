@@ -197,7 +197,15 @@ impl World {
             }
             "expire" => self.engine.maintain(&mut self.ledger, now),
             "reset" => {
-                let (m, w) = read_reset(ev).map_err(|e| format!("{path}: {e}"))?;
+                // The event carries `at` and `op` too: read only the reset body.
+                let mut body = serde_json::Map::new();
+                for k in ["metrics", "windows"] {
+                    if let Some(v) = ev.get(k) {
+                        body.insert(k.to_string(), v.clone());
+                    }
+                }
+                let (m, w) =
+                    read_reset(&Value::Object(body)).map_err(|e| format!("{path}: {e}"))?;
                 self.engine.reset(&mut self.ledger, &m, &w);
             }
             "discount_put" => {
