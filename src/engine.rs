@@ -221,6 +221,13 @@ impl Engine {
                 || m.output_micros_per_mtok > 0
                 || m.image_micros > 0
         });
+        // A model call: its tokens, and its estimated cost when priced.
+        let call = |d: &mut Demand, input: u64, output: u64| {
+            d.add(Metric::Tokens, input.saturating_add(output));
+            if priced {
+                d.add(Metric::CostUsd, token_cost(input, output));
+            }
+        };
         match action {
             Action::Message {
                 input_tokens,
@@ -228,33 +235,13 @@ impl Engine {
                 ..
             } => {
                 d.add(Metric::Messages, 1);
-                d.add(
-                    Metric::Tokens,
-                    input_tokens.saturating_add(*max_output_tokens),
-                );
-                if priced {
-                    d.add(
-                        Metric::CostUsd,
-                        token_cost(*input_tokens, *max_output_tokens),
-                    );
-                }
+                call(&mut d, *input_tokens, *max_output_tokens);
             }
             Action::Title {
                 input_tokens,
                 max_output_tokens,
                 ..
-            } => {
-                d.add(
-                    Metric::Tokens,
-                    input_tokens.saturating_add(*max_output_tokens),
-                );
-                if priced {
-                    d.add(
-                        Metric::CostUsd,
-                        token_cost(*input_tokens, *max_output_tokens),
-                    );
-                }
-            }
+            } => call(&mut d, *input_tokens, *max_output_tokens),
             Action::Image { count, .. } => {
                 d.add(Metric::Images, *count);
                 if priced {
@@ -271,16 +258,7 @@ impl Engine {
                 ..
             } => {
                 d.add(Metric::Messages, 1);
-                d.add(
-                    Metric::Tokens,
-                    input_tokens.saturating_add(*max_output_tokens),
-                );
-                if priced {
-                    d.add(
-                        Metric::CostUsd,
-                        token_cost(*input_tokens, *max_output_tokens),
-                    );
-                }
+                call(&mut d, *input_tokens, *max_output_tokens);
                 if let Some(f) = file {
                     d.add(Metric::Files, 1);
                     d.add(Metric::FileBytes, f.size);
@@ -302,10 +280,7 @@ impl Engine {
             } => {
                 if m.is_some() {
                     d.add(Metric::Messages, 1);
-                    d.add(Metric::Tokens, *input_tokens);
-                    if priced {
-                        d.add(Metric::CostUsd, token_cost(*input_tokens, 0));
-                    }
+                    call(&mut d, *input_tokens, 0);
                 }
                 if *generate_image {
                     d.add(Metric::Images, 1);
