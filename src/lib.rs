@@ -18,6 +18,7 @@ pub mod json;
 pub mod ledger;
 pub mod limit;
 pub mod messages;
+pub mod openai;
 pub mod replay;
 pub mod seed;
 pub mod snapshot;
