@@ -56,7 +56,42 @@ test-worker: worker
 #              executablePath /usr/bin/chromium (never `npx playwright install`)
 # ---------------------------------------------------------------------------
 
-test: tools fmt-check clippy test-core test-worker
+# npm package (SPEC §6; pkg/README.md): wasm-pack builds for bundler (pkg/),
+# web (pkg/web/) and nodejs (pkg/node/), wasm-opt from npm binaryen@132.
+# Skipped when nothing it is built from changed. PKG_TZ_FILTER='^(Asia/Tehran|UTC)$'
+# makes the slim variant (only those time zones; see BENCHMARKS.md).
+.PHONY: pkg test-pkg www test-www bench-pkg
+pkg:
+	$(ENV) scripts/pkg-build.sh
+
+# Clippy of the bindings; the native decision of every shared vector
+# (target/vectors-native.json) that the wasm build must equal field for field
+# in Node and in headless Chromium; the JS API under Node; the .d.ts under
+# tsc --strict.
+test-pkg: pkg
+	$(ENV) cargo clippy -p tollgate --features wasm --target wasm32-unknown-unknown -- -D warnings
+	$(ENV) cargo run -q --example replay_vectors
+	$(ENV) tsc -p tests/pkg/tsconfig.json
+	$(ENV) node --test --test-reporter=spec 'tests/pkg/*.test.mjs'
+
+# The demo page on http://127.0.0.1:$(WWW_PORT)/www/ (web build + a tiny static server).
+WWW_PORT ?= 8080
+www:
+	$(ENV) PKG_TARGETS=web scripts/pkg-build.sh
+	$(ENV) node scripts/pkg-serve.mjs $(WWW_PORT)
+
+# The demo page in headless Chromium (playwright-core, /usr/bin/chromium);
+# screenshots in test-output/.
+test-www: pkg
+	$(ENV) node --test --test-reporter=spec 'tests/www/*.test.mjs'
+
+# wasm under Node vs native, back to back; instantiation; .wasm size and what dominates it.
+bench-pkg: pkg
+	$(ENV) cargo build -q --release --example bench_check
+	$(ENV) node scripts/pkg-bench.mjs
+	$(ENV) scripts/pkg-size.sh
+
+test: tools fmt-check clippy test-core test-worker test-pkg test-www
 	@echo "make test: all passed"
 
 # Local dev server. wrangler runs the [build] command from wrangler.toml itself

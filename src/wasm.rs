@@ -24,6 +24,7 @@ use js_sys::{Array, ArrayBuffer, Function, Promise, Reflect, Uint8Array};
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Serialize;
 use serde_json::{Map, Number, Value};
+use std::cell::RefCell;
 use std::fmt;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -384,23 +385,79 @@ fn is_nullish(v: &JsValue) -> bool {
     v.is_null() || v.is_undefined()
 }
 
-fn subscription(v: Option<&JsValue>) -> Result<Option<Subscription>, JsValue> {
-    match v {
-        None => Ok(None),
-        Some(v) if is_nullish(v) => Ok(None),
-        Some(v) => Subscription::from_value(&json(v, "subscription")?)
-            .map(Some)
-            .map_err(|p| error("subscription", &p)),
-    }
+/// A JS value as JSON text (`JSON.stringify`): the cheapest way across the
+/// boundary for a document without bytes, and exactly the text the core
+/// reads at the edge (a snapshot is the body of `GET /v1/usage`).
+fn json_text(v: &JsValue, what: &str) -> Result<String, JsValue> {
+    js_sys::JSON::stringify(v)
+        .ok()
+        .and_then(|s| s.as_string())
+        .ok_or_else(|| error(what, &Problems::one(what, "not representable as JSON")))
 }
 
-/// `null`/`undefined` is the snapshot of a user with no usage.
-fn snapshot(v: Option<&JsValue>, sub: &Option<Subscription>) -> Result<Snapshot, JsValue> {
-    match v {
-        Some(v) if !is_nullish(v) => serde_json::from_value(json(v, "snapshot")?)
-            .map_err(|e| error("snapshot", &Problems::one("snapshot", e.to_string()))),
-        _ => Ok(Snapshot::empty(sub.clone())),
+/// The last document of one kind read from JS, keyed by its JSON text.
+///
+/// A page checks many actions against the same `GET /v1/usage` snapshot and
+/// subscription. Their JSON text is compared with the last one seen (a
+/// string comparison inside the JS engine) and the parsed value is reused
+/// when it is the same text, so the answer is always that of the text given
+/// (an object mutated in place is read again), while the copy into wasm
+/// memory and the parse are skipped.
+struct Cached<T> {
+    text: JsValue,
+    value: Rc<T>,
+}
+
+type Slot<T> = RefCell<Option<Cached<T>>>;
+
+fn cached<T>(
+    slot: &Slot<T>,
+    v: &JsValue,
+    what: &str,
+    parse: impl FnOnce(&str) -> Result<T, JsValue>,
+) -> Result<Rc<T>, JsValue> {
+    let text = js_sys::JSON::stringify(v)
+        .map(JsValue::from)
+        .map_err(|_| error(what, &Problems::one(what, "not representable as JSON")))?;
+    if let Some(c) = slot.borrow().as_ref() {
+        if c.text == text {
+            return Ok(Rc::clone(&c.value));
+        }
     }
+    let s = text
+        .as_string()
+        .ok_or_else(|| error(what, &Problems::one(what, "not representable as JSON")))?;
+    let value = Rc::new(parse(&s)?);
+    *slot.borrow_mut() = Some(Cached {
+        text,
+        value: Rc::clone(&value),
+    });
+    Ok(value)
+}
+
+fn read_subscription(text: &str) -> Result<Option<Subscription>, JsValue> {
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        error(
+            "subscription",
+            &Problems::one("subscription", e.to_string()),
+        )
+    })?;
+    Subscription::from_value(&value)
+        .map(Some)
+        .map_err(|p| error("subscription", &p))
+}
+
+/// An action. Files may carry their first bytes as a `Uint8Array`, which
+/// JSON text cannot carry: those go through serde-wasm-bindgen; every other
+/// action as JSON text.
+fn action(v: &JsValue) -> Result<Action, JsValue> {
+    let ty = get(v, "type").as_string();
+    let value = match ty.as_deref() {
+        Some("upload" | "analyze_image") | None => json(v, "action")?,
+        Some(_) => serde_json::from_str(&json_text(v, "action")?)
+            .map_err(|e| error("action", &Problems::one("", e.to_string())))?,
+    };
+    Action::from_value(&value).map_err(|p| error("action", &p))
 }
 
 fn now(now_ms: f64) -> Result<i64, JsValue> {
@@ -514,12 +571,61 @@ fn upload_files(chat_id: &str, files: Vec<Value>) -> Result<Vec<FileInfo>, JsVal
     }
 }
 
+/// In a slim build (feature `wasm-tz-filter`, `PKG_TZ_FILTER=… make pkg`)
+/// a zone the build left out says so, rather than looking like a typo.
+fn slim_zones(mut problems: Problems) -> Problems {
+    if let (true, Some(filter)) = (
+        cfg!(feature = "wasm-tz-filter"),
+        option_env!("CHRONO_TZ_TIMEZONE_FILTER"),
+    ) {
+        for p in problems.0.iter_mut().filter(|p| p.path == "timezone") {
+            p.reason.push_str(&format!(
+                " (this slim build of the package has only the time zones matching {filter:?}; \
+                 use the full build for other zones)"
+            ));
+        }
+    }
+    problems
+}
+
 // ------------------------------------------------------------------- API
 
 /// A config made ready to decide: `new Tollgate(config)`.
 #[wasm_bindgen]
 pub struct Tollgate {
     engine: Rc<Engine>,
+    last_snapshot: Slot<Snapshot>,
+    last_subscription: Slot<Option<Subscription>>,
+}
+
+impl Tollgate {
+    fn subscription(&self, v: Option<&JsValue>) -> Result<Option<Subscription>, JsValue> {
+        let Some(v) = v.filter(|v| !is_nullish(v)) else {
+            return Ok(None);
+        };
+        let sub = cached(
+            &self.last_subscription,
+            v,
+            "subscription",
+            read_subscription,
+        )?;
+        Ok((*sub).clone())
+    }
+
+    /// `null`/`undefined` is the snapshot of a user with no usage.
+    fn snapshot(
+        &self,
+        v: Option<&JsValue>,
+        sub: &Option<Subscription>,
+    ) -> Result<Rc<Snapshot>, JsValue> {
+        match v.filter(|v| !is_nullish(v)) {
+            Some(v) => cached(&self.last_snapshot, v, "snapshot", |text| {
+                serde_json::from_str(text)
+                    .map_err(|e| error("snapshot", &Problems::one("snapshot", e.to_string())))
+            }),
+            None => Ok(Rc::new(Snapshot::empty(sub.clone()))),
+        }
+    }
 }
 
 #[wasm_bindgen]
@@ -529,9 +635,11 @@ impl Tollgate {
     #[wasm_bindgen(constructor)]
     pub fn new(config: &JsConfig) -> Result<Tollgate, JsValue> {
         let v = json(config, "config")?;
-        let config = Config::from_value(&v).map_err(|p| error("config", &p))?;
+        let config = Config::from_value(&v).map_err(|p| error("config", &slim_zones(p)))?;
         Ok(Tollgate {
             engine: Rc::new(Engine::new(config)),
+            last_snapshot: RefCell::new(None),
+            last_subscription: RefCell::new(None),
         })
     }
 
@@ -545,10 +653,9 @@ impl Tollgate {
         #[wasm_bindgen(js_name = nowMs)] now_ms: f64,
         options: Option<JsCheckOptions>,
     ) -> Result<JsDecision, JsValue> {
-        let sub = self::subscription(subscription.as_deref())?;
-        let snap = self::snapshot(snapshot.as_deref(), &sub)?;
-        let action =
-            Action::from_value(&json(action, "action")?).map_err(|p| error("action", &p))?;
+        let sub = self.subscription(subscription.as_deref())?;
+        let snap = self.snapshot(snapshot.as_deref(), &sub)?;
+        let action = self::action(action)?;
         let opts = self::options(options.as_deref())?;
         let d = self
             .engine
@@ -570,8 +677,8 @@ impl Tollgate {
         options: Option<JsCheckOptions>,
     ) -> JsFilesPromise {
         let ready = (|| {
-            let sub = self::subscription(subscription.as_deref())?;
-            let snap = self::snapshot(snapshot.as_deref(), &sub)?;
+            let sub = self.subscription(subscription.as_deref())?;
+            let snap = self.snapshot(snapshot.as_deref(), &sub)?;
             let opts = self::options(options.as_deref())?;
             let now = now(now_ms)?;
             let list = if is_blob_like(files) {
@@ -631,8 +738,8 @@ impl Tollgate {
             as_of: String,
             limits: Vec<crate::decision::LimitState>,
         }
-        let sub = self::subscription(subscription.as_deref())?;
-        let snap = self::snapshot(snapshot.as_deref(), &sub)?;
+        let sub = self.subscription(subscription.as_deref())?;
+        let snap = self.snapshot(snapshot.as_deref(), &sub)?;
         let now = now(now_ms)?;
         let limits = self.engine.status_from_snapshot(&snap, sub.as_ref(), now);
         Ok(to_js(&Status {
@@ -645,7 +752,10 @@ impl Tollgate {
     /// The snapshot of a user with no usage.
     #[wasm_bindgen(js_name = emptySnapshot)]
     pub fn empty_snapshot(subscription: Option<JsSubscription>) -> Result<JsSnapshot, JsValue> {
-        let sub = self::subscription(subscription.as_deref())?;
+        let sub = match subscription.as_deref().filter(|v| !is_nullish(v)) {
+            Some(v) => read_subscription(&json_text(v, "subscription")?)?,
+            None => None,
+        };
         Ok(to_js(&Snapshot::empty(sub))?.unchecked_into())
     }
 }

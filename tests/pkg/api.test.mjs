@@ -272,3 +272,21 @@ test("replayCase: the conformance helper returns the decision", () => {
   assert.equal(d.retry_after_s, 2520);
   assert.throws(() => replayCase(config, { at: "yesterday" }), /RFC 3339/);
 });
+
+test("a snapshot changed in place is read again (no stale answers)", () => {
+  const t2 = new Tollgate(config);
+  const snapshot = {
+    subscription: premium, plan: "premium", as_of: "2026-11-23T18:39:00Z",
+    limits: [{ metric: "tokens", scope: "all", window: "1h", limit: 20000, used: 0, remaining: 20000, resets_at: null }],
+    holds: [],
+  };
+  assert.equal(t2.check(snapshot, premium, msg(), NOW).allowed, true);
+  snapshot.limits[0].used = 20000;
+  snapshot.limits[0].remaining = 0;
+  snapshot.limits[0].resets_at = "2026-11-23T19:22:00Z";
+  assert.equal(t2.check(snapshot, premium, msg(), NOW).code, "window_exceeded");
+  const sub = { ...premium };
+  assert.equal(t2.check(null, sub, msg(), NOW).allowed, true);
+  sub.active = false;
+  assert.equal(t2.check(null, sub, msg(), NOW).code, "subscription_inactive");
+});

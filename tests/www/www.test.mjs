@@ -1,0 +1,133 @@
+// The demo page (www/) in headless Chromium: Persian and right-to-left by
+// default, quota meters, instant file verdicts before upload, a pre-checked
+// message, and the English toggle. Screenshots go to test-output/ (git-ignored).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { serve } from "../../scripts/pkg-serve.mjs";
+import { launch, missingBrowser } from "../pkg/browser.mjs";
+
+const OUT = new URL("../../test-output/", import.meta.url).pathname;
+const PDF = Buffer.from("%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n", "latin1");
+const PERSIAN = /[\u0600-\u06FF]/;
+const PERSIAN_DIGIT = /[۰-۹]/;
+
+const missing = missingBrowser();
+const skip = missing && process.env.TOLLGATE_SKIP_APT === "1" ? missing : false;
+let srv, browser, page;
+const errors = [];
+
+before(async () => {
+  if (skip) return;
+  assert.equal(missing, null, missing);
+  mkdirSync(OUT, { recursive: true });
+  srv = await serve({ port: 0 });
+  browser = await launch();
+  page = await browser.newPage({ viewport: { width: 1280, height: 900 }, locale: "fa-IR" });
+  page.on("pageerror", (e) => errors.push(String(e)));
+  page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+  await page.goto(`${srv.url}/www/`);
+  await page.waitForFunction(() => window.__tollgate !== undefined, null, { timeout: 60_000 });
+  const ready = await page.evaluate(() => window.__tollgate.ready || window.__tollgate.error);
+  assert.equal(ready, true, `page failed to start: ${ready}`);
+});
+after(async () => {
+  await browser?.close();
+  await srv?.close();
+});
+
+const fileCodes = () => page.$$eval("#file-list li.file", (lis) =>
+  lis.map((li) => ({ code: li.dataset.code, status: li.dataset.status, text: li.querySelector(".msg").textContent })));
+
+async function pick(files) {
+  await page.setInputFiles("#file-input", files);
+  await page.waitForFunction((n) => document.querySelectorAll("#file-list li.file").length === n, files.length);
+  return fileCodes();
+}
+
+test("Persian and right-to-left by default, quota meters for every limit", { skip }, async () => {
+  assert.equal(await page.getAttribute("html", "lang"), "fa");
+  assert.equal(await page.getAttribute("html", "dir"), "rtl");
+  const expected = await page.evaluate(() => {
+    const { tg, snapshot, sub } = window.__tollgate.state;
+    return tg.status(snapshot, sub, Date.now()).limits.length;
+  });
+  const meters = await page.$$eval("#meters li.meter", (lis) => lis.map((li) => li.textContent));
+  assert.ok(expected > 0);
+  assert.equal(meters.length, expected);
+  for (const m of meters) {
+    assert.match(m, PERSIAN_DIGIT, `Persian digits in "${m}"`);
+  }
+  assert.ok(meters.some((m) => /دیگر/.test(m)), "time until reset shown");
+});
+
+test("files get an instant verdict before upload", { skip }, async () => {
+  const plan = await page.$eval("#plan", (s) => s.value);
+  assert.equal(plan, "free");
+  // A valid file: accepted.
+  let [f] = await pick([{ name: "notes.pdf", mimeType: "application/pdf", buffer: PDF }]);
+  assert.equal(f.code, "ok");
+  assert.equal(await page.$eval("#batch", (b) => b.dataset.code), "ok");
+  // A .png whose bytes are a PDF: a mismatch, in Persian.
+  [f] = await pick([{ name: "photo.png", mimeType: "image/png", buffer: PDF }]);
+  assert.equal(f.code, "file_type_mismatch");
+  assert.equal(f.status, "415");
+  assert.match(f.text, PERSIAN);
+  // Over the free plan's 5 MB.
+  const big = Buffer.alloc(6 * 1024 * 1024, 0x20);
+  PDF.copy(big);
+  [f] = await pick([{ name: "scan.pdf", mimeType: "application/pdf", buffer: big }]);
+  assert.equal(f.code, "file_too_large");
+  assert.equal(f.status, "413");
+  assert.match(f.text, PERSIAN);
+  // An extension the plan does not allow.
+  [f] = await pick([{ name: "tool.exe", mimeType: "application/octet-stream", buffer: Buffer.from("MZ") }]);
+  assert.equal(f.code, "file_type_not_allowed");
+  // Too many for this chat (the sample has 1 of 3 used in chat-1).
+  const three = ["a.txt", "b.txt", "c.txt"].map((name) => ({ name, mimeType: "text/plain", buffer: Buffer.from("hello") }));
+  const each = await pick(three);
+  assert.deepEqual(each.map((x) => x.code), ["ok", "ok", "ok"]);
+  const batch = await page.$eval("#batch", (b) => ({ code: b.dataset.code, text: b.textContent }));
+  assert.ok(["window_exceeded", "insufficient_budget"].includes(batch.code), batch.code);
+  assert.match(batch.text, PERSIAN);
+  // All together, for the screenshot.
+  const all = await pick([
+    { name: "notes.pdf", mimeType: "application/pdf", buffer: PDF },
+    { name: "photo.png", mimeType: "image/png", buffer: PDF },
+    { name: "scan.pdf", mimeType: "application/pdf", buffer: big },
+  ]);
+  assert.deepEqual(all.map((x) => x.code), ["ok", "file_type_mismatch", "file_too_large"]);
+});
+
+test("a message is pre-checked and a denial explained", { skip }, async () => {
+  await page.fill("#text", "سلام! لطفاً این گزارش را در سه بند خلاصه کن و نکات مهمش را بگو.");
+  const free = await page.$$eval("#model option", (os) => os.find((o) => o.value.endsWith(":free")).value);
+  await page.selectOption("#model", free);
+  assert.equal(await page.$eval("#send-verdict", (e) => e.dataset.code), "ok");
+  assert.match(await page.textContent("#estimate"), PERSIAN_DIGIT);
+  await page.selectOption("#model", "openai/gpt-4o");
+  const denied = await page.$eval("#send-verdict", (e) => ({ code: e.dataset.code, text: e.textContent }));
+  assert.equal(denied.code, "model_not_allowed");
+  assert.match(denied.text, PERSIAN);
+  await page.selectOption("#model", free);
+  await page.fill("#max-out", "40000");
+  const budget = await page.$eval("#send-verdict", (e) => e.dataset.code);
+  assert.ok(["window_exceeded", "insufficient_budget"].includes(budget), budget);
+  await page.fill("#max-out", "800");
+  await page.screenshot({ path: `${OUT}www-fa.png`, fullPage: true });
+});
+
+test("English toggle", { skip }, async () => {
+  await page.click("#lang");
+  assert.equal(await page.getAttribute("html", "lang"), "en");
+  assert.equal(await page.getAttribute("html", "dir"), "ltr");
+  const meters = await page.$$eval("#meters li.meter", (lis) => lis.map((li) => li.textContent).join("\n"));
+  assert.doesNotMatch(meters, PERSIAN_DIGIT);
+  const files = await fileCodes();
+  assert.equal(files[1].code, "file_type_mismatch");
+  assert.doesNotMatch(files[1].text, PERSIAN);
+  await page.screenshot({ path: `${OUT}www-en.png`, fullPage: true });
+  await page.click("#lang");
+  assert.equal(await page.getAttribute("html", "dir"), "rtl");
+  assert.deepEqual(errors, []);
+});
