@@ -221,6 +221,46 @@ fn cross_check(
     }
 }
 
+/// `check` on ledgers `a` and `b`, interleaved in alternating rounds so that
+/// the load of other processes falls on both alike. Returns the median
+/// ns/op of each and the median of the per-round ratios `b / a`.
+fn paired_check(
+    engine: &Engine,
+    sub: &Subscription,
+    action: &Action,
+    a: &Ledger,
+    b: &Ledger,
+) -> (f64, f64, f64) {
+    const ROUNDS: usize = 101;
+    const ITERS: u32 = 2_000;
+    let opts = Options::default();
+    let time = |l: &Ledger| {
+        let t = Instant::now();
+        for _ in 0..ITERS {
+            black_box(engine.check(black_box(l), Some(sub), black_box(action), NOW_MS, &opts));
+        }
+        t.elapsed().as_secs_f64() * 1e9 / f64::from(ITERS)
+    };
+    let (mut ta, mut tb, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+    for r in 0..ROUNDS {
+        let (x, y) = if r % 2 == 0 {
+            let x = time(a);
+            (x, time(b))
+        } else {
+            let y = time(b);
+            (time(a), y)
+        };
+        ta.push(x);
+        tb.push(y);
+        ratio.push(y / x);
+    }
+    let med = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    (med(&mut ta), med(&mut tb), med(&mut ratio))
+}
+
 fn main() {
     let mut c = Criterion::default()
         .sample_size(40)
@@ -239,104 +279,25 @@ fn main() {
         queries.len()
     );
 
+    // Ledgers are small (bounded), so all of them are built first and
+    // measured back to back; the SQLite tables come one at a time below.
+    let mut ledgers: Vec<(String, Ledger)> = Vec::new();
     for n in [0u64, 1_000, 100_000, 1_000_000] {
         let t = Instant::now();
         let ledger = build_ledger(&engine, &sub, n);
         let built = t.elapsed();
-        let t = Instant::now();
-        let conn = (n > 0).then(|| build_db(&engine, n));
-        let db_built = t.elapsed();
-        let d = engine.check(&ledger, Some(&sub), &action, NOW_MS, &opts);
-        assert!(d.allowed, "the benchmarked check is an allowed decision");
-        if let Some(conn) = &conn {
-            cross_check(&engine, &sub, &ledger, conn, &queries);
-            assert!(seed_check(conn, &queries));
-        }
         let b = breakdown(&ledger);
         eprintln!(
-            "decision: {n} events: ledger built in {built:.1?} ({:.2} µs/event incl. commit), sqlite in {db_built:.1?}; \
-             ledger {} B ({} rolling buckets, {} closed holds, {} idempotency entries)",
+            "decision: {n} events: ledger built in {built:.1?} ({:.2} µs/event, reserve + commit); \
+             {} B ({} rolling buckets, {} closed holds, {} idempotency entries)",
             built.as_secs_f64() * 1e6 / n.max(1) as f64,
             b.total,
             b.n_buckets,
             b.n_closed,
             b.n_idem
         );
-
-        let mut g = c.benchmark_group("check_message");
-        g.bench_with_input(BenchmarkId::new("tollgate", n), &ledger, |bch, l| {
-            bch.iter(|| engine.check(black_box(l), Some(&sub), black_box(&action), NOW_MS, &opts))
-        });
-        if let Some(conn) = &conn {
-            if n >= 1_000_000 {
-                g.sample_size(10).sampling_mode(SamplingMode::Flat);
-            }
-            g.bench_with_input(BenchmarkId::new("sqlite_seed", n), conn, |bch, conn| {
-                bch.iter(|| seed_check(black_box(conn), &queries))
-            });
-        }
-        g.finish();
-
-        if n > 0 {
-            let usage = Usage {
-                input_tokens: 1_100,
-                output_tokens: 640,
-                cost_micros: None,
-                images: None,
-                files: None,
-            };
-            let mut g = c.benchmark_group("reserve_commit_message");
-            for (name, key) in [
-                (
-                    "tollgate_with_key",
-                    Some("5b0c1a52-8a8e-4b7e-9a51-3f0f3c1d2e7a"),
-                ),
-                ("tollgate_no_key", None),
-            ] {
-                g.bench_with_input(BenchmarkId::new(name, n), &ledger, |bch, l| {
-                    bch.iter_batched_ref(
-                        || l.clone(),
-                        |l| {
-                            let d = engine.reserve(
-                                l,
-                                Some(&sub),
-                                black_box(&action),
-                                NOW_MS,
-                                key,
-                                &opts,
-                            );
-                            let h = d.hold.expect("allowed");
-                            engine
-                                .commit(l, &h.id, &usage, NOW_MS + 2_000)
-                                .expect("commit")
-                        },
-                        BatchSize::SmallInput,
-                    )
-                });
-            }
-            g.finish();
-
-            // What every reserve runs first (expire holds, prune counters, forget old keys).
-            let mut g = c.benchmark_group("maintain");
-            g.bench_with_input(BenchmarkId::new("tollgate", n), &ledger, |bch, l| {
-                bch.iter_batched_ref(
-                    || l.clone(),
-                    |l| engine.maintain(l, black_box(NOW_MS + 2_000)),
-                    BatchSize::SmallInput,
-                )
-            });
-            g.finish();
-        }
-        if n == 1_000_000 {
-            let json = ledger.to_json();
-            let mut g = c.benchmark_group("ledger_json");
-            g.bench_with_input(BenchmarkId::new("from_json_to_json", n), &json, |bch, s| {
-                bch.iter(|| Ledger::from_json(black_box(s)).expect("ledger").to_json())
-            });
-            g.finish();
-        }
+        ledgers.push((n.to_string(), ledger));
     }
-
     // The ledger of a month of typical use (see benches/ledger_size.rs).
     let mut typical = Ledger::default();
     let mut keys = Rng(0x1de0_0001);
@@ -344,23 +305,111 @@ fn main() {
         apply(&engine, &mut typical, &sub, &ev, &uuid(&mut keys));
     }
     engine.maintain(&mut typical, NOW_MS);
-    let json = typical.to_json();
-    let mut g = c.benchmark_group("ledger_json");
-    g.bench_with_input(
-        BenchmarkId::new("from_json_to_json", "typical_month"),
-        &json,
-        |bch, s| bch.iter(|| Ledger::from_json(black_box(s)).expect("ledger").to_json()),
+    ledgers.push(("typical_month".into(), typical));
+    for (_, l) in &ledgers {
+        let d = engine.check(l, Some(&sub), &action, NOW_MS, &opts);
+        assert!(d.allowed, "the benchmarked check is an allowed decision");
+    }
+    let ledger_of = |n: &str| &ledgers.iter().find(|(k, _)| k == n).expect("built").1;
+
+    let (a, b, r) = paired_check(
+        &engine,
+        &sub,
+        &action,
+        ledger_of("1000"),
+        ledger_of("1000000"),
     );
-    g.finish();
+    eprintln!(
+        "decision: paired check (interleaved rounds): 10³ events {a:.0} ns, 10⁶ events {b:.0} ns, ratio 10⁶/10³ {r:.2}"
+    );
+    let (a, b, r) = paired_check(&engine, &sub, &action, ledger_of("0"), ledger_of("1000000"));
+    eprintln!(
+        "decision: paired check (interleaved rounds): empty ledger {a:.0} ns, 10⁶ events {b:.0} ns, ratio {r:.2}"
+    );
+
     let mut g = c.benchmark_group("check_message");
-    g.bench_with_input(
-        BenchmarkId::new("tollgate", "typical_month"),
-        &typical,
-        |bch, l| {
+    for (n, ledger) in &ledgers {
+        g.bench_with_input(BenchmarkId::new("tollgate", n), ledger, |bch, l| {
             bch.iter(|| engine.check(black_box(l), Some(&sub), black_box(&action), NOW_MS, &opts))
-        },
-    );
+        });
+    }
     g.finish();
+
+    let usage = Usage {
+        input_tokens: 1_100,
+        output_tokens: 640,
+        cost_micros: None,
+        images: None,
+        files: None,
+    };
+    let mut g = c.benchmark_group("reserve_commit_message");
+    for (n, ledger) in ledgers.iter().filter(|(n, _)| n != "0") {
+        for (name, key) in [
+            (
+                "tollgate_with_key",
+                Some("5b0c1a52-8a8e-4b7e-9a51-3f0f3c1d2e7a"),
+            ),
+            ("tollgate_no_key", None),
+        ] {
+            g.bench_with_input(BenchmarkId::new(name, n), ledger, |bch, l| {
+                bch.iter_batched_ref(
+                    || l.clone(),
+                    |l| {
+                        let d =
+                            engine.reserve(l, Some(&sub), black_box(&action), NOW_MS, key, &opts);
+                        let h = d.hold.expect("allowed");
+                        engine
+                            .commit(l, &h.id, &usage, NOW_MS + 2_000)
+                            .expect("commit")
+                    },
+                    BatchSize::SmallInput,
+                )
+            });
+        }
+    }
+    g.finish();
+
+    // What every reserve runs first (expire holds, prune counters, forget old keys).
+    let mut g = c.benchmark_group("maintain");
+    for (n, ledger) in ledgers.iter().filter(|(n, _)| n != "0") {
+        g.bench_with_input(BenchmarkId::new("tollgate", n), ledger, |bch, l| {
+            bch.iter_batched_ref(
+                || l.clone(),
+                |l| engine.maintain(l, black_box(NOW_MS + 2_000)),
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("ledger_json");
+    for n in ["typical_month", "1000000"] {
+        let json = ledger_of(n).to_json();
+        g.bench_with_input(BenchmarkId::new("from_json_to_json", n), &json, |bch, s| {
+            bch.iter(|| Ledger::from_json(black_box(s)).expect("ledger").to_json())
+        });
+    }
+    g.finish();
+
+    // The seed's way, one table at a time.
+    for n in [1_000u64, 100_000, 1_000_000] {
+        let t = Instant::now();
+        let conn = build_db(&engine, n);
+        eprintln!(
+            "decision: {n} events: sqlite table built in {:.1?}",
+            t.elapsed()
+        );
+        cross_check(&engine, &sub, ledger_of(&n.to_string()), &conn, &queries);
+        assert!(seed_check(&conn, &queries));
+        let mut g = c.benchmark_group("check_message");
+        if n >= 1_000_000 {
+            g.sample_size(10).sampling_mode(SamplingMode::Flat);
+        }
+        g.bench_with_input(BenchmarkId::new("sqlite_seed", n), &conn, |bch, conn| {
+            bch.iter(|| seed_check(black_box(conn), &queries))
+        });
+        g.finish();
+    }
 
     c.final_summary();
 }

@@ -107,7 +107,8 @@ pub fn subscription() -> Subscription {
 }
 
 /// The action every decision benchmark decides: a message to a free model
-/// (so the `free` limits apply too: 17 of the plan's 24 limits).
+/// (so the `free` limits apply too: 16 of the plan's 24 limits; the cost
+/// limit concerns priced models only).
 pub fn message_action() -> Action {
     Action::Message {
         model: FREE.into(),
