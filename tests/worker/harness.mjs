@@ -28,6 +28,14 @@ export const TEST_VARS = Object.freeze({
   TOLLGATE_ALLOWED_ORIGINS: "http://127.0.0.1:8080",
   UPSTREAM_URL: "http://127.0.0.1:9/v1/chat/completions",
   UPSTREAM_API_KEY: "test-upstream-key",
+  // Tests only: the x-tollgate-now header sets the request clock (replaying
+  // the shared vectors at their fixed dates). Off in wrangler.toml and
+  // .dev.vars.example.
+  TOLLGATE_DEV_CLOCK: "1",
+  // Objects re-read the config revision on every request (default 2000 ms).
+  TOLLGATE_CONFIG_TTL_MS: "0",
+  // The /bench/counter baseline route.
+  TOLLGATE_BENCH: "1",
 });
 
 /** compatibility_date and Durable Object bindings, read from wrangler.toml. */

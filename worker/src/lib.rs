@@ -1,9 +1,11 @@
 //! Tollgate's Cloudflare Worker: the edge HTTP API (SPEC.md section 5).
 //!
-//! The Worker is a thin shell around the `tollgate` core crate: it parses
-//! HTTP, reads the clock once per request (`worker::Date::now()`, because
-//! `std::time::SystemTime::now()` panics on wasm32-unknown-unknown), and
-//! forwards state changes to Durable Objects, which own all state in SQLite.
+//! The Worker parses, authenticates and forwards; the Durable Objects apply
+//! the core. It reads the clock once per request (`worker::Date::now()`,
+//! because `std::time::SystemTime::now()` panics on wasm32-unknown-unknown)
+//! and passes it to the object in the forwarded call. With the var
+//! `TOLLGATE_DEV_CLOCK=1` (tests only; off in wrangler.toml and
+//! .dev.vars.example) the header `x-tollgate-now: <unix ms>` replaces it.
 //!
 //! Durable Object classes (bindings in `wrangler.toml`):
 //!
@@ -11,50 +13,487 @@
 //! |----------------|-------------|---------------------|
 //! | `UserLedger`   | `USERS`     | user id (`sub`)     |
 //! | `DiscountCode` | `DISCOUNTS` | discount code       |
-//! | `ConfigStore`  | `CONFIG`    | a single name       |
-//! | `BareCounter`  | `BARE`      | any name (benchmark baseline) |
+//! | `ConfigStore`  | `CONFIG`    | `"global"`          |
+//! | `BareCounter`  | `BARE`      | any name (benchmark baseline, `TOLLGATE_BENCH=1` only) |
+//!
+//! Routes: one function each (`route_*` below); see [`Route`].
 
-use worker::{event, Context, Env, Method, Request, Response, Result};
+use serde_json::{json, Value};
+use tollgate::discount::DiscountRule;
+use tollgate::replay::{read_reset, read_usage};
+use tollgate::time::secs;
+use tollgate::{Action, Config};
+use worker::{event, Context, Date, Env, Request, Response, Result, Url};
 
+mod auth;
+mod engine_cache;
 mod http;
+pub mod internal;
 mod objects;
+
+use auth::Claims;
+use http::{ApiError, ApiResult};
+use internal::{Caller, ConfigCall, DiscountCall, UserCall, UserOp};
 
 pub use objects::{BareCounter, ConfigStore, DiscountCode, UserLedger};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    match route(req, env).await {
-        Ok(resp) => Ok(resp),
-        Err(err) => {
-            worker::console_error!("unhandled error: {err}");
-            http::error(500, "internal", "internal error")
+    let origin = req.headers().get("origin").ok().flatten();
+    let allowed = internal::var(&env, "TOLLGATE_ALLOWED_ORIGINS").unwrap_or_default();
+    let cors = http::cors_origin(&allowed, origin.as_deref());
+    let mut resp = match handle(req, &env).await {
+        Ok(resp) => resp,
+        Err(err) => err.into_response()?,
+    };
+    if let Some(o) = cors {
+        http::add_cors(&mut resp, &o)?;
+    }
+    Ok(resp)
+}
+
+/// Every route of the API.
+#[derive(Debug, Clone, PartialEq)]
+enum Route {
+    Healthz,
+    Check,
+    Reserve,
+    Commit(String),
+    Release(String),
+    Usage,
+    Redeem(String),
+    AdminConfig,
+    AdminUser(String),
+    AdminUserReset(String),
+    AdminDiscount(String),
+    BenchCounter,
+}
+
+impl Route {
+    fn parse(path: &str) -> Option<Route> {
+        let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let dec = |s: &str| http::percent_decode(s).unwrap_or_default();
+        Some(match segs.as_slice() {
+            ["healthz"] => Route::Healthz,
+            ["v1", "check"] => Route::Check,
+            ["v1", "reserve"] => Route::Reserve,
+            ["v1", "holds", id, "commit"] => Route::Commit(dec(id)),
+            ["v1", "holds", id, "release"] => Route::Release(dec(id)),
+            ["v1", "usage"] => Route::Usage,
+            ["v1", "discounts", code, "redeem"] => Route::Redeem(dec(code)),
+            ["v1", "admin", "config"] => Route::AdminConfig,
+            ["v1", "admin", "users", id] => Route::AdminUser(dec(id)),
+            ["v1", "admin", "users", id, "reset"] => Route::AdminUserReset(dec(id)),
+            ["v1", "admin", "discounts", code] => Route::AdminDiscount(dec(code)),
+            ["bench", "counter"] => Route::BenchCounter,
+            _ => return None,
+        })
+    }
+
+    /// The methods the route answers (besides OPTIONS for CORS preflight).
+    fn methods(&self) -> &'static [&'static str] {
+        match self {
+            Route::Healthz | Route::Usage | Route::AdminUser(_) => &["GET"],
+            Route::AdminConfig | Route::AdminDiscount(_) => &["GET", "PUT"],
+            _ => &["POST"],
         }
     }
 }
 
-async fn route(req: Request, env: Env) -> Result<Response> {
+/// What every route gets: the environment, the URL and the request's clock.
+struct Ctx {
+    env: Env,
+    url: Url,
+    now_ms: i64,
+}
+
+async fn handle(req: Request, env: &Env) -> ApiResult {
     let url = req.url()?;
-    let path = url.path().to_owned();
-    match (req.method(), path.as_str()) {
-        (Method::Get, "/healthz") => http::json(200, &serde_json::json!({ "ok": true })),
-
-        // Benchmark baseline: one SQLite-backed counter per `user`, with no
-        // Tollgate logic. Compare the real routes against it in the same run.
-        (Method::Post, "/bench/counter") => {
-            let user = url
-                .query_pairs()
-                .find(|(k, _)| k == "user")
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default();
-            if user.is_empty() || user.len() > 128 {
-                return http::error(400, "bad_request", "query parameter `user` is required");
-            }
-            let stub = env.durable_object("BARE")?.get_by_name(&user)?;
-            stub.fetch_with_request(req).await
-        }
-
-        // TODO(routes): /v1/check, /v1/reserve, /v1/holds/{id}/commit|release,
-        // /v1/usage, /v1/discounts/{code}/redeem, /v1/admin/... (SPEC.md §5).
-        _ => http::error(404, "not_found", "no such route"),
+    let route = Route::parse(url.path()).ok_or_else(ApiError::not_found)?;
+    if route == Route::BenchCounter && internal::var(env, "TOLLGATE_BENCH").as_deref() != Some("1")
+    {
+        return Err(ApiError::not_found());
     }
+    let method = req.inner().method().to_ascii_uppercase();
+    let allowed = route.methods();
+    if method == "OPTIONS" {
+        return preflight(allowed);
+    }
+    if !allowed.contains(&method.as_str()) {
+        return Err(ApiError::method_not_allowed(&allowed.join(", ")));
+    }
+    let now_ms = clock(&req, env)?;
+    let ctx = Ctx {
+        env: env.clone(),
+        url,
+        now_ms,
+    };
+    match (route, method.as_str()) {
+        (Route::Healthz, _) => route_healthz(),
+        (Route::Check, _) => route_check(req, &ctx).await,
+        (Route::Reserve, _) => route_reserve(req, &ctx).await,
+        (Route::Commit(id), _) => route_commit(req, &ctx, &id).await,
+        (Route::Release(id), _) => route_release(req, &ctx, &id).await,
+        (Route::Usage, _) => route_usage(req, &ctx).await,
+        (Route::Redeem(code), _) => route_redeem(req, &ctx, &code).await,
+        (Route::AdminConfig, "PUT") => route_admin_config_put(req, &ctx).await,
+        (Route::AdminConfig, _) => route_admin_config_get(req, &ctx).await,
+        (Route::AdminUser(id), _) => route_admin_user(req, &ctx, &id).await,
+        (Route::AdminUserReset(id), _) => route_admin_user_reset(req, &ctx, &id).await,
+        (Route::AdminDiscount(code), "PUT") => route_admin_discount_put(req, &ctx, &code).await,
+        (Route::AdminDiscount(code), _) => route_admin_discount_get(req, &ctx, &code).await,
+        (Route::BenchCounter, _) => route_bench_counter(req, &ctx).await,
+    }
+}
+
+/// CORS preflight: 204 with the route's methods and the headers clients send.
+fn preflight(methods: &[&str]) -> ApiResult {
+    let mut resp = Response::empty()?.with_status(204);
+    let h = resp.headers_mut();
+    h.set(
+        "access-control-allow-methods",
+        &format!("{}, OPTIONS", methods.join(", ")),
+    )?;
+    h.set("access-control-allow-headers", http::ALLOW_HEADERS)?;
+    h.set("access-control-max-age", "600")?;
+    Ok(resp)
+}
+
+/// The request's clock in unix ms: `Date::now()`, or `x-tollgate-now` when
+/// `TOLLGATE_DEV_CLOCK=1`.
+fn clock(req: &Request, env: &Env) -> std::result::Result<i64, ApiError> {
+    let real = Date::now().as_millis() as i64;
+    if !internal::dev_clock(env) {
+        return Ok(real);
+    }
+    match req.headers().get("x-tollgate-now")? {
+        None => Ok(real),
+        Some(v) => v
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (0..=tollgate::json::MAX_SAFE_INT as i64).contains(n))
+            .ok_or_else(|| ApiError::bad_field("x-tollgate-now", "expected unix milliseconds")),
+    }
+}
+
+// ---------------------------------------------------------------- auth
+
+fn bearer(req: &Request) -> std::result::Result<String, ApiError> {
+    let header = req.headers().get("authorization")?;
+    auth::bearer(header.as_deref())
+        .map(str::to_string)
+        .map_err(ApiError::unauthorized)
+}
+
+/// The caller's verified token.
+fn user_claims(req: &Request, ctx: &Ctx) -> std::result::Result<Claims, ApiError> {
+    let token = bearer(req)?;
+    let secret = internal::var(&ctx.env, "TOLLGATE_JWT_SECRET")
+        .ok_or_else(|| ApiError::internal("TOLLGATE_JWT_SECRET is not configured"))?;
+    auth::verify_jwt(&token, secret.as_bytes(), secs(ctx.now_ms)).map_err(ApiError::unauthorized)
+}
+
+/// The admin token, or 401 (also for user tokens).
+fn require_admin(req: &Request, ctx: &Ctx) -> std::result::Result<(), ApiError> {
+    let token = bearer(req)?;
+    let configured = internal::var(&ctx.env, "TOLLGATE_ADMIN_TOKEN").unwrap_or_default();
+    if auth::admin_token_matches(&token, &configured) {
+        Ok(())
+    } else {
+        Err(ApiError::unauthorized("admin token required"))
+    }
+}
+
+// ---------------------------------------------------------------- inputs
+
+fn parse_action(v: &Value) -> std::result::Result<Action, ApiError> {
+    Action::from_value(v).map_err(|p| ApiError::bad_request("invalid action", p.0))
+}
+
+fn locale(req: &Request, ctx: &Ctx) -> Option<String> {
+    http::locale(&ctx.url, req.headers()).map(|l| l.as_str().to_string())
+}
+
+/// `Idempotency-Key`, checked when present.
+fn idempotency_key(req: &Request) -> std::result::Result<Option<String>, ApiError> {
+    match req.headers().get("idempotency-key")? {
+        None => Ok(None),
+        Some(k) if http::valid_idempotency_key(&k) => Ok(Some(k)),
+        Some(_) => Err(ApiError::bad_field(
+            "Idempotency-Key",
+            "must be 1-255 visible ASCII characters",
+        )),
+    }
+}
+
+fn check_user_id(id: &str) -> std::result::Result<(), ApiError> {
+    if http::valid_user_id(id) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_field(
+            "id",
+            "a user id is 1-128 characters of A-Z a-z 0-9 . _ : @ -",
+        ))
+    }
+}
+
+fn check_code(code: &str) -> std::result::Result<(), ApiError> {
+    if http::valid_code(code) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_field(
+            "code",
+            "a discount code is 1-64 characters of A-Z a-z 0-9 . _ -",
+        ))
+    }
+}
+
+/// A hold id that cannot exist answers like an unknown one.
+fn check_hold_id(id: &str) -> std::result::Result<(), ApiError> {
+    if http::valid_hold_id(id) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            404,
+            "hold_unknown",
+            "no such hold for this user",
+        ))
+    }
+}
+
+/// An optional body: must be empty or a JSON object.
+async fn optional_object(req: &mut Request) -> std::result::Result<Value, ApiError> {
+    match http::read_json(req).await? {
+        None => Ok(json!({})),
+        Some(v @ Value::Object(_)) => Ok(v),
+        Some(_) => Err(ApiError::bad_field("", "expected a JSON object")),
+    }
+}
+
+// ---------------------------------------------------------------- routes
+
+/// `GET /healthz`: liveness.
+fn route_healthz() -> ApiResult {
+    Ok(http::json(200, &json!({ "ok": true }))?)
+}
+
+/// `POST /v1/check`: dry run of an action; `?explain=1` fills `limits`.
+async fn route_check(mut req: Request, ctx: &Ctx) -> ApiResult {
+    let claims = user_claims(&req, ctx)?;
+    let body = http::require_json(&mut req).await?;
+    let action = parse_action(&body)?;
+    let explain = http::explain(&ctx.url);
+    let locale = locale(&req, ctx);
+    if let Action::Discount { code } = action {
+        // A code's state lives in its own object.
+        let call = DiscountCall {
+            now_ms: ctx.now_ms,
+            code,
+            user: claims.sub,
+            subscription: claims.subscription,
+            idempotency_key: None,
+            locale,
+            explain,
+            rule: None,
+        };
+        return Ok(internal::discount(&ctx.env, "check", &call)
+            .await?
+            .into_response()?);
+    }
+    let call = UserCall {
+        action: Some(body),
+        explain,
+        locale,
+        ..UserCall::new(ctx.now_ms, &claims.sub, claims.subscription)
+    };
+    Ok(internal::user(&ctx.env, &call.user, UserOp::Check, &call)
+        .await?
+        .into_response()?)
+}
+
+/// `POST /v1/reserve`: atomic check-and-hold; `Idempotency-Key` required.
+async fn route_reserve(mut req: Request, ctx: &Ctx) -> ApiResult {
+    let claims = user_claims(&req, ctx)?;
+    let key =
+        idempotency_key(&req)?.ok_or_else(|| ApiError::bad_field("Idempotency-Key", "required"))?;
+    let body = http::require_json(&mut req).await?;
+    let action = parse_action(&body)?;
+    if matches!(action, Action::Discount { .. }) {
+        return Err(ApiError::bad_field(
+            "type",
+            "a discount is redeemed with POST /v1/discounts/{code}/redeem",
+        ));
+    }
+    let call = UserCall {
+        action: Some(body),
+        explain: http::explain(&ctx.url),
+        locale: locale(&req, ctx),
+        idempotency_key: Some(key),
+        ..UserCall::new(ctx.now_ms, &claims.sub, claims.subscription)
+    };
+    Ok(internal::user(&ctx.env, &call.user, UserOp::Reserve, &call)
+        .await?
+        .into_response()?)
+}
+
+/// `POST /v1/holds/{id}/commit`: the real usage replaces the hold's estimate.
+async fn route_commit(mut req: Request, ctx: &Ctx, id: &str) -> ApiResult {
+    let claims = user_claims(&req, ctx)?;
+    let body = http::require_json(&mut req).await?;
+    read_usage(&body).map_err(|p| ApiError::bad_request("invalid usage", p.0))?;
+    check_hold_id(id)?;
+    let call = UserCall {
+        hold_id: Some(id.to_string()),
+        usage: Some(body),
+        ..UserCall::new(ctx.now_ms, &claims.sub, claims.subscription)
+    };
+    Ok(internal::user(&ctx.env, &call.user, UserOp::Commit, &call)
+        .await?
+        .into_response()?)
+}
+
+/// `POST /v1/holds/{id}/release`: drops the hold; idempotent.
+async fn route_release(mut req: Request, ctx: &Ctx, id: &str) -> ApiResult {
+    let claims = user_claims(&req, ctx)?;
+    optional_object(&mut req).await?;
+    check_hold_id(id)?;
+    let call = UserCall {
+        hold_id: Some(id.to_string()),
+        ..UserCall::new(ctx.now_ms, &claims.sub, claims.subscription)
+    };
+    Ok(internal::user(&ctx.env, &call.user, UserOp::Release, &call)
+        .await?
+        .into_response()?)
+}
+
+/// `GET /v1/usage`: the caller's snapshot.
+async fn route_usage(req: Request, ctx: &Ctx) -> ApiResult {
+    let claims = user_claims(&req, ctx)?;
+    let call = UserCall::new(ctx.now_ms, &claims.sub, claims.subscription);
+    Ok(internal::user(&ctx.env, &call.user, UserOp::Usage, &call)
+        .await?
+        .into_response()?)
+}
+
+/// `POST /v1/discounts/{code}/redeem`: atomic redemption; honours `Idempotency-Key`.
+async fn route_redeem(mut req: Request, ctx: &Ctx, code: &str) -> ApiResult {
+    let claims = user_claims(&req, ctx)?;
+    check_code(code)?;
+    let key = idempotency_key(&req)?;
+    optional_object(&mut req).await?;
+    let call = DiscountCall {
+        now_ms: ctx.now_ms,
+        code: code.to_string(),
+        user: claims.sub,
+        subscription: claims.subscription,
+        idempotency_key: key,
+        locale: locale(&req, ctx),
+        explain: http::explain(&ctx.url),
+        rule: None,
+    };
+    Ok(internal::discount(&ctx.env, "redeem", &call)
+        .await?
+        .into_response()?)
+}
+
+/// `PUT /v1/admin/config`: validated (every problem listed), then stored
+/// with the next revision.
+async fn route_admin_config_put(mut req: Request, ctx: &Ctx) -> ApiResult {
+    require_admin(&req, ctx)?;
+    let body = http::require_json(&mut req).await?;
+    Config::from_value(&body).map_err(|p| ApiError::bad_request("invalid config", p.0))?;
+    let call = ConfigCall {
+        known_revision: None,
+        config: Some(body),
+    };
+    Ok(internal::config(&ctx.env, "put", &call)
+        .await?
+        .into_response()?)
+}
+
+/// `GET /v1/admin/config`: `{revision, config}`.
+async fn route_admin_config_get(req: Request, ctx: &Ctx) -> ApiResult {
+    require_admin(&req, ctx)?;
+    Ok(internal::config(&ctx.env, "get", &ConfigCall::default())
+        .await?
+        .into_response()?)
+}
+
+/// `GET /v1/admin/users/{id}`: the full explanation of a user's books.
+async fn route_admin_user(req: Request, ctx: &Ctx, id: &str) -> ApiResult {
+    require_admin(&req, ctx)?;
+    check_user_id(id)?;
+    let call = UserCall {
+        caller: Caller::Admin,
+        ..UserCall::new(ctx.now_ms, id, None)
+    };
+    Ok(internal::user(&ctx.env, id, UserOp::Explain, &call)
+        .await?
+        .into_response()?)
+}
+
+/// `POST /v1/admin/users/{id}/reset`: `{}` resets every counter, or
+/// `{metrics?, windows?}` those selected.
+async fn route_admin_user_reset(mut req: Request, ctx: &Ctx, id: &str) -> ApiResult {
+    require_admin(&req, ctx)?;
+    check_user_id(id)?;
+    let body = http::read_json(&mut req)
+        .await?
+        .unwrap_or_else(|| json!({}));
+    read_reset(&body).map_err(|p| ApiError::bad_request("invalid reset", p.0))?;
+    let call = UserCall {
+        caller: Caller::Admin,
+        reset: Some(body),
+        ..UserCall::new(ctx.now_ms, id, None)
+    };
+    Ok(internal::user(&ctx.env, id, UserOp::Reset, &call)
+        .await?
+        .into_response()?)
+}
+
+/// `PUT /v1/admin/discounts/{code}`: create (201) or change (200) a code.
+async fn route_admin_discount_put(mut req: Request, ctx: &Ctx, code: &str) -> ApiResult {
+    require_admin(&req, ctx)?;
+    check_code(code)?;
+    let body = http::require_json(&mut req).await?;
+    DiscountRule::from_value(&body)
+        .map_err(|p| ApiError::bad_request("invalid discount rule", p.0))?;
+    let call = DiscountCall {
+        now_ms: ctx.now_ms,
+        code: code.to_string(),
+        rule: Some(body),
+        ..DiscountCall::default()
+    };
+    Ok(internal::discount(&ctx.env, "put", &call)
+        .await?
+        .into_response()?)
+}
+
+/// `GET /v1/admin/discounts/{code}`: the code's rule and uses.
+async fn route_admin_discount_get(req: Request, ctx: &Ctx, code: &str) -> ApiResult {
+    require_admin(&req, ctx)?;
+    check_code(code)?;
+    let call = DiscountCall {
+        now_ms: ctx.now_ms,
+        code: code.to_string(),
+        ..DiscountCall::default()
+    };
+    Ok(internal::discount(&ctx.env, "get", &call)
+        .await?
+        .into_response()?)
+}
+
+/// `POST /bench/counter?user=`: the benchmark baseline (a bare SQLite counter
+/// object, no Tollgate logic); only with `TOLLGATE_BENCH=1`.
+async fn route_bench_counter(req: Request, ctx: &Ctx) -> ApiResult {
+    let user = http::query(&ctx.url, "user").unwrap_or_default();
+    if user.is_empty() || user.len() > 128 {
+        return Err(ApiError::bad_field(
+            "user",
+            "query parameter `user` is required",
+        ));
+    }
+    let stub = ctx.env.durable_object("BARE")?.get_by_name(&user)?;
+    Ok(stub.fetch_with_request(req).await?)
 }

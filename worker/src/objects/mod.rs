@@ -1,121 +1,83 @@
 //! Durable Object classes. Each one's state lives in its own SQLite database
-//! (`state.storage().sql()`); the classes are declared with
-//! `new_sqlite_classes` in `wrangler.toml`.
+//! (`state.storage().sql()`, synchronous); the classes are declared with
+//! `new_sqlite_classes` in `wrangler.toml`. The internal protocol they speak
+//! is in [`crate::internal`].
 
-use serde::Deserialize;
-// `#[durable_object]` expands to code that names `wasm_bindgen::...`; importing it
-// here avoids a direct dependency on the crate (and a Cargo.lock change).
-use worker::wasm_bindgen;
-use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
+mod bare_counter;
+mod config_store;
+mod discount_code;
+mod user_ledger;
 
-use crate::http;
+pub use bare_counter::BareCounter;
+pub use config_store::ConfigStore;
+pub use discount_code::DiscountCode;
+pub use user_ledger::UserLedger;
 
-/// Answer for a class whose routes are not written yet.
-fn not_implemented(class: &str, state: &State) -> Result<Response> {
-    http::json(
-        501,
-        &serde_json::json!({
-            "code": "not_implemented",
-            "message": format!("{class} is a stub"),
-            "object": state.id().to_string(),
-        }),
-    )
-}
+use serde_json::{Map, Value};
+use tollgate::decision::{Amount, Decision};
+use tollgate::headers;
+use tollgate::limit::{Amounts, Metric};
+use tollgate::messages::Locale;
+use tollgate::time::secs;
+use tollgate::Action;
+use worker::{Headers, Response, Result};
 
-/// One per user (`idFromName(sub)`): counters, holds, idempotency keys.
-/// Stub for now. `alarm` = fetch + alarm handlers (the alarm will release
-/// holds not committed within `hold_ttl_s`); implement
-/// `async fn alarm(&self) -> Result<Response>` before setting one.
-#[durable_object(alarm)]
-pub struct UserLedger {
-    state: State,
-}
+use crate::http::{ApiError, ApiResult};
 
-impl DurableObject for UserLedger {
-    fn new(state: State, _env: Env) -> Self {
-        Self { state }
+/// The public answer for a decision: its status, the decision as the body
+/// (`limits` emptied unless `explain`), `Retry-After` when waiting helps, and
+/// `RateLimit-Policy` / `RateLimit` for the tightest of `limits`.
+pub(crate) fn decision_response(
+    mut d: Decision,
+    explain: bool,
+    limits_for_headers: &[tollgate::decision::LimitState],
+    now_ms: i64,
+) -> ApiResult {
+    let headers = Headers::new();
+    headers.set("content-type", "application/json")?;
+    if let Some((policy, state)) = headers::ratelimit(limits_for_headers, secs(now_ms)) {
+        headers.set("ratelimit-policy", &policy)?;
+        headers.set("ratelimit", &state)?;
     }
-
-    async fn fetch(&self, _req: Request) -> Result<Response> {
-        not_implemented("UserLedger", &self.state)
-    }
-}
-
-/// One per discount code (`idFromName(code)`): caps and redemptions.
-/// Stub for now.
-#[durable_object(fetch)]
-pub struct DiscountCode {
-    state: State,
-}
-
-impl DurableObject for DiscountCode {
-    fn new(state: State, _env: Env) -> Self {
-        Self { state }
-    }
-
-    async fn fetch(&self, _req: Request) -> Result<Response> {
-        not_implemented("DiscountCode", &self.state)
-    }
-}
-
-/// A single instance holding the versioned config. Stub for now.
-#[durable_object(fetch)]
-pub struct ConfigStore {
-    state: State,
-}
-
-impl DurableObject for ConfigStore {
-    fn new(state: State, _env: Env) -> Self {
-        Self { state }
-    }
-
-    async fn fetch(&self, _req: Request) -> Result<Response> {
-        not_implemented("ConfigStore", &self.state)
-    }
-}
-
-/// Benchmark baseline: increments a counter in SQLite on every request and
-/// answers `{"count": n}`. No Tollgate logic, so a load test against it
-/// measures the platform's own ceiling on the machine.
-#[durable_object(fetch)]
-pub struct BareCounter {
-    state: State,
-}
-
-#[derive(Deserialize)]
-struct CountRow {
-    n: i64,
-}
-
-impl DurableObject for BareCounter {
-    fn new(state: State, _env: Env) -> Self {
-        // The constructor is synchronous, and so is the SQL API: the schema
-        // exists before the first fetch is delivered.
-        if let Err(err) = state.storage().sql().exec(
-            "CREATE TABLE IF NOT EXISTS counter (
-                 id INTEGER PRIMARY KEY CHECK (id = 1),
-                 n  INTEGER NOT NULL
-             )",
-            None,
-        ) {
-            worker::console_error!("BareCounter schema: {err}");
+    if !d.allowed {
+        if let Some(r) = d.retry_after_s {
+            headers.set("retry-after", &r.to_string())?;
         }
-        Self { state }
     }
+    if !explain {
+        d.limits.clear();
+    }
+    let status = d.status;
+    Ok(Response::ok(serde_json::to_string(&d)?)?
+        .with_status(status)
+        .with_headers(headers))
+}
 
-    async fn fetch(&self, _req: Request) -> Result<Response> {
-        let rows: Vec<CountRow> = self
-            .state
-            .storage()
-            .sql()
-            .exec(
-                "INSERT INTO counter (id, n) VALUES (1, 1)
-                 ON CONFLICT (id) DO UPDATE SET n = n + 1
-                 RETURNING n",
-                None,
-            )?
-            .to_array()?;
-        let count = rows.first().map(|r| r.n).unwrap_or(0);
-        http::json(200, &serde_json::json!({ "count": count }))
+/// An action from an internal call (the Worker validated it; checked again).
+pub(crate) fn parse_action(v: Option<&Value>) -> std::result::Result<Action, ApiError> {
+    let v = v.ok_or_else(|| ApiError::bad_field("", "an action is required"))?;
+    Action::from_value(v).map_err(|p| ApiError::bad_request("invalid action", p.0))
+}
+
+pub(crate) fn locale(s: Option<&str>) -> Option<Locale> {
+    s.and_then(Locale::parse)
+}
+
+/// `{messages: 1, tokens: 1200, …, cost_usd: 0.00042}`: one figure per
+/// metric, dollars for cost.
+pub(crate) fn amounts_json(a: &Amounts) -> Value {
+    let mut m = Map::new();
+    for metric in Metric::ALL {
+        let v = serde_json::to_value(Amount::of(metric, a[metric.idx()])).unwrap_or(Value::Null);
+        m.insert(metric.as_str().to_string(), v);
+    }
+    Value::Object(m)
+}
+
+/// An [`ApiResult`] as a response (errors in the API's error shape).
+pub(crate) fn respond(r: ApiResult) -> Result<Response> {
+    match r {
+        Ok(resp) => Ok(resp),
+        Err(e) => e.into_response(),
     }
 }

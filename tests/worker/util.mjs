@@ -1,0 +1,88 @@
+// Helpers shared by the Worker HTTP tests (on top of harness.mjs).
+
+import { auth, signJwt, TEST_VARS } from "./harness.mjs";
+
+export { auth, signJwt, TEST_VARS };
+
+/** Unix seconds now. */
+export const nowS = () => Math.floor(Date.now() / 1000);
+
+/** A subscription claim on `plan`, started a day ago, ending in 30 days. */
+export function sub(plan = "free", id = "s1") {
+  const t = nowS();
+  return { id, plan, active: true, starts_at: t - 86400, ends_at: t + 30 * 86400 };
+}
+
+/**
+ * Authorization headers of a user token (valid for an hour unless `exp` is
+ * given). `subscription` null: a token without the claim.
+ */
+export function userAuth(userId, subscription = sub(), extra = {}) {
+  const claims = { sub: userId, exp: nowS() + 3600, ...extra };
+  if (subscription !== null) claims.subscription = subscription;
+  return auth.user(claims);
+}
+
+/** A model call on the default config's free model. */
+export function freeMessage(input = 100, output = 200) {
+  return {
+    type: "message",
+    model: "meta-llama/llama-3.3-8b-instruct:free",
+    input_tokens: input,
+    max_output_tokens: output,
+    kind: "send",
+  };
+}
+
+let keySeq = 0;
+/** A fresh Idempotency-Key. */
+export const newKey = () => `k-${process.pid}-${Date.now()}-${keySeq++}`;
+
+let userSeq = 0;
+/** A fresh user id. */
+export const newUser = (p = "u") => `${p}-${Date.now().toString(36)}-${userSeq++}`;
+
+/** Small API client over a started worker (harness start()). */
+export function client(w) {
+  const post = (path, body, headers = {}) =>
+    w.json(path, { method: "POST", headers, ...(body === undefined ? {} : { body }) });
+  return {
+    check: (h, action, q = "") => post(`/v1/check${q}`, action, h),
+    reserve: (h, action, key = newKey(), q = "") =>
+      post(`/v1/reserve${q}`, action, key == null ? h : { ...h, "idempotency-key": key }),
+    commit: (h, id, usage) => post(`/v1/holds/${encodeURIComponent(id)}/commit`, usage, h),
+    release: (h, id) => post(`/v1/holds/${encodeURIComponent(id)}/release`, undefined, h),
+    usage: (h) => w.json("/v1/usage", { headers: h }),
+    redeem: (h, code, key) =>
+      post(`/v1/discounts/${encodeURIComponent(code)}/redeem`, undefined, key ? { ...h, "idempotency-key": key } : h),
+    putConfig: (config) => w.json("/v1/admin/config", { method: "PUT", headers: auth.admin(), body: config }),
+    getConfig: () => w.json("/v1/admin/config", { headers: auth.admin() }),
+    explain: (user) => w.json(`/v1/admin/users/${encodeURIComponent(user)}`, { headers: auth.admin() }),
+    reset: (user, body = {}) =>
+      w.json(`/v1/admin/users/${encodeURIComponent(user)}/reset`, { method: "POST", headers: auth.admin(), body }),
+    putDiscount: (code, rule) =>
+      w.json(`/v1/admin/discounts/${encodeURIComponent(code)}`, { method: "PUT", headers: auth.admin(), body: rule }),
+    getDiscount: (code) => w.json(`/v1/admin/discounts/${encodeURIComponent(code)}`, { headers: auth.admin() }),
+  };
+}
+
+/** A config with one plan `p` (all models) and the given limits. */
+export function onePlanConfig(limits, extra = {}, planExtra = {}) {
+  return {
+    version: 1,
+    timezone: "Asia/Tehran",
+    locale: "fa",
+    models: [
+      { id: "paid/model", free: false, input_usd_per_mtok: 1, output_usd_per_mtok: 2 },
+      { id: "free/model:free", free: true },
+    ],
+    plans: [{ id: "p", active: true, tier: 1, models: ["*"], limits, ...planExtra }],
+    ...extra,
+  };
+}
+
+/** The explain body without the fields that move with time. */
+export function stable(explainBody) {
+  const { as_of, ...rest } = explainBody;
+  return rest;
+}

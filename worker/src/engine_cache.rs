@@ -1,0 +1,111 @@
+//! The parsed config (an [`Engine`]) cached inside a Durable Object.
+//!
+//! The user and discount objects keep the engine in memory with its config
+//! revision, and ask the `ConfigStore` whether the revision changed at most
+//! every `TOLLGATE_CONFIG_TTL_MS` (default 2000 ms; 0: on every request). A
+//! config change therefore reaches a user at their first request after the
+//! cache's TTL has run out: within 2 s by default.
+//!
+//! The cache is read *before* a request touches the ledger: the only `await`
+//! of a decision is here, so the ledger's read–decide–write has none.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use tollgate::{Config, Engine};
+use worker::{Date, Env, Error, Result};
+
+use crate::internal::{self, ConfigCall, ConfigReply};
+
+/// The config served when none was ever PUT (revision 0).
+pub const DEFAULT_CONFIG: &str = include_str!("../default-config.json");
+
+/// Default `TOLLGATE_CONFIG_TTL_MS`.
+pub const DEFAULT_TTL_MS: f64 = 2000.0;
+
+struct Cached {
+    engine: Rc<Engine>,
+    revision: i64,
+    checked_ms: f64,
+}
+
+#[derive(Default)]
+pub struct EngineCache {
+    cached: RefCell<Option<Cached>>,
+}
+
+fn ttl_ms(env: &Env) -> f64 {
+    internal::var(env, "TOLLGATE_CONFIG_TTL_MS")
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|t| t.is_finite() && *t >= 0.0)
+        .unwrap_or(DEFAULT_TTL_MS)
+}
+
+impl EngineCache {
+    /// The current engine and its revision.
+    pub async fn get(&self, env: &Env) -> Result<(Rc<Engine>, i64)> {
+        let now = Date::now().as_millis() as f64;
+        let known = {
+            let c = self.cached.borrow();
+            match c.as_ref() {
+                Some(c) if now - c.checked_ms < ttl_ms(env) => {
+                    return Ok((c.engine.clone(), c.revision))
+                }
+                Some(c) => Some(c.revision),
+                None => None,
+            }
+        };
+        let reply = internal::config(
+            env,
+            "get",
+            &ConfigCall {
+                known_revision: known,
+                config: None,
+            },
+        )
+        .await;
+        let reply: ConfigReply = match reply.and_then(|r| {
+            if r.status == 200 {
+                Ok(serde_json::from_str(&r.body)?)
+            } else {
+                Err(Error::RustError(format!(
+                    "config store answered {}",
+                    r.status
+                )))
+            }
+        }) {
+            Ok(r) => r,
+            Err(e) => {
+                // The store is unreachable: keep deciding with what we have.
+                worker::console_error!("config store: {e}");
+                let mut c = self.cached.borrow_mut();
+                return match c.as_mut() {
+                    Some(c) => {
+                        c.checked_ms = now;
+                        Ok((c.engine.clone(), c.revision))
+                    }
+                    None => Err(e),
+                };
+            }
+        };
+        let mut c = self.cached.borrow_mut();
+        if let Some(cached) = c.as_mut() {
+            if cached.revision == reply.revision || reply.config.is_none() {
+                cached.checked_ms = now;
+                return Ok((cached.engine.clone(), cached.revision));
+            }
+        }
+        let engine = match &reply.config {
+            Some(v) => Config::from_value(v),
+            None => Config::from_json(DEFAULT_CONFIG),
+        }
+        .map(|cfg| Rc::new(Engine::new(cfg)))
+        .map_err(|e| Error::RustError(format!("stored config is invalid: {e}")))?;
+        *c = Some(Cached {
+            engine: engine.clone(),
+            revision: reply.revision,
+            checked_ms: now,
+        });
+        Ok((engine, reply.revision))
+    }
+}

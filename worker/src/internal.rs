@@ -1,0 +1,266 @@
+//! The internal protocol between the Worker and its Durable Objects, and a
+//! small client for it. Every call is `POST https://<object>.internal/<op>`
+//! with a JSON body; the object answers with the *public* answer: its status,
+//! its JSON body, and the headers `RateLimit`, `RateLimit-Policy` and
+//! `Retry-After` when they apply. The Worker copies those onto its answer and
+//! adds CORS.
+//!
+//! | object (binding, name)            | ops |
+//! |-----------------------------------|-----|
+//! | `UserLedger` (`USERS`, `sub`)     | `check`, `reserve`, `commit`, `release`, `usage`, `explain`, `reset` — body [`UserCall`] |
+//! | `DiscountCode` (`DISCOUNTS`, code)| `put`, `get`, `redeem`, `check` — body [`DiscountCall`] |
+//! | `ConfigStore` (`CONFIG`, `"global"`) | `get`, `put` — body [`ConfigCall`] |
+//!
+//! A route that wants a decision builds a [`UserCall`] and calls
+//! [`user`]; e.g. a gateway route reserves with
+//! `user(env, sub, UserOp::Reserve, &UserCall { action: Some(json), idempotency_key: Some(k), ..UserCall::new(now_ms, sub, sub_claim) })`,
+//! reads the decision from [`Reply::json`] (`hold.id` when allowed), and later
+//! commits with `UserOp::Commit` + `hold_id` + `usage`, or releases with
+//! `UserOp::Release` + `hold_id`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tollgate::Subscription;
+use worker::{wasm_bindgen::JsValue, Env, Headers, Method, Request, RequestInit, Response, Result};
+
+/// Headers an object's answer may carry that the Worker passes on.
+pub const PASSED_HEADERS: [&str; 3] = ["ratelimit", "ratelimit-policy", "retry-after"];
+
+/// Who asked, as far as the user's object needs to know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Caller {
+    /// A user with a verified token: its subscription is remembered as "last seen".
+    #[default]
+    User,
+    /// The admin: no subscription comes with the call.
+    Admin,
+}
+
+/// The ops of a user's ledger object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserOp {
+    Check,
+    Reserve,
+    Commit,
+    Release,
+    Usage,
+    Explain,
+    Reset,
+}
+
+impl UserOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserOp::Check => "check",
+            UserOp::Reserve => "reserve",
+            UserOp::Commit => "commit",
+            UserOp::Release => "release",
+            UserOp::Usage => "usage",
+            UserOp::Explain => "explain",
+            UserOp::Reset => "reset",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<UserOp> {
+        [
+            UserOp::Check,
+            UserOp::Reserve,
+            UserOp::Commit,
+            UserOp::Release,
+            UserOp::Usage,
+            UserOp::Explain,
+            UserOp::Reset,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == s)
+    }
+}
+
+/// The body of every call to a `UserLedger`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct UserCall {
+    /// The request's clock (unix ms), read once by the Worker.
+    pub now_ms: i64,
+    /// The user id (the token's `sub`, or the admin route's `{id}`).
+    pub user: String,
+    #[serde(default)]
+    pub caller: Caller,
+    /// The token's `subscription` claim (`None`: the token had none).
+    #[serde(default)]
+    pub subscription: Option<Subscription>,
+    /// `check` / `reserve`: the action (SPEC §3) as JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<Value>,
+    /// Fill the decision's `limits` in the answer.
+    #[serde(default)]
+    pub explain: bool,
+    /// `"fa"` / `"en"`; `None`: the config's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+    /// `reserve`: the `Idempotency-Key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// `commit` / `release`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_id: Option<String>,
+    /// `commit`: `{input_tokens, output_tokens, cost_usd?, images?, files?}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Value>,
+    /// `reset`: `{}` or `{metrics?, windows?}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset: Option<Value>,
+}
+
+impl UserCall {
+    /// A user's call at `now_ms` with the token's subscription.
+    pub fn new(now_ms: i64, user: &str, subscription: Option<Subscription>) -> UserCall {
+        UserCall {
+            now_ms,
+            user: user.to_string(),
+            subscription,
+            ..UserCall::default()
+        }
+    }
+}
+
+/// The body of every call to a `DiscountCode`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DiscountCall {
+    pub now_ms: i64,
+    pub code: String,
+    /// `redeem` / `check`: the caller's user id and subscription.
+    #[serde(default)]
+    pub user: String,
+    #[serde(default)]
+    pub subscription: Option<Subscription>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+    #[serde(default)]
+    pub explain: bool,
+    /// `put`: `{max_uses, max_uses_per_user, expires_at, plans?}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<Value>,
+}
+
+/// The body of a call to the `ConfigStore`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ConfigCall {
+    /// `get`: the revision the caller has; the config is left out of the
+    /// answer when it is still current.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known_revision: Option<i64>,
+    /// `put`: the new config (already validated by the Worker; validated again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<Value>,
+}
+
+/// The ConfigStore's answer to `get` and `put`: `{revision, config?}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConfigReply {
+    pub revision: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<Value>,
+}
+
+/// An object's answer.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    /// JSON text.
+    pub body: String,
+    /// The passed-on headers present in the answer.
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Reply {
+    pub fn json(&self) -> Result<Value> {
+        Ok(serde_json::from_str(&self.body)?)
+    }
+
+    /// The public answer: same status, body and passed-on headers.
+    pub fn into_response(self) -> Result<Response> {
+        let headers = Headers::new();
+        headers.set("content-type", "application/json")?;
+        for (k, v) in &self.headers {
+            headers.set(k, v)?;
+        }
+        Ok(Response::ok(self.body)?
+            .with_status(self.status)
+            .with_headers(headers))
+    }
+}
+
+async fn post<T: Serialize>(
+    env: &Env,
+    binding: &str,
+    name: &str,
+    op: &str,
+    body: &T,
+) -> Result<Reply> {
+    let stub = env.durable_object(binding)?.get_by_name(name)?;
+    let headers = Headers::new();
+    headers.set("content-type", "application/json")?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(JsValue::from_str(&serde_json::to_string(body)?)));
+    let req = Request::new_with_init(&format!("https://{binding}.internal/{op}"), &init)?;
+    let mut resp = stub.fetch_with_request(req).await?;
+    let status = resp.status_code();
+    let mut passed = Vec::new();
+    for name in PASSED_HEADERS {
+        if let Some(v) = resp.headers().get(name)? {
+            passed.push((name, v));
+        }
+    }
+    Ok(Reply {
+        status,
+        body: resp.text().await?,
+        headers: passed,
+    })
+}
+
+/// Calls the user's ledger object (`idFromName(user)`).
+pub async fn user(env: &Env, user: &str, op: UserOp, call: &UserCall) -> Result<Reply> {
+    post(env, "USERS", user, op.as_str(), call).await
+}
+
+/// Calls a discount code's object (`idFromName(code)`).
+pub async fn discount(env: &Env, op: &str, call: &DiscountCall) -> Result<Reply> {
+    post(env, "DISCOUNTS", &call.code, op, call).await
+}
+
+/// Calls the single config store.
+pub async fn config(env: &Env, op: &str, call: &ConfigCall) -> Result<Reply> {
+    post(env, "CONFIG", CONFIG_OBJECT, op, call).await
+}
+
+/// The name of the one `ConfigStore` object.
+pub const CONFIG_OBJECT: &str = "global";
+
+/// Reads an internal call's body.
+pub async fn read_call<T: for<'de> Deserialize<'de>>(req: &mut Request) -> Result<T> {
+    let text = req.text().await?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+/// The op of an internal request: the last path segment.
+pub fn op_of(req: &Request) -> String {
+    req.path().trim_start_matches('/').to_string()
+}
+
+/// A var's value, if set and not empty.
+pub fn var(env: &Env, name: &str) -> Option<String> {
+    env.var(name)
+        .ok()
+        .map(|v| v.to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// `TOLLGATE_DEV_CLOCK` is `"1"`: the `x-tollgate-now` header sets the clock.
+pub fn dev_clock(env: &Env) -> bool {
+    var(env, "TOLLGATE_DEV_CLOCK").as_deref() == Some("1")
+}

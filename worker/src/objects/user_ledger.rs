@@ -1,0 +1,490 @@
+//! `UserLedger`: one per user (`idFromName(sub)`), the authoritative books.
+//!
+//! * The ledger is read from SQLite once (in the constructor: the SQL API is
+//!   synchronous) and kept in memory.
+//! * Each request first gets the engine (the only `await`: the config may be
+//!   fetched from the `ConfigStore`), then reads the ledger, runs
+//!   `Engine::maintain`, decides and writes the ledger's JSON back to its
+//!   SQLite row — with no `await` in between, so a reserve is atomic across
+//!   every limit whatever the concurrency, and the answer leaves only after
+//!   the write (the runtime's output gate holds it until the write is durable).
+//! * After every change the alarm is set to the earliest hold expiry
+//!   (`Ledger::next_expiry`); `alarm()` runs `maintain`, persists and re-arms.
+//! * The last subscription a user's token carried is kept for the admin explain.
+//!
+//! Clock: requests carry `now_ms` from the Worker. With `TOLLGATE_DEV_CLOCK=1`
+//! that clock may be moved by tests; the object then keeps the offset between
+//! the request clock and the real one, schedules the alarm in real time and
+//! lets `alarm()` read the request clock (real now + offset), so holds expire
+//! on the tests' timeline. In production the offset is always 0.
+
+use std::cell::RefCell;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tollgate::decision::Amount;
+use tollgate::engine::{Engine, Options};
+use tollgate::ledger::{HoldEnd, Ledger, Released};
+use tollgate::replay::{read_reset, read_usage};
+use tollgate::time::{rfc3339, secs};
+use tollgate::Subscription;
+use worker::wasm_bindgen;
+use worker::{
+    durable_object, js_sys, wasm_bindgen::JsValue, Date, DurableObject, Env, Request, Response,
+    Result, ScheduledTime, State,
+};
+
+use super::{amounts_json, decision_response, locale, parse_action, respond};
+use crate::engine_cache::EngineCache;
+use crate::http::{self, ApiError, ApiResult};
+use crate::internal::{self, Caller, UserCall, UserOp};
+
+#[durable_object(alarm)]
+pub struct UserLedger {
+    state: State,
+    env: Env,
+    engine: EngineCache,
+    books: RefCell<Books>,
+}
+
+/// What the object keeps in memory (and in its one SQLite row).
+struct Books {
+    /// `Err`: the stored ledger could not be read; nothing is decided then
+    /// (usage must never be silently forgotten).
+    ledger: std::result::Result<Ledger, String>,
+    /// The subscription the user's last token carried.
+    subscription: Option<Subscription>,
+    subscription_seen_ms: Option<i64>,
+    /// Request clock minus real clock (0 unless TOLLGATE_DEV_CLOCK=1).
+    clock_offset_ms: i64,
+    /// The alarm this instance set (real unix ms), to avoid setting it again.
+    alarm_at: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct Row {
+    ledger: String,
+    sub: Option<String>,
+    sub_seen_ms: Option<i64>,
+    clock_offset_ms: Option<i64>,
+}
+
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS books (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    ledger TEXT NOT NULL,
+    sub TEXT,
+    sub_seen_ms INTEGER,
+    clock_offset_ms INTEGER NOT NULL DEFAULT 0,
+    updated_ms INTEGER NOT NULL
+)";
+
+fn real_now_ms() -> i64 {
+    Date::now().as_millis() as i64
+}
+
+impl Books {
+    fn load(state: &State) -> Books {
+        let sql = state.storage().sql();
+        let rows: Result<Vec<Row>> = sql.exec(SCHEMA, None).and_then(|_| {
+            sql.exec(
+                "SELECT ledger, sub, sub_seen_ms, clock_offset_ms FROM books WHERE id = 1",
+                None,
+            )?
+            .to_array()
+        });
+        let mut books = Books {
+            ledger: Ok(Ledger::default()),
+            subscription: None,
+            subscription_seen_ms: None,
+            clock_offset_ms: 0,
+            alarm_at: None,
+        };
+        match rows {
+            Err(e) => books.ledger = Err(format!("reading the ledger: {e}")),
+            Ok(rows) => {
+                if let Some(row) = rows.into_iter().next() {
+                    books.ledger = Ledger::from_json(&row.ledger);
+                    books.subscription = row
+                        .sub
+                        .as_deref()
+                        .and_then(|s| serde_json::from_str(s).ok());
+                    books.subscription_seen_ms = row.sub_seen_ms;
+                    books.clock_offset_ms = row.clock_offset_ms.unwrap_or(0);
+                }
+            }
+        }
+        if let Err(e) = &books.ledger {
+            worker::console_error!("UserLedger: stored ledger unreadable: {e}");
+        }
+        books
+    }
+
+    fn ledger_mut(&mut self) -> std::result::Result<&mut Ledger, ApiError> {
+        self.ledger
+            .as_mut()
+            .map_err(|_| ApiError::internal("this user's stored ledger is unreadable"))
+    }
+
+    /// Records what a user's call says about the subscription; `true` if it changed.
+    fn note_call(&mut self, call: &UserCall, dev_clock: bool) -> bool {
+        if dev_clock {
+            self.clock_offset_ms = call.now_ms - real_now_ms();
+        }
+        if call.caller != Caller::User {
+            return false;
+        }
+        if self.subscription != call.subscription || self.subscription_seen_ms.is_none() {
+            self.subscription = call.subscription.clone();
+            self.subscription_seen_ms = Some(call.now_ms);
+            return true;
+        }
+        false
+    }
+}
+
+impl UserLedger {
+    /// Writes the books to SQLite (synchronous). On failure the in-memory
+    /// state is dropped and read again from storage: memory never gets ahead
+    /// of what is stored.
+    fn persist(&self, b: &mut Books, now_ms: i64) -> std::result::Result<(), ApiError> {
+        let Ok(ledger) = &b.ledger else {
+            return Err(ApiError::internal(
+                "this user's stored ledger is unreadable",
+            ));
+        };
+        let sub = b
+            .subscription
+            .as_ref()
+            .and_then(|s| serde_json::to_string(s).ok());
+        let written = self.state.storage().sql().exec(
+            "INSERT INTO books (id, ledger, sub, sub_seen_ms, clock_offset_ms, updated_ms)
+             VALUES (1, ?, ?, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET ledger = excluded.ledger, sub = excluded.sub,
+               sub_seen_ms = excluded.sub_seen_ms, clock_offset_ms = excluded.clock_offset_ms,
+               updated_ms = excluded.updated_ms",
+            vec![
+                ledger.to_json().into(),
+                sub.into(),
+                b.subscription_seen_ms.into(),
+                b.clock_offset_ms.into(),
+                now_ms.into(),
+            ],
+        );
+        if let Err(e) = written {
+            worker::console_error!("UserLedger: write failed: {e}");
+            *b = Books::load(&self.state);
+            return Err(ApiError::internal("could not store the ledger"));
+        }
+        Ok(())
+    }
+
+    /// Sets the alarm to the earliest hold expiry, if this instance has not
+    /// already set it there.
+    async fn arm(&self) -> Result<()> {
+        let want = {
+            let mut b = self.books.borrow_mut();
+            let Ok(l) = &b.ledger else { return Ok(()) };
+            let Some(exp) = l.next_expiry() else {
+                return Ok(());
+            };
+            let want = exp.saturating_mul(1000).saturating_sub(b.clock_offset_ms);
+            if b.alarm_at == Some(want) {
+                return Ok(());
+            }
+            b.alarm_at = Some(want);
+            want
+        };
+        let at = js_sys::Date::new(&JsValue::from_f64(want as f64));
+        self.state.storage().set_alarm(ScheduledTime::new(at)).await
+    }
+
+    fn dev_clock(&self) -> bool {
+        internal::dev_clock(&self.env)
+    }
+
+    // ------------------------------------------------------------------ ops
+
+    fn op_check(&self, engine: &Engine, call: &UserCall) -> ApiResult {
+        let action = parse_action(call.action.as_ref())?;
+        let opts = Options {
+            explain: true,
+            locale: locale(call.locale.as_deref()),
+            discount: None,
+            user: Some(&call.user),
+        };
+        let now = call.now_ms;
+        let d = {
+            let mut b = self.books.borrow_mut();
+            let mut changed = b.note_call(call, self.dev_clock());
+            let ledger = b.ledger_mut()?;
+            let before = ledger.holds.len();
+            engine.maintain(ledger, now);
+            changed |= ledger.holds.len() != before;
+            let d = engine.check(ledger, call.subscription.as_ref(), &action, now, &opts);
+            if changed {
+                self.persist(&mut b, now)?;
+            }
+            d
+        };
+        let limits = d.limits.clone();
+        decision_response(d, call.explain, &limits, now)
+    }
+
+    fn op_reserve(&self, engine: &Engine, call: &UserCall) -> ApiResult {
+        let action = parse_action(call.action.as_ref())?;
+        let key = call
+            .idempotency_key
+            .as_deref()
+            .ok_or_else(|| ApiError::bad_field("Idempotency-Key", "required"))?;
+        let loc = locale(call.locale.as_deref());
+        let opts = Options {
+            explain: true,
+            locale: loc,
+            discount: None,
+            user: Some(&call.user),
+        };
+        let now = call.now_ms;
+        let sub = call.subscription.as_ref();
+        let (d, after) = {
+            let mut b = self.books.borrow_mut();
+            b.note_call(call, self.dev_clock());
+            let ledger = b.ledger_mut()?;
+            engine.maintain(ledger, now);
+            let d = engine.reserve(ledger, sub, &action, now, Some(key), &opts);
+            // The headers say what is left *after* this answer (also on a
+            // replayed key, whose stored answer keeps no limits).
+            let after = engine.check(ledger, sub, &action, now, &opts).limits;
+            self.persist(&mut b, now)?;
+            (d, after)
+        };
+        decision_response(d, call.explain, &after, now)
+    }
+
+    fn op_commit(&self, engine: &Engine, call: &UserCall) -> ApiResult {
+        let id = call.hold_id.as_deref().unwrap_or("");
+        let usage = read_usage(call.usage.as_ref().unwrap_or(&json!({})))
+            .map_err(|p| ApiError::bad_request("invalid usage", p.0))?;
+        let now = call.now_ms;
+        let mut b = self.books.borrow_mut();
+        b.note_call(call, self.dev_clock());
+        let ledger = b.ledger_mut()?;
+        engine.maintain(ledger, now);
+        let result = engine.commit(ledger, id, &usage, now);
+        self.persist(&mut b, now)?;
+        match result {
+            Ok(c) => Ok(http::json(
+                200,
+                &json!({
+                    "committed": true,
+                    "hold_id": id,
+                    "late": c.late,
+                    "duplicate": c.duplicate,
+                    "type": c.kind,
+                    "model": c.model,
+                    "usage": amounts_json(&c.usage),
+                }),
+            )?),
+            Err(e) => Err(hold_error(e, id)),
+        }
+    }
+
+    fn op_release(&self, engine: &Engine, call: &UserCall) -> ApiResult {
+        let id = call.hold_id.as_deref().unwrap_or("");
+        let now = call.now_ms;
+        let mut b = self.books.borrow_mut();
+        b.note_call(call, self.dev_clock());
+        let ledger = b.ledger_mut()?;
+        engine.maintain(ledger, now);
+        let result = engine.release(ledger, id, now);
+        self.persist(&mut b, now)?;
+        match result {
+            Ok(r) => {
+                let (released, changed) = match r {
+                    Released::Now => (true, true),
+                    Released::Already => (true, false),
+                    Released::AfterCommit => (false, false),
+                };
+                Ok(http::json(
+                    200,
+                    &json!({
+                        "hold_id": id,
+                        "released": released,
+                        "changed": changed,
+                        "committed": r == Released::AfterCommit,
+                    }),
+                )?)
+            }
+            Err(e) => Err(hold_error(e, id)),
+        }
+    }
+
+    fn op_usage(&self, engine: &Engine, call: &UserCall) -> ApiResult {
+        let now = call.now_ms;
+        let mut b = self.books.borrow_mut();
+        let mut changed = b.note_call(call, self.dev_clock());
+        let ledger = b.ledger_mut()?;
+        let before = ledger.holds.len();
+        engine.maintain(ledger, now);
+        changed |= ledger.holds.len() != before;
+        let snap = engine.snapshot(ledger, call.subscription.as_ref(), now);
+        if changed {
+            self.persist(&mut b, now)?;
+        }
+        Ok(http::json(200, &snap)?)
+    }
+
+    fn op_reset(&self, engine: &Engine, call: &UserCall) -> ApiResult {
+        let (metrics, windows) = read_reset(call.reset.as_ref().unwrap_or(&json!({})))
+            .map_err(|p| ApiError::bad_request("invalid reset", p.0))?;
+        let now = call.now_ms;
+        let mut b = self.books.borrow_mut();
+        let ledger = b.ledger_mut()?;
+        engine.maintain(ledger, now);
+        let n = engine.reset(ledger, &metrics, &windows);
+        self.persist(&mut b, now)?;
+        Ok(http::json(
+            200,
+            &json!({ "user": call.user, "reset": true, "counters_reset": n }),
+        )?)
+    }
+
+    /// The admin's view: the stored books as they are (no housekeeping is
+    /// run first, so what the alarm did or did not do is visible).
+    fn op_explain(&self, engine: &Engine, revision: i64, call: &UserCall) -> ApiResult {
+        let now = call.now_ms;
+        let now_s = secs(now);
+        let b = self.books.borrow();
+        let ledger = b
+            .ledger
+            .as_ref()
+            .map_err(|_| ApiError::internal("this user's stored ledger is unreadable"))?;
+        let snap = engine.snapshot(ledger, b.subscription.as_ref(), now);
+        let holds: Vec<Value> = ledger
+            .holds
+            .iter()
+            .map(|h| {
+                json!({
+                    "id": h.id,
+                    "type": h.kind,
+                    "model": h.model,
+                    "created_at": rfc3339(h.created),
+                    "expires_at": rfc3339(h.expires),
+                    "expired": h.expires <= now_s,
+                    "estimate": amounts_json(&h.est),
+                    "charges": h.charges.iter().map(|c| {
+                        let m = c.metric();
+                        json!({
+                            "limit": c.key,
+                            "metric": m.as_str(),
+                            "amount": Amount::of(m, c.amount),
+                        })
+                    }).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let closed: Vec<Value> = ledger
+            .closed
+            .iter()
+            .rev()
+            .map(|c| {
+                json!({
+                    "id": c.id,
+                    "end": match c.end {
+                        HoldEnd::Committed => "committed",
+                        HoldEnd::Released => "released",
+                        HoldEnd::Expired => "expired",
+                    },
+                    "late": c.late,
+                    "closed_at": rfc3339(c.closed_at),
+                    "type": c.kind,
+                    "model": c.model,
+                    "usage": c.usage.as_ref().map(amounts_json),
+                })
+            })
+            .collect();
+        Ok(http::json(
+            200,
+            &json!({
+                "user": call.user,
+                "as_of": rfc3339(now_s),
+                "config_revision": revision,
+                "subscription": b.subscription,
+                "subscription_seen_at": b.subscription_seen_ms.map(|ms| rfc3339(secs(ms))),
+                "plan": snap.plan,
+                "limits": snap.limits,
+                "open_holds": holds.len(),
+                "holds": holds,
+                "closed_holds": closed,
+                "idempotency_keys": ledger.idem.len(),
+                "counters": ledger.counters.keys().collect::<Vec<_>>(),
+                "next_expiry": ledger.next_expiry().map(rfc3339),
+            }),
+        )?)
+    }
+
+    async fn handle(&self, mut req: Request) -> ApiResult {
+        let op = UserOp::parse(&internal::op_of(&req))
+            .ok_or_else(|| ApiError::new(404, "not_found", "no such op"))?;
+        let call: UserCall = internal::read_call(&mut req)
+            .await
+            .map_err(|e| ApiError::bad_field("", format!("bad internal call: {e}")))?;
+        // The engine first: the only await before the ledger is touched.
+        let (engine, revision) = self.engine.get(&self.env).await?;
+        let r = match op {
+            UserOp::Check => self.op_check(&engine, &call),
+            UserOp::Reserve => self.op_reserve(&engine, &call),
+            UserOp::Commit => self.op_commit(&engine, &call),
+            UserOp::Release => self.op_release(&engine, &call),
+            UserOp::Usage => self.op_usage(&engine, &call),
+            UserOp::Reset => self.op_reset(&engine, &call),
+            UserOp::Explain => self.op_explain(&engine, revision, &call),
+        };
+        if op != UserOp::Explain && op != UserOp::Check {
+            self.arm().await?;
+        }
+        r
+    }
+}
+
+fn hold_error(e: tollgate::ledger::HoldError, id: &str) -> ApiError {
+    let message = match e {
+        tollgate::ledger::HoldError::Unknown => format!("no hold {id:?} for this user"),
+        tollgate::ledger::HoldError::Released => {
+            format!("hold {id:?} was released; its usage can no longer be committed")
+        }
+    };
+    ApiError::new(e.status(), e.code(), message)
+}
+
+impl DurableObject for UserLedger {
+    fn new(state: State, env: Env) -> Self {
+        let books = Books::load(&state);
+        Self {
+            state,
+            env,
+            engine: EngineCache::default(),
+            books: RefCell::new(books),
+        }
+    }
+
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        respond(self.handle(req).await)
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        self.books.borrow_mut().alarm_at = None;
+        let (engine, _) = self.engine.get(&self.env).await?;
+        {
+            let mut b = self.books.borrow_mut();
+            let now = real_now_ms() + b.clock_offset_ms;
+            if let Ok(ledger) = b.ledger.as_mut() {
+                engine.maintain(ledger, now);
+                if let Err(e) = self.persist(&mut b, now) {
+                    return Err(worker::Error::RustError(e.message));
+                }
+            }
+        }
+        self.arm().await?;
+        Response::ok("")
+    }
+}
