@@ -87,9 +87,7 @@ test-www: pkg
 
 # wasm under Node vs native, back to back; instantiation; .wasm size and what dominates it.
 bench-pkg: pkg
-	$(ENV) cargo build -q --release --example bench_check
-	$(ENV) node scripts/pkg-bench.mjs
-	$(ENV) scripts/pkg-size.sh
+	$(ENV) scripts/pkg-bench.sh
 
 test: tools fmt-check clippy test-core test-worker test-pkg test-www
 	@echo "make test: all passed"

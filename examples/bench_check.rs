@@ -12,7 +12,12 @@
 //!   subscription already parsed (what the package does when they are
 //!   unchanged since the last call).
 //!
-//!     cargo run --release --example bench_check [-- ITERATIONS]
+//!     cargo run --release --example bench_check [-- ITERATIONS [-]]
+//!
+//! (`-`: do not write the inputs file.) The figures are also printed as one
+//! JSON line on stdout. tests/pkg/wasi-bench builds this same file for
+//! wasm32-wasip1, so scripts/pkg-bench.mjs can time the identical code as
+//! WebAssembly inside Node (V8), with no JS boundary at all.
 
 use serde_json::{json, Value};
 use std::hint::black_box;
@@ -46,7 +51,10 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(20_000);
-    let root = env!("CARGO_MANIFEST_DIR");
+    // TOLLGATE_ROOT: the same source built for wasm32-wasip1 (tests/pkg/wasi-bench) runs elsewhere.
+    let root =
+        std::env::var("TOLLGATE_ROOT").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+    let write = std::env::args().nth(2).is_none_or(|a| a != "-");
     let config_v: Value = serde_json::from_str(
         &std::fs::read_to_string(format!("{root}/www/config.json")).expect("www/config.json"),
     )
@@ -166,8 +174,11 @@ fn main() {
         "native": {"iterations": iters, "rounds": ROUNDS, "core_ns": core_ns,
             "text_ns": text_ns, "action_only_ns": action_only_ns},
     });
+    println!("{}", out["native"]);
     let path = format!("{root}/target/bench-pkg-input.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&out).unwrap()).expect("writable");
+    if write {
+        std::fs::write(&path, serde_json::to_string_pretty(&out).unwrap()).expect("writable");
+    }
     eprintln!(
         "native: check_snapshot {core_ns:.0} ns/op (core), {action_only_ns:.0} ns/op (action text in, decision text out), {text_ns:.0} ns/op (all JSON text in and out); {} limits in the snapshot → {path}",
         snapshot.limits.len()

@@ -10,7 +10,6 @@
 // other processes on this shared machine does not land on one side only.
 import { readFileSync, writeFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
-import { gzipSync } from "node:zlib";
 import { createRequire } from "node:module";
 import { isDeepStrictEqual } from "node:util";
 
@@ -23,9 +22,18 @@ const ITERS = Number(process.env.BENCH_ITERS || 20000);
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
+const wasiBin = `${rootPath}/target/wasi-bench/wasm32-wasip1/release/bench_check.wasm`;
+
 function runNative() {
-  execFileSync(nativeBin, [String(ITERS)], { stdio: ["ignore", "ignore", "inherit"] });
+  execFileSync(nativeBin, [String(ITERS)], { stdio: ["ignore", "ignore", "ignore"] });
   return JSON.parse(readFileSync(`${rootPath}/target/bench-pkg-input.json`, "utf8"));
+}
+
+/** The same Rust file as the native run, compiled to wasm32-wasip1, in Node's WASI. */
+function runWasi() {
+  const out = execFileSync(process.execPath, ["--no-warnings", `${rootPath}/scripts/pkg-wasi-run.mjs`, wasiBin, rootPath, String(ITERS), "-"],
+    { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+  return JSON.parse(out.trim().split("\n").pop());
 }
 
 /** Median of `rounds` rounds of `iters` calls, in ns per call (as the native side). */
@@ -50,6 +58,9 @@ for (let r = 0; r < REPEAT; r++) {
   keep("native_core_ns", n.core_ns);
   keep("native_text_ns", n.text_ns);
   keep("native_action_only_ns", n.action_only_ns);
+  const w = runWasi();
+  keep("wasi_core_ns", w.core_ns);
+  keep("wasi_text_ns", w.text_ns);
 
   const tg = new Tollgate(input.config);
   const { snapshot, subscription, action, now_ms } = input;
@@ -93,7 +104,7 @@ const inst = {
 };
 
 const wasm = readFileSync(new URL("pkg/tollgate_bg.wasm", root));
-const size = { raw: wasm.length, gzip: gzipSync(wasm, { level: 9 }).length };
+const size = { raw: wasm.length, gzip: Number(execFileSync("sh", ["-c", "gzip -9c pkg/tollgate_bg.wasm | wc -c"], { cwd: rootPath, encoding: "utf8" }).trim()) };
 
 const result = {
   node: process.version,
@@ -101,6 +112,7 @@ const result = {
   repeat: REPEAT,
   limits_in_snapshot: input.snapshot.limits.length,
   ...best,
+  ratio_core_wasm_vs_native: best.wasi_core_ns / best.native_core_ns,
   ratio_warm_vs_native_action_only: best.wasm_warm_ns / best.native_action_only_ns,
   ratio_cold_vs_native_text: best.wasm_cold_ns / best.native_text_ns,
   ratio_warm_vs_native_core: best.wasm_warm_ns / best.native_core_ns,
@@ -117,9 +129,10 @@ Node ${process.version}; ${ITERS} calls × ${input.native.rounds} rounds, median
 
 | measure | native | wasm (Node) | ratio |
 |---|---|---|---|
-| decision alone (\`check_snapshot\`, inputs parsed) | ${us(best.native_core_ns)} µs | — | — |
-| re-check: action in, decision out (snapshot, subscription unchanged) | ${us(best.native_action_only_ns)} µs | ${us(best.wasm_warm_ns)} µs | **${x(result.ratio_warm_vs_native_action_only)}** |
-| full: snapshot, subscription, action in, decision out | ${us(best.native_text_ns)} µs (JSON text) | ${us(best.wasm_cold_ns)} µs (JS objects) | **${x(result.ratio_cold_vs_native_text)}** |
+| decision alone (\`check_snapshot\`, inputs parsed; the same Rust code, wasm via node:wasi) | ${us(best.native_core_ns)} µs | ${us(best.wasi_core_ns)} µs | **${x(result.ratio_core_wasm_vs_native)}** |
+| JSON text in, decision, JSON text out (same code, wasm via node:wasi) | ${us(best.native_text_ns)} µs | ${us(best.wasi_text_ns)} µs | ${x(best.wasi_text_ns / best.native_text_ns)} |
+| \`Tollgate.check()\` re-check: action in, decision out (snapshot, subscription unchanged) | ${us(best.native_action_only_ns)} µs | ${us(best.wasm_warm_ns)} µs | **${x(result.ratio_warm_vs_native_action_only)}** |
+| \`Tollgate.check()\` full: snapshot, subscription, action in, decision out | ${us(best.native_text_ns)} µs (JSON text) | ${us(best.wasm_cold_ns)} µs (JS objects) | **${x(result.ratio_cold_vs_native_text)}** |
 
 | module | figure |
 |---|---|
