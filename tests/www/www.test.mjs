@@ -117,6 +117,47 @@ test("a message is pre-checked and a denial explained", { skip }, async () => {
   await page.screenshot({ path: `${OUT}www-fa.png`, fullPage: true });
 });
 
+test("usage from a Worker's GET /v1/usage (URL + token)", { skip }, async () => {
+  let auth = null;
+  const now = Math.floor(Date.now() / 1000);
+  const sub = { id: "sub-live", plan: "premium", active: true, starts_at: now - 86400, ends_at: now + 86400 * 29 };
+  const iso = (s) => new Date(s * 1000).toISOString().replace(".000Z", "Z");
+  const snapshot = {
+    subscription: sub, plan: "premium", as_of: iso(now),
+    limits: [
+      { metric: "tokens", scope: "all", window: "1h", limit: 20000, used: 20000, remaining: 0, resets_at: iso(now + 1500) },
+      { metric: "images", scope: "all", window: "day", limit: 10, used: 3, remaining: 7, resets_at: null },
+    ],
+    holds: [],
+  };
+  await page.route("http://worker.test/v1/usage", (route) => {
+    auth = route.request().headers().authorization;
+    route.fulfill({ status: 200, contentType: "application/json", headers: { "access-control-allow-origin": "*" }, body: JSON.stringify(snapshot) });
+  });
+  await page.click("#worker summary");
+  await page.fill("#worker-url", "http://worker.test/");
+  await page.fill("#worker-token", "eyJ.test.token");
+  await page.click("#worker-load");
+  await page.waitForFunction(() => document.querySelector("#source").classList.contains("live"));
+  assert.equal(auth, "Bearer eyJ.test.token");
+  assert.equal(await page.$eval("#plan", (s) => s.value), "premium");
+  assert.equal(await page.$eval("#plan", (s) => s.disabled), true);
+  const tokens = await page.$eval('#meters li.meter[data-metric="tokens"][data-window="1h"]', (li) => li.textContent);
+  assert.match(tokens, /۲۰٬۰۰۰ از ۲۰٬۰۰۰/);
+  await page.selectOption("#model", "openai/gpt-4o-mini");
+  await page.fill("#text", "یک پیام کوتاه");
+  const d = await page.$eval("#send-verdict", (e) => ({ code: e.dataset.code, text: e.textContent }));
+  assert.equal(d.code, "window_exceeded");
+  assert.match(d.text, /توکن/);
+  // Back to the local sample.
+  await page.click("#worker-clear");
+  assert.equal(await page.$eval("#plan", (s) => s.disabled), false);
+  await page.selectOption("#plan", "free");
+  await page.selectOption("#model", { index: 0 });
+  await page.fill("#text", "سلام! لطفاً این گزارش را در سه بند خلاصه کن و نکات مهمش را بگو.");
+  await page.click("#worker summary");
+});
+
 test("English toggle", { skip }, async () => {
   await page.click("#lang");
   assert.equal(await page.getAttribute("html", "lang"), "en");
