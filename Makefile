@@ -45,7 +45,10 @@ worker:
 # Worker HTTP tests: miniflare@4 (workerd) on 127.0.0.1, Node 24.
 # (Node 22+ reads `node --test` arguments as files/globs, not directories:
 # a bare `tests/worker/` fails with "Cannot find module"; hence the glob.)
+# tests/worker/vectors.test.mjs replays the shared vectors over HTTP against
+# the native decisions in target/vectors-native.json (written first).
 test-worker: worker
+	$(ENV) cargo run -q --example replay_vectors
 	$(ENV) node --version && node --test --test-reporter=spec 'tests/worker/**/*.test.mjs'
 
 # ---------------------------------------------------------------------------
