@@ -51,6 +51,18 @@ test-worker: worker
 	$(ENV) cargo run -q --example replay_vectors
 	$(ENV) node --version && node --test --test-reporter=spec 'tests/worker/**/*.test.mjs'
 
+# Gateway mode (issue #5, docs/gateway.md): the official `openai` npm client
+# against the built Worker in miniflare, forwarding to a fake OpenAI-compatible
+# upstream on 127.0.0.1 (tests/gateway/fake-upstream.mjs).
+.PHONY: test-gateway bench-gateway
+test-gateway: worker
+	$(ENV) node --test --test-reporter=spec 'tests/gateway/*.test.mjs'
+
+# The gateway's added latency and throughput against a direct call to the
+# fake upstream, same run (BENCHMARKS.md, "Gateway").
+bench-gateway: tools worker
+	$(ENV) node scripts/bench-gateway.mjs
+
 # ---------------------------------------------------------------------------
 # Later test layers (add them to `test` below when they exist):
 #   test-pkg   wasm-pack build of the npm package into pkg/ + Node tests
@@ -92,7 +104,7 @@ test-www: pkg
 bench-pkg: pkg
 	$(ENV) scripts/pkg-bench.sh
 
-test: tools fmt-check clippy test-core test-worker test-pkg test-www
+test: tools fmt-check clippy test-core test-worker test-gateway test-pkg test-www
 	@echo "make test: all passed"
 
 # Local dev server. wrangler runs the [build] command from wrangler.toml itself

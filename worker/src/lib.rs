@@ -25,8 +25,10 @@ use tollgate::time::secs;
 use tollgate::{Action, Config};
 use worker::{event, Context, Date, Env, Request, Response, Result, Url};
 
+pub mod answers;
 mod auth;
 mod engine_cache;
+mod gateway;
 mod http;
 pub mod internal;
 mod objects;
@@ -38,13 +40,18 @@ use internal::{Caller, ConfigCall, DiscountCall, UserCall, UserOp};
 pub use objects::{BareCounter, ConfigStore, DiscountCode, UserLedger};
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let origin = req.headers().get("origin").ok().flatten();
     let allowed = internal::var(&env, "TOLLGATE_ALLOWED_ORIGINS").unwrap_or_default();
     let cors = http::cors_origin(&allowed, origin.as_deref());
-    let mut resp = match handle(req, &env).await {
-        Ok(resp) => resp,
-        Err(err) => err.into_response()?,
+    // Gateway mode (OpenAI-compatible routes, issue #5): worker/src/gateway.rs.
+    let mut resp = if gateway::handles(&req.path()) {
+        gateway::handle(req, &env, &ctx).await?
+    } else {
+        match handle(req, &env).await {
+            Ok(resp) => resp,
+            Err(err) => err.into_response()?,
+        }
     };
     if let Some(o) = cors {
         http::add_cors(&mut resp, &o)?;

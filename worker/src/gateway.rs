@@ -1,0 +1,748 @@
+//! Gateway mode (issue #5): an OpenAI-compatible front for the upstream AI
+//! API, metered by the user's ledger. See docs/gateway.md.
+//!
+//! | route | action reserved |
+//! |---|---|
+//! | `POST /v1/chat/completions` | `message` (model, input estimate, max output tokens × `n`) |
+//! | `POST /v1/images/generations` | `image` (`n`, default 1) |
+//! | `GET /v1/models` | none: the models the caller's plan allows |
+//!
+//! A call is authenticated with the user's JWT (like every user route),
+//! reserved in the user's Durable Object (a fresh idempotency key per call),
+//! and, when allowed, forwarded to `UPSTREAM_URL` with the server's own key
+//! `UPSTREAM_API_KEY` — never the client's credentials or other headers.
+//! The upstream's answer is passed through as it arrives: a pump task
+//! (`Context::wait_until`, so it outlives the response) reads the upstream
+//! body and writes it into a `TransformStream` whose readable side is the
+//! response body. The pump sees every byte, so it knows what was delivered,
+//! strips the usage chunk the gateway asked for on the client's behalf, and
+//! settles the hold when the call ends — commit with the upstream's `usage`,
+//! or release (the policy is `tollgate::openai::settle_*`). A Worker that
+//! dies mid-call leaves the hold to the Durable Object's alarm.
+//!
+//! Denials and errors answer in OpenAI's error format
+//! (`{"error": {"message", "type", "param", "code"}}`) with the decision's
+//! status and localized message, `Retry-After`, and OpenAI's
+//! `x-ratelimit-*` headers (plus the API's `RateLimit` headers).
+
+use std::rc::Rc;
+
+use serde_json::{json, Value};
+use tollgate::json::micros_to_usd;
+use tollgate::openai::{
+    self, ChatRequest, Ending, ImageRequest, Settlement, SseScanner, StreamTally,
+};
+use tollgate::time::secs;
+use tollgate::{Decision, Usage};
+use worker::js_sys::{self, Reflect, Uint8Array};
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::web_sys;
+use worker::{Context, Date, Env, Headers, Request, Response, Result};
+
+use crate::engine_cache::EngineCache;
+use crate::internal::{self, UserCall, UserOp};
+use crate::{auth, http};
+
+/// The largest request body the gateway reads (chat histories with inline
+/// images are big; the API's own routes stop at 64 KiB).
+pub const MAX_GATEWAY_BODY: usize = 8 << 20;
+/// The most bytes of a JSON answer kept for its settlement (images in
+/// base64 included); beyond it the answer still passes through, and the
+/// settlement falls back to the estimate.
+const MAX_KEPT_JSON: usize = 32 << 20;
+
+/// Whether this request is for the gateway (the router's hook).
+pub fn handles(path: &str) -> bool {
+    matches!(
+        path,
+        "/v1/chat/completions" | "/v1/images/generations" | "/v1/models"
+    )
+}
+
+/// An error in OpenAI's format.
+struct GwError {
+    status: u16,
+    body: Value,
+    headers: Vec<(String, String)>,
+}
+
+impl GwError {
+    fn new(status: u16, code: &str, message: impl Into<String>) -> GwError {
+        let message = message.into();
+        GwError {
+            status,
+            body: openai::error_json(&message, openai::error_type(status, code, None), code, None),
+            headers: Vec::new(),
+        }
+    }
+
+    fn response(self) -> Result<Response> {
+        let mut resp = http::json(self.status, &self.body)?;
+        for (k, v) in &self.headers {
+            resp.headers_mut().set(k, v)?;
+        }
+        Ok(resp)
+    }
+}
+
+impl From<worker::Error> for GwError {
+    fn from(e: worker::Error) -> GwError {
+        worker::console_error!("gateway: {e}");
+        GwError::new(500, "internal", "internal error")
+    }
+}
+
+impl From<http::ApiError> for GwError {
+    fn from(e: http::ApiError) -> GwError {
+        let mut g = GwError::new(e.status, e.code, e.message);
+        g.headers = e
+            .headers
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        g
+    }
+}
+
+type GwResult = std::result::Result<Response, GwError>;
+
+/// The gateway's routes. Errors are answered in OpenAI's format here.
+pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
+    let path = req.path();
+    let method = req.inner().method().to_ascii_uppercase();
+    let allowed = if path == "/v1/models" { "GET" } else { "POST" };
+    if method == "OPTIONS" {
+        let mut resp = Response::empty()?.with_status(204);
+        let h = resp.headers_mut();
+        h.set(
+            "access-control-allow-methods",
+            &format!("{allowed}, OPTIONS"),
+        )?;
+        h.set("access-control-allow-headers", http::ALLOW_HEADERS)?;
+        h.set("access-control-max-age", "600")?;
+        return Ok(resp);
+    }
+    let result = if method != allowed {
+        let mut e = GwError::new(405, "method_not_allowed", format!("use {allowed}"));
+        e.headers.push(("allow".into(), allowed.into()));
+        Err(e)
+    } else {
+        match path.as_str() {
+            "/v1/models" => models(req, env).await,
+            "/v1/images/generations" => images(req, env, ctx).await,
+            _ => chat(req, env, ctx).await,
+        }
+    };
+    match result {
+        Ok(r) => Ok(r),
+        Err(e) => e.response(),
+    }
+}
+
+/// Who is calling, and the request's clock.
+struct Caller {
+    user: String,
+    claims: auth::Claims,
+    now_ms: i64,
+    /// `Date::now()` when `now_ms` was read (the dev clock may differ).
+    real_ms: f64,
+    locale: Option<String>,
+}
+
+fn caller(req: &Request, env: &Env) -> std::result::Result<Caller, GwError> {
+    let real_ms = Date::now().as_millis() as f64;
+    let now_ms = crate::clock(req, env)?;
+    let header = req.headers().get("authorization")?;
+    let token = auth::bearer(header.as_deref()).map_err(unauthorized)?;
+    let secret = internal::var(env, "TOLLGATE_JWT_SECRET")
+        .ok_or_else(|| GwError::new(500, "internal", "TOLLGATE_JWT_SECRET is not configured"))?;
+    let claims = auth::verify_jwt(token, secret.as_bytes(), secs(now_ms)).map_err(unauthorized)?;
+    let url = req.url()?;
+    Ok(Caller {
+        user: claims.sub.clone(),
+        claims,
+        now_ms,
+        real_ms,
+        locale: http::locale(&url, req.headers()).map(|l| l.as_str().to_string()),
+    })
+}
+
+fn unauthorized(message: impl Into<String>) -> GwError {
+    let mut e = GwError::new(401, "invalid_api_key", message);
+    e.headers.push(("www-authenticate".into(), "Bearer".into()));
+    e
+}
+
+impl Caller {
+    /// The clock at settlement: the request's, advanced by the time spent.
+    fn now_ms(&self) -> i64 {
+        self.now_ms + (Date::now().as_millis() as f64 - self.real_ms).max(0.0) as i64
+    }
+
+    fn call(&self) -> UserCall {
+        UserCall {
+            locale: self.locale.clone(),
+            ..UserCall::new(self.now_ms, &self.user, self.claims.subscription.clone())
+        }
+    }
+}
+
+/// Reads the body as JSON, at most [`MAX_GATEWAY_BODY`] bytes.
+async fn read_body(req: &mut Request) -> std::result::Result<Value, GwError> {
+    let too_large = || {
+        GwError::new(
+            413,
+            "payload_too_large",
+            format!("request body over {MAX_GATEWAY_BODY} bytes"),
+        )
+    };
+    if let Some(len) = req.headers().get("content-length")? {
+        if len
+            .trim()
+            .parse::<u64>()
+            .is_ok_and(|n| n > MAX_GATEWAY_BODY as u64)
+        {
+            return Err(too_large());
+        }
+    }
+    let bytes = req
+        .bytes()
+        .await
+        .map_err(|_| GwError::new(400, "bad_request", "the request body could not be read"))?;
+    if bytes.len() > MAX_GATEWAY_BODY {
+        return Err(too_large());
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|e| GwError::new(400, "bad_request", format!("invalid JSON: {e}")))
+}
+
+/// A fresh idempotency key: one per gateway call, never the client's (a
+/// client retrying after an upstream failure must not get back the answer
+/// whose hold was released).
+fn fresh_key() -> String {
+    let r = || (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64;
+    format!("gw-{:x}-{:x}", r(), r())
+}
+
+/// An allowed reservation.
+struct Reserved {
+    hold_id: String,
+    headers: Vec<(String, String)>,
+}
+
+/// Reserves `action` in the caller's ledger: the hold, or the denial in
+/// OpenAI's format with `Retry-After` and the rate-limit headers.
+async fn reserve(
+    env: &Env,
+    who: &Caller,
+    action: &tollgate::Action,
+) -> std::result::Result<Reserved, GwError> {
+    let call = UserCall {
+        action: Some(action_json(action)),
+        idempotency_key: Some(fresh_key()),
+        explain: true,
+        ..who.call()
+    };
+    let reply = internal::user(env, &who.user, UserOp::Reserve, &call).await?;
+    let mut headers: Vec<(String, String)> = reply
+        .headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    let body: Value = serde_json::from_str(&reply.body).unwrap_or(Value::Null);
+    let decision: Option<Decision> = serde_json::from_value(body.clone()).ok();
+    let Some(d) = decision else {
+        // Not a decision: the API's `{code, message}` error.
+        let code = body
+            .get("code")
+            .and_then(Value::as_str)
+            .unwrap_or("internal");
+        let message = body
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("internal error");
+        let mut e = GwError::new(reply.status, code, message);
+        e.headers = headers;
+        return Err(e);
+    };
+    let limits = if d.limits.is_empty() {
+        d.violations
+            .iter()
+            .filter_map(|v| v.limit.clone())
+            .collect()
+    } else {
+        d.limits.clone()
+    };
+    headers.extend(tollgate::headers::openai(&limits, secs(who.now_ms)));
+    match (&d.hold, d.allowed) {
+        (Some(h), true) => Ok(Reserved {
+            hold_id: h.id.clone(),
+            headers,
+        }),
+        _ => {
+            if let Some(r) = d.retry_after_s {
+                if !headers
+                    .iter()
+                    .any(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
+                {
+                    headers.push(("retry-after".into(), r.to_string()));
+                }
+            }
+            Err(GwError {
+                status: d.status,
+                body: openai::error_body(&d),
+                headers,
+            })
+        }
+    }
+}
+
+/// An action as the ledger's JSON.
+fn action_json(a: &tollgate::Action) -> Value {
+    match a {
+        tollgate::Action::Message {
+            model,
+            input_tokens,
+            max_output_tokens,
+            ..
+        } => json!({"type": "message", "model": model, "input_tokens": input_tokens,
+                    "max_output_tokens": max_output_tokens, "kind": "send"}),
+        tollgate::Action::Image { model, count } => {
+            let mut v = json!({"type": "image", "count": count});
+            if let Some(m) = model {
+                v["model"] = json!(m);
+            }
+            v
+        }
+        _ => Value::Null,
+    }
+}
+
+/// Commits or releases a hold. Errors are logged: the alarm is the backstop.
+async fn settle(env: &Env, who: &Caller, hold_id: &str, s: Settlement) {
+    let (op, usage) = match s {
+        Settlement::Commit(u) => (UserOp::Commit, Some(usage_json(&u))),
+        Settlement::Release => (UserOp::Release, None),
+    };
+    let call = UserCall {
+        now_ms: who.now_ms(),
+        hold_id: Some(hold_id.to_string()),
+        usage,
+        ..who.call()
+    };
+    match internal::user(env, &who.user, op, &call).await {
+        Ok(r) if r.status == 200 => {}
+        Ok(r) => worker::console_error!(
+            "gateway: {} of hold {hold_id} answered {}: {}",
+            op.as_str(),
+            r.status,
+            r.body
+        ),
+        Err(e) => worker::console_error!("gateway: {} of hold {hold_id}: {e}", op.as_str()),
+    }
+}
+
+/// `{input_tokens, output_tokens, cost_usd?, images?}` for a commit.
+fn usage_json(u: &Usage) -> Value {
+    let mut v = json!({"input_tokens": u.input_tokens, "output_tokens": u.output_tokens});
+    if let Some(c) = u.cost_micros {
+        v["cost_usd"] = json!(micros_to_usd(c));
+    }
+    if let Some(i) = u.images {
+        v["images"] = json!(i);
+    }
+    v
+}
+
+// ------------------------------------------------------------------ routes
+
+async fn models(req: Request, env: &Env) -> GwResult {
+    let who = caller(&req, env)?;
+    let cache = CONFIG.with(Rc::clone);
+    let (engine, _) = cache.get(env).await?;
+    let list = openai::models_list(
+        &engine.config,
+        who.claims.subscription.as_ref(),
+        secs(who.now_ms),
+    );
+    Ok(http::json(200, &list)?)
+}
+
+thread_local! {
+    /// The config, for `/v1/models` (decisions use the objects' own cache).
+    static CONFIG: Rc<EngineCache> = Rc::new(EngineCache::default());
+}
+
+async fn chat(mut req: Request, env: &Env, ctx: &Context) -> GwResult {
+    let who = caller(&req, env)?;
+    let body = read_body(&mut req).await?;
+    let chat = ChatRequest::parse(&body).map_err(|p| GwError {
+        status: 400,
+        body: openai::bad_request_body(&p),
+        headers: Vec::new(),
+    })?;
+    let held = reserve(env, &who, &chat.action()).await?;
+    let mode = if chat.stream {
+        Mode::Stream {
+            client_wants_usage: chat.client_wants_usage,
+            input_estimate: chat.input_tokens,
+        }
+    } else {
+        Mode::ChatJson {
+            input_estimate: chat.input_tokens,
+        }
+    };
+    let upstream_body = chat.upstream_body(body);
+    forward(
+        env,
+        ctx,
+        who,
+        held,
+        "chat/completions",
+        &upstream_body,
+        mode,
+    )
+    .await
+}
+
+async fn images(mut req: Request, env: &Env, ctx: &Context) -> GwResult {
+    let who = caller(&req, env)?;
+    let body = read_body(&mut req).await?;
+    let image = ImageRequest::parse(&body).map_err(|p| GwError {
+        status: 400,
+        body: openai::bad_request_body(&p),
+        headers: Vec::new(),
+    })?;
+    let held = reserve(env, &who, &image.action()).await?;
+    forward(
+        env,
+        ctx,
+        who,
+        held,
+        "images/generations",
+        &body,
+        Mode::Image { requested: image.n },
+    )
+    .await
+}
+
+// ----------------------------------------------------------------- upstream
+
+/// What the pump does with the upstream's bytes, and how it settles.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// SSE: events passed through (less the usage chunk the client did not
+    /// ask for); settled from the stream's usage, or what was delivered.
+    Stream {
+        client_wants_usage: bool,
+        input_estimate: u64,
+    },
+    /// A chat completion as one JSON document.
+    ChatJson { input_estimate: u64 },
+    /// An images answer.
+    Image { requested: u64 },
+}
+
+/// Sends the call upstream, then either answers the upstream's error
+/// (releasing the hold) or streams its answer through the pump.
+async fn forward(
+    env: &Env,
+    ctx: &Context,
+    who: Caller,
+    held: Reserved,
+    endpoint: &str,
+    body: &Value,
+    mode: Mode,
+) -> GwResult {
+    let sent = send_upstream(env, endpoint, body, matches!(mode, Mode::Stream { .. })).await;
+    let (resp, abort) = match sent {
+        Ok(x) => x,
+        Err(e) => {
+            worker::console_error!("gateway: upstream unreachable: {e:?}");
+            settle(env, &who, &held.hold_id, Settlement::Release).await;
+            let mut g = GwError::new(
+                502,
+                "upstream_unreachable",
+                "the upstream could not be reached",
+            );
+            g.headers = held.headers;
+            return Err(g);
+        }
+    };
+    let status = resp.status();
+    if !(200..300).contains(&status) {
+        // The upstream refused before producing anything: nothing is charged.
+        let text = match resp.text() {
+            Ok(p) => JsFuture::from(p)
+                .await
+                .ok()
+                .and_then(|v| v.as_string())
+                .unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        settle(env, &who, &held.hold_id, Settlement::Release).await;
+        return Err(upstream_error(status, &text, held.headers));
+    }
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| match mode {
+            Mode::Stream { .. } => "text/event-stream".into(),
+            _ => "application/json".into(),
+        });
+    let Some(upstream_body) = resp.body() else {
+        let s = match mode {
+            Mode::Image { requested } => openai::settle_image(status, b"", requested),
+            Mode::Stream { input_estimate, .. } | Mode::ChatJson { input_estimate } => {
+                openai::settle_chat_json(status, b"", input_estimate)
+            }
+        };
+        settle(env, &who, &held.hold_id, s).await;
+        return Err(GwError::new(
+            502,
+            "upstream_error",
+            "the upstream answered without a body",
+        ));
+    };
+
+    let pipe = identity_stream().map_err(js_err)?;
+    let writer = pipe.writable().get_writer().map_err(js_err)?;
+    let reader: web_sys::ReadableStreamDefaultReader = upstream_body.get_reader().unchecked_into();
+    let env2 = env.clone();
+    let hold_id = held.hold_id.clone();
+    ctx.wait_until(async move {
+        let s = pump(reader, writer, abort, mode).await;
+        settle(&env2, &who, &hold_id, s).await;
+    });
+
+    let headers = Headers::new();
+    headers.set("content-type", &content_type)?;
+    if matches!(mode, Mode::Stream { .. }) {
+        headers.set("cache-control", "no-cache")?;
+    }
+    headers.set("x-tollgate-hold", &held.hold_id)?;
+    for (k, v) in &held.headers {
+        headers.set(k, v)?;
+    }
+    Ok(Response::builder()
+        .with_status(status)
+        .with_headers(headers)
+        .stream(pipe.readable()))
+}
+
+/// The response body's pipe: workerd's `IdentityTransformStream` (a byte
+/// stream whose writes fail with "Network connection lost" once the client
+/// has gone — with a standard `TransformStream`, workerd drops the pending
+/// write and the pump with it, and the hold would wait for the alarm), or a
+/// standard `TransformStream` elsewhere.
+fn identity_stream() -> std::result::Result<web_sys::TransformStream, JsValue> {
+    let ctor = Reflect::get(
+        &js_sys::global(),
+        &JsValue::from_str("IdentityTransformStream"),
+    )?;
+    match ctor.dyn_into::<js_sys::Function>() {
+        Ok(f) => Ok(Reflect::construct(&f, &js_sys::Array::new())?.unchecked_into()),
+        Err(_) => web_sys::TransformStream::new(),
+    }
+}
+
+fn js_err(e: JsValue) -> worker::Error {
+    worker::Error::JsError(format!("{e:?}"))
+}
+
+/// POSTs `body` to the upstream with the server's key. The client's
+/// headers are not forwarded: only these.
+async fn send_upstream(
+    env: &Env,
+    endpoint: &str,
+    body: &Value,
+    stream: bool,
+) -> std::result::Result<(web_sys::Response, web_sys::AbortController), JsValue> {
+    let base = internal::var(env, "UPSTREAM_URL")
+        .ok_or_else(|| JsValue::from_str("UPSTREAM_URL is not configured"))?;
+    let key = env
+        .secret("UPSTREAM_API_KEY")
+        .map(|s| s.to_string())
+        .or_else(|_| env.var("UPSTREAM_API_KEY").map(|s| s.to_string()))
+        .map_err(|_| JsValue::from_str("UPSTREAM_API_KEY is not configured"))?;
+    let headers = web_sys::Headers::new()?;
+    headers.set("authorization", &format!("Bearer {key}"))?;
+    headers.set("content-type", "application/json")?;
+    headers.set(
+        "accept",
+        if stream {
+            "text/event-stream"
+        } else {
+            "application/json"
+        },
+    )?;
+    let abort = web_sys::AbortController::new()?;
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_headers(&headers);
+    init.set_body(&JsValue::from_str(&body.to_string()));
+    init.set_signal(Some(&abort.signal()));
+    let url = openai::upstream_url(&base, endpoint);
+    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    let resp = JsFuture::from(global.fetch_with_str_and_init(&url, &init)).await?;
+    Ok((resp.dyn_into()?, abort))
+}
+
+/// The upstream's own error, passed on: its status and message, except that
+/// an upstream that refuses *our* key (401/403) is a gateway fault (502).
+fn upstream_error(status: u16, text: &str, headers: Vec<(String, String)>) -> GwError {
+    let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+    let message = v
+        .pointer("/error/message")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("the upstream answered {status}"));
+    let (status, code) = match status {
+        401 | 403 | 407 => (502, "upstream_auth_failed".to_string()),
+        s => (
+            s,
+            v.pointer("/error/code")
+                .map(|c| match c {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .unwrap_or_else(|| "upstream_error".into()),
+        ),
+    };
+    let mut e = GwError::new(status, &code, message);
+    e.headers = headers;
+    e
+}
+
+/// Reads the next chunk of the upstream's body: `Ok(None)` at its end.
+async fn read_chunk(
+    reader: &web_sys::ReadableStreamDefaultReader,
+) -> std::result::Result<Option<Vec<u8>>, JsValue> {
+    let r = JsFuture::from(reader.read()).await?;
+    if Reflect::get(&r, &JsValue::from_str("done"))?
+        .as_bool()
+        .unwrap_or(true)
+    {
+        return Ok(None);
+    }
+    let value = Reflect::get(&r, &JsValue::from_str("value"))?;
+    Ok(Some(Uint8Array::new(&value).to_vec()))
+}
+
+/// Writes bytes to the client; `false` when the client has gone away.
+async fn write(writer: &web_sys::WritableStreamDefaultWriter, bytes: &[u8]) -> bool {
+    if bytes.is_empty() {
+        return true;
+    }
+    let chunk = Uint8Array::from(bytes);
+    JsFuture::from(writer.write_with_chunk(&chunk))
+        .await
+        .is_ok()
+}
+
+/// Moves the upstream's answer to the client as it arrives and returns the
+/// settlement. A stream whose client has gone is stopped at once (the
+/// upstream is aborted: tokens nobody reads are not paid for); a JSON answer
+/// is read to its end anyway (it is already generated and billed).
+async fn pump(
+    reader: web_sys::ReadableStreamDefaultReader,
+    writer: web_sys::WritableStreamDefaultWriter,
+    abort: web_sys::AbortController,
+    mode: Mode,
+) -> Settlement {
+    let mut scanner = SseScanner::new();
+    let mut tally = StreamTally::default();
+    let mut kept: Vec<u8> = Vec::new();
+    let mut overflow = false;
+    let mut client_here = true;
+    let ending = loop {
+        let chunk = match read_chunk(&reader).await {
+            Ok(Some(c)) => c,
+            Ok(None) => break Ending::Completed,
+            Err(e) => {
+                worker::console_error!("gateway: upstream body broke: {e:?}");
+                break Ending::UpstreamFailed;
+            }
+        };
+        match mode {
+            Mode::Stream {
+                client_wants_usage, ..
+            } => {
+                let events = scanner.push(&chunk);
+                let out: Vec<u8> = events
+                    .iter()
+                    .filter(|e| e.forward(client_wants_usage))
+                    .flat_map(|e| e.raw.iter().copied())
+                    .collect();
+                let delivered = write(&writer, &out).await;
+                for e in &events {
+                    if delivered {
+                        tally.observe(e);
+                    } else if let tollgate::openai::SseKind::Chunk(c) = &e.kind {
+                        // Not delivered, but a usage report is still a report.
+                        if c.usage.is_some() {
+                            tally.usage = c.usage;
+                        }
+                    }
+                }
+                if !delivered {
+                    abort.abort();
+                    let _ = JsFuture::from(reader.cancel()).await;
+                    break Ending::ClientGone;
+                }
+            }
+            Mode::ChatJson { .. } | Mode::Image { .. } => {
+                if kept.len() + chunk.len() <= MAX_KEPT_JSON {
+                    kept.extend_from_slice(&chunk);
+                } else {
+                    overflow = true;
+                }
+                if client_here && !write(&writer, &chunk).await {
+                    client_here = false;
+                }
+            }
+        }
+    };
+    if let Mode::Stream {
+        client_wants_usage, ..
+    } = mode
+    {
+        if ending != Ending::ClientGone {
+            if let Some(last) = scanner.finish() {
+                if !last.forward(client_wants_usage) || write(&writer, &last.raw).await {
+                    tally.observe(&last);
+                }
+            }
+        }
+    }
+    if ending == Ending::UpstreamFailed {
+        // The client must see a broken answer as broken, not as complete.
+        let reason = JsValue::from_str("the upstream connection broke");
+        let _ = JsFuture::from(writer.abort_with_reason(&reason)).await;
+    } else {
+        let _ = JsFuture::from(writer.close()).await;
+    }
+    match mode {
+        Mode::Stream { input_estimate, .. } => {
+            openai::settle_stream(ending, &tally, input_estimate)
+        }
+        Mode::ChatJson { input_estimate } => {
+            if ending == Ending::UpstreamFailed {
+                openai::settle_chat(ending, None, input_estimate, false, 0)
+            } else {
+                let body: &[u8] = if overflow { b"" } else { &kept };
+                openai::settle_chat_json(200, body, input_estimate)
+            }
+        }
+        Mode::Image { requested } => {
+            if ending == Ending::UpstreamFailed {
+                Settlement::Release
+            } else {
+                openai::settle_image(200, if overflow { b"" } else { &kept }, requested)
+            }
+        }
+    }
+}
