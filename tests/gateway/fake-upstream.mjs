@@ -15,6 +15,7 @@
 //   body.fake.fail = <status>            the same
 //   body.fake.chunks = N                 N content chunks (default 5; capped by max_tokens)
 //   body.fake.delay_ms = D               D ms before each chunk (default: opts.delayMs, 0)
+//   body.fake.head_delay_ms = H          H ms before anything (status line, headers) is sent
 //   body.fake.break_after = K            streams only: destroy the connection after K content chunks
 //   body.fake.error_event = true         streams only: send an error event instead of content
 //   body.fake.cost = USD                 add usage.cost (OpenRouter's field); also opts.cost
@@ -119,6 +120,7 @@ export async function startFakeUpstream(opts = {}) {
     if (fail) return end(fail, errorBody(fail, `fake upstream failure ${fail}`));
     const delay = fake.delay_ms ?? opts.delayMs ?? 0;
     const cost = fake.cost ?? opts.cost;
+    if (fake.head_delay_ms) await sleep(fake.head_delay_ms);
 
     if (req.url === "/v1/images/generations") {
       if (delay) await sleep(delay);

@@ -348,7 +348,7 @@ describe("gateway: chat completions", () => {
         if (got === 3) controller.abort();
       }
     } catch (e) {
-      assert.equal(e.name, "APIUserAbortError", e.message);
+      assert.ok(e instanceof OpenAI.APIUserAbortError, e.message);
     }
     assert.equal(got, 3);
     const snap = await settled(jwt);
@@ -362,6 +362,48 @@ describe("gateway: chat completions", () => {
     assert.ok(tokens >= inputEstimate + got, `${tokens} < ${inputEstimate} + ${got}`);
     assert.ok(tokens <= inputEstimate + 3 * (seen.chunksSent + 1), `${tokens} vs ${inputEstimate} + ${seen.chunksSent} chunks`);
     assert.ok(tokens < reserved, "less than the reservation");
+    assert.equal(used(snap, "messages", "day"), 1);
+  });
+
+  test("client gone before the upstream answered: JSON is still read and committed exactly", async () => {
+    const { client, jwt } = user();
+    const controller = new AbortController();
+    const call = client.chat.completions.create(
+      { model: "openai/gpt-4o-mini", messages: msg("slow answer"), max_tokens: 50, fake: { head_delay_ms: 400 } },
+      { signal: controller.signal },
+    );
+    setTimeout(() => controller.abort(), 100);
+    await assert.rejects(call, (e) => e instanceof OpenAI.APIUserAbortError);
+    const seen = up.last("/chat/completions");
+    const snap = await settled(jwt);
+    assert.ok(seen.completed && !seen.aborted, "the upstream call ran to its end");
+    assert.equal(used(snap, "tokens", "day"), seen.usage.prompt_tokens + seen.usage.completion_tokens);
+    assert.equal(used(snap, "messages", "day"), 1);
+  });
+
+  test("client gone before a stream started: the upstream is stopped, the input estimate committed", async () => {
+    const { client, jwt } = user();
+    const controller = new AbortController();
+    const call = client.chat.completions.create(
+      { model: "openai/gpt-4o-mini", messages: msg("slow start"), stream: true, max_tokens: 50, fake: { head_delay_ms: 400, chunks: 20, delay_ms: 50 } },
+      { signal: controller.signal },
+    );
+    // The hold is open while the upstream has not answered: it holds input + 50.
+    let reserved;
+    for (let i = 0; i < 50 && reserved === undefined; i++) {
+      const s = await usage(jwt);
+      if (s.holds.length === 1) reserved = used(s, "tokens", "day");
+      else await sleep(5);
+    }
+    assert.ok(reserved > 50, `reserved ${reserved}`);
+    controller.abort();
+    await assert.rejects(call, (e) => e instanceof OpenAI.APIUserAbortError);
+    const snap = await settled(jwt);
+    await sleep(100);
+    const seen = up.last("/chat/completions");
+    assert.ok(seen.aborted, "the gateway aborted the upstream call");
+    assert.ok(seen.chunksSent < 20, `upstream sent ${seen.chunksSent} of 20`);
+    assert.equal(used(snap, "tokens", "day"), reserved - 50, "input estimate, no output");
     assert.equal(used(snap, "messages", "day"), 1);
   });
 

@@ -11,26 +11,30 @@
 //! reserved in the user's Durable Object (a fresh idempotency key per call),
 //! and, when allowed, forwarded to `UPSTREAM_URL` with the server's own key
 //! `UPSTREAM_API_KEY` — never the client's credentials or other headers.
-//! The upstream's answer is passed through as it arrives: a pump task
-//! (`Context::wait_until`, so it outlives the response) reads the upstream
-//! body and writes it into a `TransformStream` whose readable side is the
-//! response body. The pump sees every byte, so it knows what was delivered,
-//! strips the usage chunk the gateway asked for on the client's behalf, and
-//! settles the hold when the call ends — commit with the upstream's `usage`,
-//! or release (the policy is `tollgate::openai::settle_*`). A Worker that
-//! dies mid-call leaves the hold to the Durable Object's alarm.
+//! Everything that touches the upstream runs in one task under
+//! `Context::wait_until` (so it outlives a client that disconnects); the
+//! handler waits only for the answer's head. A stream is passed through as it
+//! arrives: the task writes each SSE event into an `IdentityTransformStream`
+//! whose readable side is the response body, sees every byte (so it knows
+//! what was delivered), strips the usage chunk the gateway asked for on the
+//! client's behalf, and settles the hold when the call ends — commit with the
+//! upstream's `usage`, or release (the policy is `tollgate::openai::settle_*`,
+//! written down in docs/gateway.md). A Worker that dies mid-call leaves the
+//! hold to the Durable Object's alarm.
 //!
 //! Denials and errors answer in OpenAI's error format
 //! (`{"error": {"message", "type", "param", "code"}}`) with the decision's
 //! status and localized message, `Retry-After`, and OpenAI's
 //! `x-ratelimit-*` headers (plus the API's `RateLimit` headers).
 
+use std::cell::RefCell;
 use std::rc::Rc;
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use tollgate::json::micros_to_usd;
 use tollgate::openai::{
-    self, ChatRequest, Ending, ImageRequest, Settlement, SseScanner, StreamTally,
+    self, ChatRequest, Ending, ImageRequest, Settlement, SseKind, SseScanner, StreamTally,
 };
 use tollgate::time::secs;
 use tollgate::{Decision, Usage};
@@ -38,7 +42,7 @@ use worker::js_sys::{self, Reflect, Uint8Array};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::web_sys;
-use worker::{Context, Date, Env, Headers, Request, Response, Result};
+use worker::{Context, Date, Delay, Env, Headers, Request, Response, Result};
 
 use crate::engine_cache::EngineCache;
 use crate::internal::{self, UserCall, UserOp};
@@ -47,9 +51,8 @@ use crate::{auth, http};
 /// The largest request body the gateway reads (chat histories with inline
 /// images are big; the API's own routes stop at 64 KiB).
 pub const MAX_GATEWAY_BODY: usize = 8 << 20;
-/// The most bytes of a JSON answer kept for its settlement (images in
-/// base64 included); beyond it the answer still passes through, and the
-/// settlement falls back to the estimate.
+/// The most bytes of a JSON answer read (images in base64 included);
+/// beyond it the answer is refused (502) and the hold released.
 const MAX_KEPT_JSON: usize = 32 << 20;
 
 /// Whether this request is for the gateway (the router's hook).
@@ -394,16 +397,7 @@ async fn chat(mut req: Request, env: &Env, ctx: &Context) -> GwResult {
         }
     };
     let upstream_body = chat.upstream_body(body);
-    forward(
-        env,
-        ctx,
-        who,
-        held,
-        "chat/completions",
-        &upstream_body,
-        mode,
-    )
-    .await
+    forward(env, ctx, who, held, "chat/completions", upstream_body, mode).await
 }
 
 async fn images(mut req: Request, env: &Env, ctx: &Context) -> GwResult {
@@ -421,7 +415,7 @@ async fn images(mut req: Request, env: &Env, ctx: &Context) -> GwResult {
         who,
         held,
         "images/generations",
-        &body,
+        body,
         Mode::Image { requested: image.n },
     )
     .await
@@ -444,93 +438,254 @@ enum Mode {
     Image { requested: u64 },
 }
 
-/// Sends the call upstream, then either answers the upstream's error
-/// (releasing the hold) or streams its answer through the pump.
+/// What the upstream task hands the handler: the answer's head.
+enum Head {
+    Error(GwError),
+    /// A whole JSON answer (chat without `stream`, images).
+    Json {
+        status: u16,
+        content_type: String,
+        body: Vec<u8>,
+    },
+    /// An SSE answer: the readable side of the pipe the pump writes into.
+    Stream {
+        status: u16,
+        content_type: String,
+        readable: web_sys::ReadableStream,
+    },
+}
+
+/// The rendezvous between the handler and the upstream task.
+#[derive(Default)]
+struct Handoff {
+    head: Option<Head>,
+    /// The handler took the head: someone will read the stream.
+    taken: bool,
+}
+
+/// Sends the call upstream and answers with what comes back.
+///
+/// Everything that touches the upstream runs in one task under
+/// `Context::wait_until`: when the client disconnects, workerd cancels the
+/// handler (and would cancel an upstream call made by it), but lets
+/// `wait_until` tasks finish — so the hold is settled even when the client
+/// leaves before the upstream has answered. The handler only waits for the
+/// task to hand over the answer's head.
 async fn forward(
     env: &Env,
     ctx: &Context,
     who: Caller,
     held: Reserved,
-    endpoint: &str,
-    body: &Value,
+    endpoint: &'static str,
+    body: Value,
     mode: Mode,
 ) -> GwResult {
-    let sent = send_upstream(env, endpoint, body, matches!(mode, Mode::Stream { .. })).await;
-    let (resp, abort) = match sent {
-        Ok(x) => x,
-        Err(e) => {
-            worker::console_error!("gateway: upstream unreachable: {e:?}");
-            settle(env, &who, &held.hold_id, Settlement::Release).await;
-            let mut g = GwError::new(
-                502,
-                "upstream_unreachable",
-                "the upstream could not be reached",
-            );
-            g.headers = held.headers;
-            return Err(g);
-        }
+    let handoff = Rc::new(RefCell::new(Handoff::default()));
+    let mut resolve: Option<js_sys::Function> = None;
+    let ready = js_sys::Promise::new(&mut |res, _rej| resolve = Some(res));
+    let Some(resolve) = resolve else {
+        return Err(GwError::new(500, "internal", "internal error"));
     };
-    let status = resp.status();
-    if !(200..300).contains(&status) {
-        // The upstream refused before producing anything: nothing is charged.
-        let text = match resp.text() {
-            Ok(p) => JsFuture::from(p)
-                .await
-                .ok()
-                .and_then(|v| v.as_string())
-                .unwrap_or_default(),
-            Err(_) => String::new(),
-        };
-        settle(env, &who, &held.hold_id, Settlement::Release).await;
-        return Err(upstream_error(status, &text, held.headers));
-    }
-    let content_type = resp
-        .headers()
-        .get("content-type")
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| match mode {
-            Mode::Stream { .. } => "text/event-stream".into(),
-            _ => "application/json".into(),
-        });
-    let Some(upstream_body) = resp.body() else {
-        let s = match mode {
-            Mode::Image { requested } => openai::settle_image(status, b"", requested),
-            Mode::Stream { input_estimate, .. } | Mode::ChatJson { input_estimate } => {
-                openai::settle_chat_json(status, b"", input_estimate)
-            }
-        };
-        settle(env, &who, &held.hold_id, s).await;
-        return Err(GwError::new(
-            502,
-            "upstream_error",
-            "the upstream answered without a body",
-        ));
+    let task = UpstreamTask {
+        env: env.clone(),
+        who,
+        hold_id: held.hold_id.clone(),
+        handoff: handoff.clone(),
+        resolve,
     };
+    ctx.wait_until(task.run(endpoint, body, mode));
 
-    let pipe = identity_stream().map_err(js_err)?;
-    let writer = pipe.writable().get_writer().map_err(js_err)?;
-    let reader: web_sys::ReadableStreamDefaultReader = upstream_body.get_reader().unchecked_into();
-    let env2 = env.clone();
-    let hold_id = held.hold_id.clone();
-    ctx.wait_until(async move {
-        let s = pump(reader, writer, abort, mode).await;
-        settle(&env2, &who, &hold_id, s).await;
-    });
-
+    let _ = JsFuture::from(ready).await;
+    let head = {
+        let mut h = handoff.borrow_mut();
+        h.taken = true;
+        h.head.take()
+    };
     let headers = Headers::new();
-    headers.set("content-type", &content_type)?;
-    if matches!(mode, Mode::Stream { .. }) {
-        headers.set("cache-control", "no-cache")?;
-    }
     headers.set("x-tollgate-hold", &held.hold_id)?;
     for (k, v) in &held.headers {
         headers.set(k, v)?;
     }
-    Ok(Response::builder()
-        .with_status(status)
-        .with_headers(headers)
-        .stream(pipe.readable()))
+    match head {
+        None => Err(GwError::new(500, "internal", "internal error")),
+        Some(Head::Error(mut e)) => {
+            e.headers.extend(held.headers);
+            Err(e)
+        }
+        Some(Head::Json {
+            status,
+            content_type,
+            body,
+        }) => {
+            headers.set("content-type", &content_type)?;
+            Ok(Response::builder()
+                .with_status(status)
+                .with_headers(headers)
+                .fixed(body))
+        }
+        Some(Head::Stream {
+            status,
+            content_type,
+            readable,
+        }) => {
+            headers.set("content-type", &content_type)?;
+            headers.set("cache-control", "no-cache")?;
+            Ok(Response::builder()
+                .with_status(status)
+                .with_headers(headers)
+                .stream(readable))
+        }
+    }
+}
+
+/// The upstream side of one call: send, hand the head over, pass the
+/// answer through, settle.
+struct UpstreamTask {
+    env: Env,
+    who: Caller,
+    hold_id: String,
+    handoff: Rc<RefCell<Handoff>>,
+    resolve: js_sys::Function,
+}
+
+impl UpstreamTask {
+    fn hand_over(&self, head: Head) {
+        self.handoff.borrow_mut().head = Some(head);
+        let _ = self.resolve.call0(&JsValue::UNDEFINED);
+    }
+
+    async fn settle(&self, s: Settlement) {
+        settle(&self.env, &self.who, &self.hold_id, s).await;
+    }
+
+    async fn run(self, endpoint: &'static str, body: Value, mode: Mode) {
+        let stream = matches!(mode, Mode::Stream { .. });
+        let (resp, abort) = match send_upstream(&self.env, endpoint, &body, stream).await {
+            Ok(x) => x,
+            Err(e) => {
+                worker::console_error!("gateway: upstream unreachable: {e:?}");
+                self.hand_over(Head::Error(GwError::new(
+                    502,
+                    "upstream_unreachable",
+                    "the upstream could not be reached",
+                )));
+                return self.settle(Settlement::Release).await;
+            }
+        };
+        let status = resp.status();
+        let content_type = resp.headers().get("content-type").ok().flatten();
+        let reader: Option<web_sys::ReadableStreamDefaultReader> =
+            resp.body().map(|b| b.get_reader().unchecked_into());
+
+        if !(200..300).contains(&status) || !stream {
+            // A whole JSON answer: read to its end (also when the client has
+            // left: it is already generated and billed), then hand it over.
+            let mut kept = Vec::new();
+            let mut broke = false;
+            if let Some(r) = &reader {
+                loop {
+                    match read_chunk(r).await {
+                        Ok(Some(c)) if kept.len() + c.len() <= MAX_KEPT_JSON => {
+                            kept.extend_from_slice(&c)
+                        }
+                        Ok(Some(_)) => {
+                            broke = true;
+                            break;
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            worker::console_error!("gateway: upstream body broke: {e:?}");
+                            broke = true;
+                            break;
+                        }
+                    }
+                }
+            }
+            if !(200..300).contains(&status) {
+                // The upstream refused before producing anything: nothing is charged.
+                let text = String::from_utf8_lossy(&kept);
+                self.hand_over(Head::Error(upstream_error(status, &text, Vec::new())));
+                return self.settle(Settlement::Release).await;
+            }
+            if broke {
+                abort.abort();
+                self.hand_over(Head::Error(GwError::new(
+                    502,
+                    "upstream_error",
+                    "the upstream's answer broke off",
+                )));
+                return self.settle(Settlement::Release).await;
+            }
+            let s = match mode {
+                Mode::Image { requested } => openai::settle_image(status, &kept, requested),
+                Mode::Stream { input_estimate, .. } | Mode::ChatJson { input_estimate } => {
+                    openai::settle_chat_json(status, &kept, input_estimate)
+                }
+            };
+            self.hand_over(Head::Json {
+                status,
+                content_type: content_type.unwrap_or_else(|| "application/json".into()),
+                body: kept,
+            });
+            return self.settle(s).await;
+        }
+
+        // A stream: hand the pipe over, then pass events through as they come.
+        let Some(reader) = reader else {
+            self.hand_over(Head::Error(GwError::new(
+                502,
+                "upstream_error",
+                "the upstream answered without a body",
+            )));
+            return self.settle(Settlement::Release).await;
+        };
+        let pipe = match identity_stream() {
+            Ok(p) => p,
+            Err(e) => {
+                worker::console_error!("gateway: no pipe: {e:?}");
+                abort.abort();
+                self.hand_over(Head::Error(GwError::new(500, "internal", "internal error")));
+                return self.settle(Settlement::Release).await;
+            }
+        };
+        let writer = match pipe.writable().get_writer() {
+            Ok(w) => w,
+            Err(e) => {
+                worker::console_error!("gateway: no writer: {e:?}");
+                abort.abort();
+                self.hand_over(Head::Error(GwError::new(500, "internal", "internal error")));
+                return self.settle(Settlement::Release).await;
+            }
+        };
+        self.hand_over(Head::Stream {
+            status,
+            content_type: content_type.unwrap_or_else(|| "text/event-stream".into()),
+            readable: pipe.readable(),
+        });
+        // The handler takes the head within a few microtasks unless the
+        // client has already gone (workerd then never resumes the handler,
+        // and nobody would ever read the pipe).
+        let mut waited = 0;
+        while !self.handoff.borrow().taken && waited < 100 {
+            Delay::from(Duration::from_millis(1)).await;
+            waited += 1;
+        }
+        let s = if self.handoff.borrow().taken {
+            pump(reader, writer, abort, mode).await
+        } else {
+            abort.abort();
+            let _ = JsFuture::from(reader.cancel()).await;
+            match mode {
+                Mode::Stream { input_estimate, .. } => openai::settle_stream(
+                    Ending::ClientGone,
+                    &StreamTally::default(),
+                    input_estimate,
+                ),
+                _ => Settlement::Release,
+            }
+        };
+        self.settle(s).await;
+    }
 }
 
 /// The response body's pipe: workerd's `IdentityTransformStream` (a byte
@@ -547,10 +702,6 @@ fn identity_stream() -> std::result::Result<web_sys::TransformStream, JsValue> {
         Ok(f) => Ok(Reflect::construct(&f, &js_sys::Array::new())?.unchecked_into()),
         Err(_) => web_sys::TransformStream::new(),
     }
-}
-
-fn js_err(e: JsValue) -> worker::Error {
-    worker::Error::JsError(format!("{e:?}"))
 }
 
 /// POSTs `body` to the upstream with the server's key. The client's
@@ -643,78 +794,60 @@ async fn write(writer: &web_sys::WritableStreamDefaultWriter, bytes: &[u8]) -> b
         .is_ok()
 }
 
-/// Moves the upstream's answer to the client as it arrives and returns the
-/// settlement. A stream whose client has gone is stopped at once (the
-/// upstream is aborted: tokens nobody reads are not paid for); a JSON answer
-/// is read to its end anyway (it is already generated and billed).
+/// Passes an SSE answer to the client as it arrives and returns the
+/// settlement. When the client has gone, the upstream call is aborted at
+/// once: tokens nobody reads are not paid for.
 async fn pump(
     reader: web_sys::ReadableStreamDefaultReader,
     writer: web_sys::WritableStreamDefaultWriter,
     abort: web_sys::AbortController,
     mode: Mode,
 ) -> Settlement {
+    let Mode::Stream {
+        client_wants_usage,
+        input_estimate,
+    } = mode
+    else {
+        return Settlement::Release;
+    };
     let mut scanner = SseScanner::new();
     let mut tally = StreamTally::default();
-    let mut kept: Vec<u8> = Vec::new();
-    let mut overflow = false;
-    let mut client_here = true;
     let ending = loop {
         let chunk = match read_chunk(&reader).await {
             Ok(Some(c)) => c,
             Ok(None) => break Ending::Completed,
             Err(e) => {
-                worker::console_error!("gateway: upstream body broke: {e:?}");
+                worker::console_error!("gateway: upstream stream broke: {e:?}");
                 break Ending::UpstreamFailed;
             }
         };
-        match mode {
-            Mode::Stream {
-                client_wants_usage, ..
-            } => {
-                let events = scanner.push(&chunk);
-                let out: Vec<u8> = events
-                    .iter()
-                    .filter(|e| e.forward(client_wants_usage))
-                    .flat_map(|e| e.raw.iter().copied())
-                    .collect();
-                let delivered = write(&writer, &out).await;
-                for e in &events {
-                    if delivered {
-                        tally.observe(e);
-                    } else if let tollgate::openai::SseKind::Chunk(c) = &e.kind {
-                        // Not delivered, but a usage report is still a report.
-                        if c.usage.is_some() {
-                            tally.usage = c.usage;
-                        }
-                    }
-                }
-                if !delivered {
-                    abort.abort();
-                    let _ = JsFuture::from(reader.cancel()).await;
-                    break Ending::ClientGone;
-                }
-            }
-            Mode::ChatJson { .. } | Mode::Image { .. } => {
-                if kept.len() + chunk.len() <= MAX_KEPT_JSON {
-                    kept.extend_from_slice(&chunk);
-                } else {
-                    overflow = true;
-                }
-                if client_here && !write(&writer, &chunk).await {
-                    client_here = false;
+        let events = scanner.push(&chunk);
+        let out: Vec<u8> = events
+            .iter()
+            .filter(|e| e.forward(client_wants_usage))
+            .flat_map(|e| e.raw.iter().copied())
+            .collect();
+        let delivered = write(&writer, &out).await;
+        for e in &events {
+            if delivered {
+                tally.observe(e);
+            } else if let SseKind::Chunk(c) = &e.kind {
+                // Not delivered, but a usage report is still a report.
+                if c.usage.is_some() {
+                    tally.usage = c.usage;
                 }
             }
         }
+        if !delivered {
+            abort.abort();
+            let _ = JsFuture::from(reader.cancel()).await;
+            break Ending::ClientGone;
+        }
     };
-    if let Mode::Stream {
-        client_wants_usage, ..
-    } = mode
-    {
-        if ending != Ending::ClientGone {
-            if let Some(last) = scanner.finish() {
-                if !last.forward(client_wants_usage) || write(&writer, &last.raw).await {
-                    tally.observe(&last);
-                }
+    if ending != Ending::ClientGone {
+        if let Some(last) = scanner.finish() {
+            if !last.forward(client_wants_usage) || write(&writer, &last.raw).await {
+                tally.observe(&last);
             }
         }
     }
@@ -725,24 +858,5 @@ async fn pump(
     } else {
         let _ = JsFuture::from(writer.close()).await;
     }
-    match mode {
-        Mode::Stream { input_estimate, .. } => {
-            openai::settle_stream(ending, &tally, input_estimate)
-        }
-        Mode::ChatJson { input_estimate } => {
-            if ending == Ending::UpstreamFailed {
-                openai::settle_chat(ending, None, input_estimate, false, 0)
-            } else {
-                let body: &[u8] = if overflow { b"" } else { &kept };
-                openai::settle_chat_json(200, body, input_estimate)
-            }
-        }
-        Mode::Image { requested } => {
-            if ending == Ending::UpstreamFailed {
-                Settlement::Release
-            } else {
-                openai::settle_image(200, if overflow { b"" } else { &kept }, requested)
-            }
-        }
-    }
+    openai::settle_stream(ending, &tally, input_estimate)
 }
