@@ -15,7 +15,7 @@ ENV := . scripts/env.sh &&
 DEV_PORT ?= 8787
 
 .PHONY: tools fmt fmt-check clippy clippy-wasm test-core worker test-worker \
-        test dev bench clean
+        test dev bench clean token
 
 tools:
 	scripts/install-tools.sh
@@ -112,8 +112,16 @@ test: tools fmt-check clippy test-core test-worker test-gateway test-pkg test-ww
 .dev.vars:
 	cp .dev.vars.example .dev.vars
 
+# Default config (worker/default-config.json, revision 0) until a
+# PUT /v1/admin/config; state persists in .wrangler/state across restarts.
 dev: tools .dev.vars
 	$(ENV) wrangler dev --ip 127.0.0.1 --port $(DEV_PORT)
+
+# A dev JWT for the local Worker: make -s token USER=alice PLAN=basic
+# (30-day subscription; secret from .dev.vars).
+PLAN ?= basic
+token: .dev.vars
+	@$(ENV) node scripts/token.mjs --user "$(USER)" --plan "$(PLAN)"
 
 bench: tools worker
 	$(ENV) scripts/bench.sh

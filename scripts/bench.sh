@@ -8,6 +8,10 @@
 # the same run, never with numbers from another machine or another run.
 #
 #   BENCH_PORT (8788)  BENCH_N (2000)  BENCH_C (16)  BENCH_MAX_S (60)
+#
+# Product flows: POST /v1/reserve then POST /v1/holds/{id}/commit (one
+# sample = the pair; each step's p50/p99 too), on one user and on 100 users,
+# under the default config's premium plan with its maxima raised.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -28,7 +32,7 @@ mkdir -p "$OUT"
 STATE="$(mktemp -d)"
 # Own process group, so stopping it stops workerd too (and nothing else).
 TOLLGATE_SKIP_BUILD=1 setsid wrangler dev --ip 127.0.0.1 --port "$PORT" \
-  --persist-to "$STATE" > "$OUT/bench-wrangler.log" 2>&1 &
+  --persist-to "$STATE" --var TOLLGATE_BENCH:1 > "$OUT/bench-wrangler.log" 2>&1 &
 WPID=$!
 cleanup() {
   kill -TERM -- "-$WPID" 2>/dev/null || true
@@ -55,7 +59,41 @@ load --label bare-64obj-c$C --method POST --url "$BASE/bench/counter?user=bench{
 load --label bare-1obj-c1 --method POST --url "$BASE/bench/counter?user=serial" \
   --users 1 -n 200 -c 1 --warmup 10
 
-# --- product routes go here (same run, same wrangler) ----------------------
-# e.g. load --label reserve-1user-c$C --method POST --url "$BASE/v1/reserve" \
-#        --header "authorization: Bearer $JWT" --header "idempotency-key: k{i}" \
-#        --body '{...}' -n "$N" -c "$C"
+# --- product routes (same run, same wrangler) -------------------------------
+# Secrets of the local run (.dev.vars: KEY="value" lines).
+JWT_SECRET="$(sed -n 's/^TOLLGATE_JWT_SECRET="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' .dev.vars | tail -1)"
+ADMIN_TOKEN="$(sed -n 's/^TOLLGATE_ADMIN_TOKEN="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' .dev.vars | tail -1)"
+[ -n "$JWT_SECRET" ] && [ -n "$ADMIN_TOKEN" ] || { echo "bench: secrets missing in .dev.vars" >&2; exit 1; }
+
+# The default config's premium plan (17 limits, every kind of window) with
+# its maxima raised so the load never runs into them, and no concurrency cap:
+# every request does the full work of an allowed reserve and commit.
+node -e '
+  const c = JSON.parse(require("fs").readFileSync("worker/default-config.json", "utf8"));
+  const p = c.plans.find((p) => p.id === "premium");
+  p.limits = p.limits.map((l) => ({ ...l, max: l.max * 1e6 }));
+  delete p.max_concurrent;
+  process.stdout.write(JSON.stringify(c));
+' > "$STATE/bench-config.json"
+curl -fsS -X PUT "$BASE/v1/admin/config" -H "authorization: Bearer $ADMIN_TOKEN" \
+  --data-binary "@$STATE/bench-config.json" >/dev/null
+
+ACTION='{"type":"message","model":"openai/gpt-4o-mini","input_tokens":500,"max_output_tokens":500,"kind":"send"}'
+USAGE='{"input_tokens":480,"output_tokens":310}'
+RUN="r$$"
+flow() { # flow <label> <users> <n> <c> <warmup>
+  load --label "$1" --method POST --url "$BASE/v1/reserve" --body "$ACTION" \
+    --header "idempotency-key: $RUN-$1-{i}" --jwt-secret "$JWT_SECRET" --jwt-sub "$RUN-$1-{u}" \
+    --jwt-plan premium --then-url "$BASE/v1/holds/{hold}/commit" --then-body "$USAGE" \
+    --users "$2" -n "$3" -c "$4" --warmup "$5"
+}
+flow reserve-commit-1user-c$C 1 "$N" "$C" 50
+flow reserve-commit-100users-c$C 100 "$N" "$C" 100
+flow reserve-commit-1user-c1 1 200 1 10
+load --label bare-100obj-c$C --method POST --url "$BASE/bench/counter?user=b100-{u}" \
+  --users 100 -n "$N" -c "$C" --warmup 100
+
+# The Worker's size.
+wasm="$(ls worker/build/*.wasm | head -1)"
+printf '{"label":"worker-wasm","raw_bytes":%s,"gzip_bytes":%s}\n' \
+  "$(wc -c < "$wasm")" "$(gzip -9c "$wasm" | wc -c)" | tee -a "$OUT/bench.jsonl"

@@ -1,10 +1,14 @@
-//! The parsed config (an [`Engine`]) cached inside a Durable Object.
+//! The parsed config (an [`Engine`]) cached in memory for the Durable Objects.
 //!
-//! The user and discount objects keep the engine in memory with its config
-//! revision, and ask the `ConfigStore` whether the revision changed at most
-//! every `TOLLGATE_CONFIG_TTL_MS` (default 2000 ms; 0: on every request). A
-//! config change therefore reaches a user at their first request after the
-//! cache's TTL has run out: within 2 s by default.
+//! The user and discount objects share one engine per isolate (a
+//! thread-local: wasm is single-threaded, and the objects of a class that
+//! run in one isolate share its memory), with its config revision, and ask
+//! the `ConfigStore` whether the revision changed at most every
+//! `TOLLGATE_CONFIG_TTL_MS` (default 2000 ms; 0: on every request). A config
+//! change therefore reaches a user at their first request after the cache's
+//! TTL has run out: within 2 s by default. Sharing the cache keeps the
+//! `ConfigStore` out of the hot path: with many users, one revision check per
+//! TTL per isolate rather than per object.
 //!
 //! The cache is read *before* a request touches the ledger: the only `await`
 //! of a decision is here, so the ledger's read–decide–write has none.
@@ -29,9 +33,14 @@ struct Cached {
     checked_ms: f64,
 }
 
+thread_local! {
+    static CACHED: RefCell<Option<Cached>> = const { RefCell::new(None) };
+}
+
+/// Handle on the isolate's engine cache (every handle shares it).
 #[derive(Default)]
 pub struct EngineCache {
-    cached: RefCell<Option<Cached>>,
+    _shared: (),
 }
 
 fn ttl_ms(env: &Env) -> f64 {
@@ -45,15 +54,15 @@ impl EngineCache {
     /// The current engine and its revision.
     pub async fn get(&self, env: &Env) -> Result<(Rc<Engine>, i64)> {
         let now = Date::now().as_millis() as f64;
-        let known = {
-            let c = self.cached.borrow();
-            match c.as_ref() {
-                Some(c) if now - c.checked_ms < ttl_ms(env) => {
-                    return Ok((c.engine.clone(), c.revision))
-                }
-                Some(c) => Some(c.revision),
-                None => None,
-            }
+        let ttl = ttl_ms(env);
+        let known = CACHED.with(|c| match c.borrow().as_ref() {
+            Some(c) if now - c.checked_ms < ttl => Ok((c.engine.clone(), c.revision)),
+            Some(c) => Err(Some(c.revision)),
+            None => Err(None),
+        });
+        let known = match known {
+            Ok(hit) => return Ok(hit),
+            Err(known) => known,
         };
         let reply = internal::config(
             env,
@@ -78,22 +87,25 @@ impl EngineCache {
             Err(e) => {
                 // The store is unreachable: keep deciding with what we have.
                 worker::console_error!("config store: {e}");
-                let mut c = self.cached.borrow_mut();
-                return match c.as_mut() {
+                return CACHED.with(|c| match c.borrow_mut().as_mut() {
                     Some(c) => {
                         c.checked_ms = now;
                         Ok((c.engine.clone(), c.revision))
                     }
                     None => Err(e),
-                };
+                });
             }
         };
-        let mut c = self.cached.borrow_mut();
-        if let Some(cached) = c.as_mut() {
-            if cached.revision == reply.revision || reply.config.is_none() {
+        let current = CACHED.with(|c| match c.borrow_mut().as_mut() {
+            // Unchanged (or an older answer than what we have: keep ours).
+            Some(cached) if cached.revision >= reply.revision || reply.config.is_none() => {
                 cached.checked_ms = now;
-                return Ok((cached.engine.clone(), cached.revision));
+                Some((cached.engine.clone(), cached.revision))
             }
+            _ => None,
+        });
+        if let Some(hit) = current {
+            return Ok(hit);
         }
         let engine = match &reply.config {
             Some(v) => Config::from_value(v),
@@ -101,10 +113,12 @@ impl EngineCache {
         }
         .map(|cfg| Rc::new(Engine::new(cfg)))
         .map_err(|e| Error::RustError(format!("stored config is invalid: {e}")))?;
-        *c = Some(Cached {
-            engine: engine.clone(),
-            revision: reply.revision,
-            checked_ms: now,
+        CACHED.with(|c| {
+            *c.borrow_mut() = Some(Cached {
+                engine: engine.clone(),
+                revision: reply.revision,
+                checked_ms: now,
+            })
         });
         Ok((engine, reply.revision))
     }

@@ -6,7 +6,7 @@
 use std::cell::RefCell;
 
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tollgate::discount::{DiscountRule, DiscountState};
 use tollgate::engine::{Engine, Options};
 use tollgate::ledger::Ledger;
@@ -16,6 +16,7 @@ use worker::wasm_bindgen;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
 use super::{decision_response, locale, respond};
+use crate::answers::DiscountView;
 use crate::engine_cache::EngineCache;
 use crate::http::{self, ApiError, ApiResult};
 use crate::internal::{self, DiscountCall};
@@ -58,16 +59,16 @@ fn load(state: &State) -> std::result::Result<Option<DiscountState>, String> {
 }
 
 /// The public view of a code.
-fn view(s: &DiscountState) -> Value {
-    json!({
-        "code": s.code,
-        "max_uses": s.rule.max_uses,
-        "max_uses_per_user": s.rule.max_uses_per_user,
-        "expires_at": s.rule.expires_at.map(rfc3339),
-        "plans": s.rule.plans,
-        "uses": s.uses,
-        "users": s.by_user.len(),
-    })
+fn view(s: &DiscountState) -> DiscountView {
+    DiscountView {
+        code: s.code.clone(),
+        max_uses: s.rule.max_uses,
+        max_uses_per_user: s.rule.max_uses_per_user,
+        expires_at: s.rule.expires_at.map(rfc3339),
+        plans: s.rule.plans.clone(),
+        uses: s.uses,
+        users: s.by_user.len(),
+    }
 }
 
 impl DiscountCode {

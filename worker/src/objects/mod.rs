@@ -13,10 +13,9 @@ pub use config_store::ConfigStore;
 pub use discount_code::DiscountCode;
 pub use user_ledger::UserLedger;
 
-use serde_json::{Map, Value};
-use tollgate::decision::{Amount, Decision};
+use serde_json::Value;
+use tollgate::decision::Decision;
 use tollgate::headers;
-use tollgate::limit::{Amounts, Metric};
 use tollgate::messages::Locale;
 use tollgate::time::secs;
 use tollgate::Action;
@@ -61,17 +60,6 @@ pub(crate) fn parse_action(v: Option<&Value>) -> std::result::Result<Action, Api
 
 pub(crate) fn locale(s: Option<&str>) -> Option<Locale> {
     s.and_then(Locale::parse)
-}
-
-/// `{messages: 1, tokens: 1200, …, cost_usd: 0.00042}`: one figure per
-/// metric, dollars for cost.
-pub(crate) fn amounts_json(a: &Amounts) -> Value {
-    let mut m = Map::new();
-    for metric in Metric::ALL {
-        let v = serde_json::to_value(Amount::of(metric, a[metric.idx()])).unwrap_or(Value::Null);
-        m.insert(metric.as_str().to_string(), v);
-    }
-    Value::Object(m)
 }
 
 /// An [`ApiResult`] as a response (errors in the API's error shape).

@@ -21,7 +21,7 @@
 use std::cell::RefCell;
 
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 use tollgate::decision::Amount;
 use tollgate::engine::{Engine, Options};
 use tollgate::ledger::{HoldEnd, Ledger, Released};
@@ -34,7 +34,11 @@ use worker::{
     Result, ScheduledTime, State,
 };
 
-use super::{amounts_json, decision_response, locale, parse_action, respond};
+use super::{decision_response, locale, parse_action, respond};
+use crate::answers::{
+    ChargeView, ClosedView, CommitAnswer, ExplainAnswer, Figures, HoldView, ReleaseAnswer,
+    ResetAnswer,
+};
 use crate::engine_cache::EngineCache;
 use crate::http::{self, ApiError, ApiResult};
 use crate::internal::{self, Caller, UserCall, UserOp};
@@ -274,15 +278,15 @@ impl UserLedger {
         match result {
             Ok(c) => Ok(http::json(
                 200,
-                &json!({
-                    "committed": true,
-                    "hold_id": id,
-                    "late": c.late,
-                    "duplicate": c.duplicate,
-                    "type": c.kind,
-                    "model": c.model,
-                    "usage": amounts_json(&c.usage),
-                }),
+                &CommitAnswer {
+                    committed: true,
+                    hold_id: id.to_string(),
+                    late: c.late,
+                    duplicate: c.duplicate,
+                    kind: c.kind,
+                    model: c.model,
+                    usage: Figures::of(&c.usage),
+                },
             )?),
             Err(e) => Err(hold_error(e, id)),
         }
@@ -306,12 +310,12 @@ impl UserLedger {
                 };
                 Ok(http::json(
                     200,
-                    &json!({
-                        "hold_id": id,
-                        "released": released,
-                        "changed": changed,
-                        "committed": r == Released::AfterCommit,
-                    }),
+                    &ReleaseAnswer {
+                        hold_id: id.to_string(),
+                        released,
+                        changed,
+                        committed: r == Released::AfterCommit,
+                    },
                 )?)
             }
             Err(e) => Err(hold_error(e, id)),
@@ -344,7 +348,11 @@ impl UserLedger {
         self.persist(&mut b, now)?;
         Ok(http::json(
             200,
-            &json!({ "user": call.user, "reset": true, "counters_reset": n }),
+            &ResetAnswer {
+                user: call.user.clone(),
+                reset: true,
+                counters_reset: n,
+            },
         )?)
     }
 
@@ -359,66 +367,64 @@ impl UserLedger {
             .as_ref()
             .map_err(|_| ApiError::internal("this user's stored ledger is unreadable"))?;
         let snap = engine.snapshot(ledger, b.subscription.as_ref(), now);
-        let holds: Vec<Value> = ledger
+        let holds: Vec<HoldView> = ledger
             .holds
             .iter()
-            .map(|h| {
-                json!({
-                    "id": h.id,
-                    "type": h.kind,
-                    "model": h.model,
-                    "created_at": rfc3339(h.created),
-                    "expires_at": rfc3339(h.expires),
-                    "expired": h.expires <= now_s,
-                    "estimate": amounts_json(&h.est),
-                    "charges": h.charges.iter().map(|c| {
-                        let m = c.metric();
-                        json!({
-                            "limit": c.key,
-                            "metric": m.as_str(),
-                            "amount": Amount::of(m, c.amount),
-                        })
-                    }).collect::<Vec<_>>(),
-                })
+            .map(|h| HoldView {
+                id: h.id.clone(),
+                kind: h.kind.clone(),
+                model: h.model.clone(),
+                created_at: rfc3339(h.created),
+                expires_at: rfc3339(h.expires),
+                expired: h.expires <= now_s,
+                estimate: Figures::of(&h.est),
+                charges: h
+                    .charges
+                    .iter()
+                    .map(|c| ChargeView {
+                        limit: c.key.clone(),
+                        metric: c.metric().as_str().to_string(),
+                        amount: Amount::of(c.metric(), c.amount),
+                    })
+                    .collect(),
             })
             .collect();
-        let closed: Vec<Value> = ledger
+        let closed: Vec<ClosedView> = ledger
             .closed
             .iter()
             .rev()
-            .map(|c| {
-                json!({
-                    "id": c.id,
-                    "end": match c.end {
-                        HoldEnd::Committed => "committed",
-                        HoldEnd::Released => "released",
-                        HoldEnd::Expired => "expired",
-                    },
-                    "late": c.late,
-                    "closed_at": rfc3339(c.closed_at),
-                    "type": c.kind,
-                    "model": c.model,
-                    "usage": c.usage.as_ref().map(amounts_json),
-                })
+            .map(|c| ClosedView {
+                id: c.id.clone(),
+                end: match c.end {
+                    HoldEnd::Committed => "committed",
+                    HoldEnd::Released => "released",
+                    HoldEnd::Expired => "expired",
+                }
+                .to_string(),
+                late: c.late,
+                closed_at: rfc3339(c.closed_at),
+                kind: c.kind.clone(),
+                model: c.model.clone(),
+                usage: c.usage.as_ref().map(Figures::of),
             })
             .collect();
         Ok(http::json(
             200,
-            &json!({
-                "user": call.user,
-                "as_of": rfc3339(now_s),
-                "config_revision": revision,
-                "subscription": b.subscription,
-                "subscription_seen_at": b.subscription_seen_ms.map(|ms| rfc3339(secs(ms))),
-                "plan": snap.plan,
-                "limits": snap.limits,
-                "open_holds": holds.len(),
-                "holds": holds,
-                "closed_holds": closed,
-                "idempotency_keys": ledger.idem.len(),
-                "counters": ledger.counters.keys().collect::<Vec<_>>(),
-                "next_expiry": ledger.next_expiry().map(rfc3339),
-            }),
+            &ExplainAnswer {
+                user: call.user.clone(),
+                as_of: rfc3339(now_s),
+                config_revision: revision,
+                subscription: b.subscription.clone(),
+                subscription_seen_at: b.subscription_seen_ms.map(|ms| rfc3339(secs(ms))),
+                plan: snap.plan,
+                limits: snap.limits,
+                open_holds: holds.len(),
+                holds,
+                closed_holds: closed,
+                idempotency_keys: ledger.idem.len(),
+                counters: ledger.counters.keys().cloned().collect(),
+                next_expiry: ledger.next_expiry().map(rfc3339),
+            },
         )?)
     }
 
