@@ -68,6 +68,9 @@ describe("health and routing", () => {
     const other = await api.check({ ...userAuth(u), origin: "http://evil.test" }, freeMessage());
     assert.equal(other.status, 200);
     assert.equal(other.headers.get("access-control-allow-origin"), null);
+    const bench = await w.json("/bench/counter?user=cors", { method: "POST", headers: { origin } });
+    assert.equal(bench.status, 200);
+    assert.equal(bench.headers.get("access-control-allow-origin"), origin);
     // Errors carry CORS too, so a browser can read them.
     const e = await w.json("/v1/usage", { headers: { origin } });
     assert.equal(e.status, 401);

@@ -502,5 +502,8 @@ async fn route_bench_counter(req: Request, ctx: &Ctx) -> ApiResult {
         ));
     }
     let stub = ctx.env.durable_object("BARE")?.get_by_name(&user)?;
-    Ok(stub.fetch_with_request(req).await?)
+    let mut resp = stub.fetch_with_request(req).await?;
+    // A fetched response's headers are immutable: copy it (CORS is added later).
+    let status = resp.status_code();
+    Ok(http::json_text(status, resp.text().await?)?)
 }
