@@ -332,18 +332,24 @@ async function headType(file) {
   return s ? `${s.mime} (.${s.ext})` : t().unknownType;
 }
 
+let fileRender = 0;
+
 async function renderFiles() {
   const list = $("file-list");
   const batch = $("batch");
   const files = state.files;
+  // Reading files is asynchronous: only the latest render may paint.
+  const gen = ++fileRender;
   $("drop-count").textContent = files.length ? t().chosen(fmt(files.length)) : "";
   if (!files.length) {
     list.replaceChildren();
     batch.hidden = true;
+    list.dataset.gen = gen;
     return;
   }
   const r = await state.tg.checkFiles(state.snapshot, state.sub, $("chat").value || "chat-1", files, Date.now(), { locale: state.lang });
   const types = await Promise.all(files.map(headType));
+  if (gen !== fileRender) return;
   list.replaceChildren(...r.files.map((f, i) => {
     const d = f.decision;
     return el("li", { class: `file ${d.allowed ? "allow" : "deny"}`, "data-code": d.code, "data-status": String(d.status) },
@@ -362,6 +368,7 @@ async function renderFiles() {
     batch.className = "verdict deny";
     batch.textContent = `✗ ${r.decision.message}`;
   }
+  list.dataset.gen = gen;
 }
 
 function renderAll() {

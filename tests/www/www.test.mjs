@@ -39,9 +39,15 @@ after(async () => {
 const fileCodes = () => page.$$eval("#file-list li.file", (lis) =>
   lis.map((li) => ({ code: li.dataset.code, status: li.dataset.status, text: li.querySelector(".msg").textContent })));
 
+// Each render of the file list bumps #file-list[data-gen] when it is done.
+const fileGen = () => page.$eval("#file-list", (e) => Number(e.dataset.gen || 0));
+const nextFileRender = (before) =>
+  page.waitForFunction((b) => Number(document.querySelector("#file-list").dataset.gen || 0) > b, before);
+
 async function pick(files) {
+  const before = await fileGen();
   await page.setInputFiles("#file-input", files);
-  await page.waitForFunction((n) => document.querySelectorAll("#file-list li.file").length === n, files.length);
+  await nextFileRender(before);
   return fileCodes();
 }
 
@@ -159,7 +165,9 @@ test("usage from a Worker's GET /v1/usage (URL + token)", { skip }, async () => 
 });
 
 test("English toggle", { skip }, async () => {
+  const before = await fileGen();
   await page.click("#lang");
+  await nextFileRender(before);
   assert.equal(await page.getAttribute("html", "lang"), "en");
   assert.equal(await page.getAttribute("html", "dir"), "ltr");
   const meters = await page.$$eval("#meters li.meter", (lis) => lis.map((li) => li.textContent).join("\n"));
@@ -168,7 +176,9 @@ test("English toggle", { skip }, async () => {
   assert.equal(files[1].code, "file_type_mismatch");
   assert.doesNotMatch(files[1].text, PERSIAN);
   await page.screenshot({ path: `${OUT}www-en.png`, fullPage: true });
+  const again = await fileGen();
   await page.click("#lang");
+  await nextFileRender(again);
   assert.equal(await page.getAttribute("html", "dir"), "rtl");
   assert.deepEqual(errors, []);
 });
