@@ -87,11 +87,18 @@ flow() { # flow <label> <users> <n> <c> <warmup>
     --jwt-plan premium --then-url "$BASE/v1/holds/{hold}/commit" --then-body "$USAGE" \
     --users "$2" -n "$3" -c "$4" --warmup "$5"
 }
+# Each flow next to a bare-counter run of the same shape, back to back, so
+# both see the same machine (2 shared cores: other work moves the figures).
+bare() { # bare <label> <users> <n> <c> <warmup>
+  load --label "$1" --method POST --url "$BASE/bench/counter?user=$RUN-$1-{u}" \
+    --users "$2" -n "$3" -c "$4" --warmup "$5"
+}
 flow reserve-commit-1user-c$C 1 "$N" "$C" 50
+bare bare-1obj-c$C-b 1 "$N" "$C" 50
 flow reserve-commit-100users-c$C 100 "$N" "$C" 100
+bare bare-100obj-c$C 100 "$N" "$C" 100
 flow reserve-commit-1user-c1 1 200 1 10
-load --label bare-100obj-c$C --method POST --url "$BASE/bench/counter?user=b100-{u}" \
-  --users 100 -n "$N" -c "$C" --warmup 100
+bare bare-1obj-c1-b 1 200 1 10
 
 # The Worker's size.
 wasm="$(ls worker/build/*.wasm | head -1)"
