@@ -39,7 +39,7 @@ const T = {
     needUrl: "نشانی و توکن را وارد کنید.",
     usd: (n) => `${n} دلار`,
     sep: "، ", chosen: (n) => `${n} فایل انتخاب شد`,
-    planName: (p) => p.name || p.id,
+    planName: (p) => p.name || { free: "رایگان", basic: "پایه", premium: "ویژه" }[p.id] || p.id,
   },
   en: {
     title: "Tollgate",
@@ -77,6 +77,17 @@ const T = {
     sep: " · ", chosen: (n) => `${n} file${n === "1" ? "" : "s"} chosen`,
     planName: (p) => p.id.charAt(0).toUpperCase() + p.id.slice(1),
   },
+};
+
+// Display names for models the config lists without a `name` (the Worker's
+// default config has none); anything else shows its id.
+const MODEL_NAMES = {
+  "meta-llama/llama-3.3-8b-instruct:free": "Llama 3.3 8B",
+  "deepseek/deepseek-chat-v3-0324:free": "DeepSeek V3",
+  "openai/gpt-4o-mini": "GPT-4o mini",
+  "openai/gpt-4o": "GPT-4o",
+  "anthropic/claude-3.5-sonnet": "Claude 3.5 Sonnet",
+  "openai/gpt-image-1": "GPT Image 1",
 };
 
 const $ = (id) => document.getElementById(id);
@@ -160,8 +171,10 @@ function el(tag, attrs = {}, ...children) {
 
 // ------------------------------------------------------------ usage data
 const WINDOW_SECS = { m: 60, h: 3600, d: 86400 };
-// How full each kind of limit is in the sample (a user mid-way through a day).
-const SAMPLE = { "tokens|1h": 0.62, "tokens|day": 0.45, "messages|3h": 0.6, "messages|day": 0.44, "files|day": 0.4, "images|day": 0.3, "cost_usd|subscription": 0.25 };
+// How full each kind of limit is in the sample (a user mid-way through a day);
+// the plans and their limits are the Worker's own (config.json is
+// worker/default-config.json), so any plan the Worker knows gets a sample.
+const SAMPLE = { "tokens|1h": 0.62, "tokens|day": 0.45, "messages|1h": 0.6, "messages|3h": 0.6, "messages|day": 0.44, "files|day": 0.4, "images|day": 0.3, "cost_usd|subscription": 0.25 };
 
 function isoSeconds(ms) {
   return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(".000Z", "Z");
@@ -280,13 +293,17 @@ function renderModels() {
   const current = sel.value;
   const models = state.config.models.filter((m) => !(m.image_usd && !m.input_usd_per_mtok));
   const now = Date.now();
+  const allowed = [];
   sel.replaceChildren(...models.map((m) => {
     // The core says whether this plan may use the model (a `validate` action changes nothing).
     const d = state.tg.check(state.snapshot, state.sub, { type: "validate", model: m.id }, now, { locale: state.lang });
+    if (d.code !== "model_not_allowed") allowed.push(m.id);
     const tags = [m.free ? t().free : null, d.code === "model_not_allowed" ? t().unavailable : null].filter(Boolean);
-    return el("option", { value: m.id, textContent: `${m.name || m.id}${tags.length ? ` — ${tags.join("، ")}` : ""}` });
+    return el("option", { value: m.id, textContent: `${m.name || MODEL_NAMES[m.id] || m.id}${tags.length ? ` — ${tags.join("، ")}` : ""}` });
   }));
+  // Keep the user's choice; on first render, the first model the plan allows.
   if (current && models.some((m) => m.id === current)) sel.value = current;
+  else if (allowed.length) sel.value = allowed[0];
 }
 
 function violationItem(v) {
@@ -382,6 +399,8 @@ function renderAll() {
 // ------------------------------------------------------------------ start
 async function main() {
   await init();
+  // www/config.json is a symlink to worker/default-config.json: the plans the
+  // Worker serves until an admin PUTs another config.
   state.config = await (await fetch("config.json")).json();
   state.tg = new Tollgate(state.config);
   $("worker-url").value = localStorage.getItem("tollgate-worker-url") || "";

@@ -42,7 +42,7 @@ test("the API on browser File objects", { skip }, async () => {
   await page.waitForFunction(() => window.__result !== undefined, null, { timeout: 60_000 });
   const r = await page.evaluate(async () => {
     const { Tollgate, sniffType } = await import("/pkg/web/tollgate.js");
-    const config = await (await fetch("/www/config.json")).json();
+    const config = await (await fetch("/tests/pkg/config.json")).json();
     const tg = new Tollgate(config);
     const sub = { id: "s", plan: "premium", active: true, starts_at: 0, ends_at: null };
     const now = Date.parse("2026-11-23T18:40:00Z");

@@ -1,5 +1,6 @@
-// Shared inputs for the package tests: the demo page's default config
-// (www/config.json: a free plan and a premium plan), a premium subscription
+// Shared inputs for the package tests: a fixed config of their own
+// (tests/pkg/config.json: a free plan and a premium plan; the demo page uses
+// the Worker's worker/default-config.json instead), a premium subscription
 // and a fixed clock.
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -9,7 +10,7 @@ const root = new URL("../../", import.meta.url);
 
 /** The nodejs build of the package (CommonJS). */
 export const pkg = require("../../pkg/node/tollgate.js");
-export const config = JSON.parse(readFileSync(new URL("www/config.json", root), "utf8"));
+export const config = JSON.parse(readFileSync(new URL("tests/pkg/config.json", root), "utf8"));
 
 /** 2026-11-23 22:10 in Tehran. */
 export const NOW = Date.parse("2026-11-23T18:40:00Z");

@@ -3,11 +3,15 @@
 // message, and the English toggle. Screenshots go to test-output/ (git-ignored).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { serve } from "../../scripts/pkg-serve.mjs";
 import { launch, missingBrowser } from "../pkg/browser.mjs";
 
 const OUT = new URL("../../test-output/", import.meta.url).pathname;
+// The page's config is the Worker's default (www/config.json links to it).
+const DEFAULT = JSON.parse(readFileSync(new URL("../../worker/default-config.json", import.meta.url), "utf8"));
+const limitOf = (plan, metric, window) =>
+  DEFAULT.plans.find((p) => p.id === plan).limits.find((l) => l.metric === metric && l.window === window && !l.scope).max;
 const PDF = Buffer.from("%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n", "latin1");
 const PERSIAN = /[\u0600-\u06FF]/;
 const PERSIAN_DIGIT = /[۰-۹]/;
@@ -50,6 +54,23 @@ async function pick(files) {
   await nextFileRender(before);
   return fileCodes();
 }
+
+test("the plans are the Worker's default config (worker/default-config.json)", { skip }, async () => {
+  assert.deepEqual(await page.evaluate(() => window.__tollgate.state.config), DEFAULT);
+  const options = await page.$$eval("#plan option", (os) => os.map((o) => ({ id: o.value, name: o.textContent })));
+  assert.deepEqual(options.map((o) => o.id), DEFAULT.plans.map((p) => p.id));
+  assert.deepEqual(options.map((o) => o.id), ["free", "basic", "premium"]);
+  for (const o of options) assert.match(o.name, PERSIAN, `Persian name for plan ${o.id}`);
+  // The free plan's rules as the page shows them: 5 MB, pdf/txt/png/jpg/jpeg.
+  const rules = await page.textContent("#file-rules");
+  assert.match(rules, /۵ مگابایت/);
+  for (const ext of ["pdf", "txt", "png", "jpg", "jpeg"]) assert.ok(rules.includes(ext), `${ext} in "${rules}"`);
+  // One meter per limit of the free plan (no chat usage but chat-1's sample upload).
+  const meters = await page.$$eval("#meters li.meter", (lis) => lis.map((li) => `${li.dataset.metric}|${li.dataset.window}`));
+  assert.deepEqual(meters.sort(), DEFAULT.plans[0].limits.map((l) => `${l.metric}|${l.window}`).sort());
+  const hourly = await page.$eval('#meters li.meter[data-metric="messages"][data-window="1h"]', (li) => li.textContent);
+  assert.match(hourly, /۶ از ۱۰/, "messages in the last hour: 6 of the free plan's 10");
+});
 
 test("Persian and right-to-left by default, quota meters for every limit", { skip }, async () => {
   assert.equal(await page.getAttribute("html", "lang"), "fa");
@@ -128,11 +149,16 @@ test("usage from a Worker's GET /v1/usage (URL + token)", { skip }, async () => 
   const now = Math.floor(Date.now() / 1000);
   const sub = { id: "sub-live", plan: "premium", active: true, starts_at: now - 86400, ends_at: now + 86400 * 29 };
   const iso = (s) => new Date(s * 1000).toISOString().replace(".000Z", "Z");
+  // What the Worker answers with its default config: the premium plan's limits.
+  const tokens1h = limitOf("premium", "tokens", "1h");
+  const imagesDay = limitOf("premium", "images", "day");
+  assert.equal(tokens1h, 200000);
+  assert.equal(imagesDay, 10);
   const snapshot = {
     subscription: sub, plan: "premium", as_of: iso(now),
     limits: [
-      { metric: "tokens", scope: "all", window: "1h", limit: 20000, used: 20000, remaining: 0, resets_at: iso(now + 1500) },
-      { metric: "images", scope: "all", window: "day", limit: 10, used: 3, remaining: 7, resets_at: null },
+      { metric: "tokens", scope: "all", window: "1h", limit: tokens1h, used: tokens1h, remaining: 0, resets_at: iso(now + 1500) },
+      { metric: "images", scope: "all", window: "day", limit: imagesDay, used: 3, remaining: 7, resets_at: null },
     ],
     holds: [],
   };
@@ -149,7 +175,9 @@ test("usage from a Worker's GET /v1/usage (URL + token)", { skip }, async () => 
   assert.equal(await page.$eval("#plan", (s) => s.value), "premium");
   assert.equal(await page.$eval("#plan", (s) => s.disabled), true);
   const tokens = await page.$eval('#meters li.meter[data-metric="tokens"][data-window="1h"]', (li) => li.textContent);
-  assert.match(tokens, /۲۰٬۰۰۰ از ۲۰٬۰۰۰/);
+  assert.match(tokens, /۲۰۰٬۰۰۰ از ۲۰۰٬۰۰۰/);
+  const images = await page.$eval('#meters li.meter[data-metric="images"][data-window="day"]', (li) => li.textContent);
+  assert.match(images, /۳ از ۱۰/);
   await page.selectOption("#model", "openai/gpt-4o-mini");
   await page.fill("#text", "یک پیام کوتاه");
   const d = await page.$eval("#send-verdict", (e) => ({ code: e.dataset.code, text: e.textContent }));
@@ -159,7 +187,7 @@ test("usage from a Worker's GET /v1/usage (URL + token)", { skip }, async () => 
   await page.click("#worker-clear");
   assert.equal(await page.$eval("#plan", (s) => s.disabled), false);
   await page.selectOption("#plan", "free");
-  await page.selectOption("#model", { index: 0 });
+  await page.selectOption("#model", "meta-llama/llama-3.3-8b-instruct:free");
   await page.fill("#text", "سلام! لطفاً این گزارش را در سه بند خلاصه کن و نکات مهمش را بگو.");
   await page.click("#worker summary");
 });
