@@ -12,6 +12,9 @@
 # Product flows: POST /v1/reserve then POST /v1/holds/{id}/commit (one
 # sample = the pair; each step's p50/p99 too), on one user and on 100 users,
 # under the default config's premium plan with its maxima raised.
+# BENCH_ROUNDS (3) rounds alternate each flow with a bare-counter run of the
+# same shape (BENCH_ROUND_N (1000) iterations at BENCH_C); the summary
+# (test-output/bench-summary.md) gives medians over the rounds.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -82,25 +85,35 @@ ACTION='{"type":"message","model":"openai/gpt-4o-mini","input_tokens":500,"max_o
 USAGE='{"input_tokens":480,"output_tokens":310}'
 RUN="r$$"
 flow() { # flow <label> <users> <n> <c> <warmup>
+  local tag="$RUN-${1//[^A-Za-z0-9-]/-}"
   load --label "$1" --method POST --url "$BASE/v1/reserve" --body "$ACTION" \
-    --header "idempotency-key: $RUN-$1-{i}" --jwt-secret "$JWT_SECRET" --jwt-sub "$RUN-$1-{u}" \
+    --header "idempotency-key: $tag-{i}" --jwt-secret "$JWT_SECRET" --jwt-sub "$tag-{u}" \
     --jwt-plan premium --then-url "$BASE/v1/holds/{hold}/commit" --then-body "$USAGE" \
     --users "$2" -n "$3" -c "$4" --warmup "$5"
 }
 # Each flow next to a bare-counter run of the same shape, back to back, so
 # both see the same machine (2 shared cores: other work moves the figures).
 bare() { # bare <label> <users> <n> <c> <warmup>
-  load --label "$1" --method POST --url "$BASE/bench/counter?user=$RUN-$1-{u}" \
+  local tag="$RUN-${1//[^A-Za-z0-9-]/-}"
+  load --label "$1" --method POST --url "$BASE/bench/counter?user=$tag-{u}" \
     --users "$2" -n "$3" -c "$4" --warmup "$5"
 }
-flow reserve-commit-1user-c$C 1 "$N" "$C" 50
-bare bare-1obj-c$C-b 1 "$N" "$C" 50
-flow reserve-commit-100users-c$C 100 "$N" "$C" 100
-bare bare-100obj-c$C 100 "$N" "$C" 100
-flow reserve-commit-1user-c1 1 200 1 10
-bare bare-1obj-c1-b 1 200 1 10
+# Rounds alternate product and baseline; the summary takes medians.
+ROUNDS="${BENCH_ROUNDS:-3}"
+RN="${BENCH_ROUND_N:-1000}"
+for r in $(seq "$ROUNDS"); do
+  flow "reserve-commit-1user-c$C#$r" 1 "$RN" "$C" 50
+  bare "bare-1obj-c$C#$r" 1 "$RN" "$C" 50
+  flow "reserve-commit-100users-c$C#$r" 100 "$RN" "$C" 100
+  bare "bare-100obj-c$C#$r" 100 "$RN" "$C" 100
+  flow "reserve-commit-1user-c1#$r" 1 200 1 10
+  bare "bare-1obj-c1#$r" 1 200 1 10
+done
 
 # The Worker's size.
 wasm="$(ls worker/build/*.wasm | head -1)"
 printf '{"label":"worker-wasm","raw_bytes":%s,"gzip_bytes":%s}\n' \
   "$(wc -c < "$wasm")" "$(gzip -9c "$wasm" | wc -c)" | tee -a "$OUT/bench.jsonl"
+
+# Medians per label and the product/baseline ratios (markdown).
+node scripts/bench-summary.mjs "$OUT/bench.jsonl" | tee "$OUT/bench-summary.md"
