@@ -95,6 +95,7 @@ describe("check and reserve", () => {
     assert.equal(r.body.code, "ok");
     assert.deepEqual(r.body.limits, []);
     assert.equal(r.body.hold, undefined);
+    assert.match(r.headers.get("content-type"), /^application\/json/);
     assert.equal(r.headers.get("ratelimit-policy"), '"messages-1h";q=10;w=3600');
     assert.equal(r.headers.get("ratelimit"), '"messages-1h";r=10');
     r = await api.check(h, freeMessage(), "?explain=1");
