@@ -33,8 +33,11 @@ clippy:
 	$(ENV) cargo clippy -p tollgate --target wasm32-unknown-unknown -- -D warnings
 	$(ENV) cargo clippy -p tollgate-worker --target wasm32-unknown-unknown -- -D warnings
 
+# The core's unit, vector and property tests, and the Worker crate's pure
+# unit tests (JWT, CORS, ids) natively.
 test-core:
 	cargo test -p tollgate
+	cargo test -p tollgate-worker
 
 # worker/build/index.js + index_bg.wasm. worker-build gets wasm-bindgen and
 # wasm-opt from scripts/env.sh (it would otherwise try GitHub).
@@ -62,14 +65,6 @@ test-gateway: worker
 # fake upstream, same run (BENCHMARKS.md, "Gateway").
 bench-gateway: tools worker
 	$(ENV) node scripts/bench-gateway.mjs
-
-# ---------------------------------------------------------------------------
-# Later test layers (add them to `test` below when they exist):
-#   test-pkg   wasm-pack build of the npm package into pkg/ + Node tests
-#              + `wasm-pack test --headless --chrome` (chromium from apt)
-#   test-www   browser test of the demo page with playwright-core and
-#              executablePath /usr/bin/chromium (never `npx playwright install`)
-# ---------------------------------------------------------------------------
 
 # npm package (SPEC §6; pkg/README.md): wasm-pack builds for bundler (pkg/),
 # web (pkg/web/) and nodejs (pkg/node/), wasm-opt from npm binaryen@132.

@@ -13,7 +13,9 @@ use worker::{Headers, Request, Response, Result, Url};
 pub const MAX_BODY: usize = 64 * 1024;
 
 /// Headers a browser may read on a cross-origin answer.
-pub const EXPOSE_HEADERS: &str = "Retry-After, RateLimit, RateLimit-Policy";
+pub const EXPOSE_HEADERS: &str = "Retry-After, RateLimit, RateLimit-Policy, \
+     x-ratelimit-limit-requests, x-ratelimit-remaining-requests, x-ratelimit-reset-requests, \
+     x-ratelimit-limit-tokens, x-ratelimit-remaining-tokens, x-ratelimit-reset-tokens";
 /// Headers a browser may send on a cross-origin request.
 pub const ALLOW_HEADERS: &str =
     "Authorization, Content-Type, Idempotency-Key, Accept-Language, X-Tollgate-Now";
