@@ -114,16 +114,41 @@ pub struct Engine {
     pub config: Config,
     /// Per plan (same order as `config.plans`), each limit's ledger key.
     keys: Vec<Vec<String>>,
+    /// Every limit key of every plan and its window, for housekeeping.
+    windows: std::collections::HashMap<String, Window>,
+    /// The "ok" message per locale, rendered once (it has no placeholders
+    /// that change between decisions).
+    ok: [String; 2],
 }
 
 impl Engine {
     pub fn new(config: Config) -> Engine {
-        let keys = config
+        let keys: Vec<Vec<String>> = config
             .plans
             .iter()
             .map(|p| p.limits.iter().map(Limit::key).collect())
             .collect();
-        Engine { config, keys }
+        let windows = config
+            .plans
+            .iter()
+            .flat_map(|p| p.limits.iter())
+            .map(|l| (l.key(), l.window))
+            .collect();
+        let ok_in = |locale: Locale| {
+            messages::render(
+                Code::Ok,
+                locale,
+                &MessageArgs::default(),
+                config.template(locale, Code::Ok.as_str()),
+            )
+        };
+        let ok = [ok_in(Locale::Fa), ok_in(Locale::En)];
+        Engine {
+            config,
+            keys,
+            windows,
+            ok,
+        }
     }
 
     fn locale(&self, opts: &Options) -> Locale {
@@ -576,7 +601,7 @@ impl Engine {
                 allowed: true,
                 status: 200,
                 code: Code::Ok,
-                message: self.msg(Code::Ok, locale, &MessageArgs::default()),
+                message: self.ok[usize::from(locale == Locale::En)].clone(),
                 retry_after_s: None,
                 violations,
                 limits: limit_states,
@@ -638,20 +663,14 @@ impl Engine {
             sub_id: None,
             chat: None,
         };
-        let config = &self.config;
         ledger.counters.retain(|key, c| {
             // Counters of limits no plan has any more are dropped; a limit in
             // some plan keeps its count (a user may switch back to it).
-            let Some(limit) = config
-                .plans
-                .iter()
-                .flat_map(|p| p.limits.iter())
-                .find(|l| l.key() == *key)
-            else {
+            let Some(&w) = self.windows.get(key) else {
                 return false;
             };
-            window::prune(c, limit.window, now);
-            !window::is_idle(c, limit.window, &ctx)
+            window::prune(c, w, now);
+            !window::is_idle(c, w, &ctx)
         });
         ledger.forget_old(now);
     }

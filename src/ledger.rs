@@ -14,9 +14,12 @@ use std::collections::BTreeMap;
 /// Bumped when the stored shape changes incompatibly.
 pub const LEDGER_VERSION: u32 = 1;
 /// Closed holds remembered (for idempotent commit/release and late commits).
-pub const MAX_CLOSED: usize = 64;
-/// How long a closed hold is remembered, in seconds.
-pub const CLOSED_RETENTION_S: i64 = 86_400;
+/// Retries come within seconds and late commits within minutes of a hold's
+/// TTL; remembering more only grows the ledger stored on every request.
+pub const MAX_CLOSED: usize = 32;
+/// How long a closed hold is remembered, in seconds (expired ones twice as
+/// long, for late commits).
+pub const CLOSED_RETENTION_S: i64 = 6 * 3_600;
 /// Idempotency keys remembered.
 pub const MAX_IDEM: usize = 32;
 /// How long an idempotency key is remembered, in seconds.

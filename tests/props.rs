@@ -574,9 +574,19 @@ impl Sim {
                 let Some(i) = self.pick(*i) else {
                     return Ok(());
                 };
-                // Closed holds are remembered for a day at least; keep late
-                // commits within that, where the SPEC says they must count.
-                if now - self.holds[i].t > 86_400 {
+                // Closed holds are remembered for CLOSED_RETENTION_S (and at
+                // most MAX_CLOSED of them); keep late commits and retries
+                // within that, where the SPEC says they must count.
+                if now - self.holds[i].t > tollgate::ledger::CLOSED_RETENTION_S {
+                    return Ok(());
+                }
+                let id = &self.holds[i].id;
+                let remembered = self.ledger.holds.iter().any(|h| &h.id == id)
+                    || self.ledger.closed.iter().any(|c| &c.id == id);
+                if !remembered {
+                    // Only a closed (or expired) hold may be forgotten, never an open one.
+                    let open = matches!(self.holds[i].state, St::Open { expires } if expires > now);
+                    prop_assert!(!open, "an open hold was forgotten");
                     return Ok(());
                 }
                 let usage = usage_of(r);
