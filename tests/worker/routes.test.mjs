@@ -63,7 +63,11 @@ describe("health and routing", () => {
     const r = await api.check({ ...userAuth(u), origin }, freeMessage());
     assert.equal(r.status, 200);
     assert.equal(r.headers.get("access-control-allow-origin"), origin);
-    assert.equal(r.headers.get("access-control-expose-headers"), "Retry-After, RateLimit, RateLimit-Policy");
+    assert.equal(
+      r.headers.get("access-control-expose-headers"),
+      "Retry-After, RateLimit, RateLimit-Policy, x-ratelimit-limit-requests, x-ratelimit-remaining-requests, " +
+        "x-ratelimit-reset-requests, x-ratelimit-limit-tokens, x-ratelimit-remaining-tokens, x-ratelimit-reset-tokens",
+    );
 
     const other = await api.check({ ...userAuth(u), origin: "http://evil.test" }, freeMessage());
     assert.equal(other.status, 200);
