@@ -80,10 +80,12 @@ pub fn used(c: Option<&Counter>, w: Window, ctx: &WinCtx) -> u64 {
     let Some(c) = c else { return 0 };
     match c {
         Counter::Rolling { g, b } => {
+            // Buckets are kept sorted: skip the ones wholly before the window,
+            // then a plain sum (no branch per bucket) over the rest.
             let start = ctx.now - w.rolling_secs().unwrap_or(0);
-            b.iter()
-                .filter(|(i, _)| (i + 1) * g > start)
-                .fold(0u64, |a, (_, n)| a.saturating_add(*n))
+            let first = b.partition_point(|(i, _)| (i + 1) * g <= start);
+            let total: u128 = b[first..].iter().map(|(_, n)| u128::from(*n)).sum();
+            u64::try_from(total).unwrap_or(u64::MAX)
         }
         Counter::Period { s, e, u } => {
             if *s <= ctx.now && ctx.now < *e {
