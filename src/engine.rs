@@ -640,14 +640,9 @@ impl Engine {
         opts: &Options,
     ) -> Decision {
         let now = secs(now_ms);
-        if ledger.holds.iter().any(|h| h.expires <= now) {
-            // Expired holds no longer count, alarm or not.
-            let mut l = ledger.clone();
-            l.expire(now);
-            return self.decide(self.evaluate(&l, sub, action, now, opts), self.locale(opts));
-        }
+        let l = as_of(ledger, now);
         self.decide(
-            self.evaluate(ledger, sub, action, now, opts),
+            self.evaluate(&*l, sub, action, now, opts),
             self.locale(opts),
         )
     }
@@ -882,14 +877,7 @@ impl Engine {
     /// The snapshot `GET /v1/usage` returns and the browser pre-validates against.
     pub fn snapshot(&self, ledger: &Ledger, sub: Option<&Subscription>, now_ms: i64) -> Snapshot {
         let now = secs(now_ms);
-        let mut l = ledger;
-        let expired;
-        if ledger.holds.iter().any(|h| h.expires <= now) {
-            let mut c = ledger.clone();
-            c.expire(now);
-            expired = c;
-            l = &expired;
-        }
+        let l = &*as_of(ledger, now);
         let mut chats: Vec<String> = Vec::new();
         for c in l.counters.values() {
             if let window::Counter::Chat { m } = c {
@@ -992,6 +980,18 @@ impl Engine {
         chats.sort();
         chats.dedup();
         self.limit_states(snapshot, sub, &chats, secs(now_ms))
+    }
+}
+
+/// The ledger as it stands at `now`: holds whose time is up no longer
+/// count, whether or not the alarm has run yet. Borrowed when none is due.
+fn as_of(ledger: &Ledger, now: i64) -> std::borrow::Cow<'_, Ledger> {
+    if ledger.holds.iter().any(|h| h.expires <= now) {
+        let mut l = ledger.clone();
+        l.expire(now);
+        std::borrow::Cow::Owned(l)
+    } else {
+        std::borrow::Cow::Borrowed(ledger)
     }
 }
 
