@@ -428,6 +428,7 @@ impl Engine {
                 return ev;
             }
         };
+        ev.applied.reserve(plan.limits.len());
         let mut model_ref = None;
         if let Some(m) = action.model() {
             match self.model_check(plan, m, locale) {
