@@ -238,10 +238,7 @@ impl Ledger {
                     .next()
                     .and_then(|w| crate::limit::Window::parse(w).ok())
                     .and_then(|w| w.rolling_secs())
-                    .map(|len| Counter::Rolling {
-                        g: window::bucket_secs(len),
-                        b: Vec::new(),
-                    }),
+                    .map(|len| window::rolling(window::bucket_secs(len))),
                 Slot::Chat(_) => Some(Counter::Chat { m: BTreeMap::new() }),
                 _ => None,
             };

@@ -18,9 +18,15 @@ use std::collections::BTreeMap;
 /// stored on every request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Counter {
-    /// Rolling: bucket size in seconds, and `(bucket index, amount)` ascending.
+    /// Rolling: bucket size in seconds, and `(bucket index, amount)` ascending;
+    /// `t` caches their sum (not stored).
     #[serde(rename = "r")]
-    Rolling { g: i64, b: Vec<(i64, u64)> },
+    Rolling {
+        g: i64,
+        b: Vec<(i64, u64)>,
+        #[serde(skip)]
+        t: Total,
+    },
     /// Calendar: the period `[s, e)` and its usage.
     #[serde(rename = "p")]
     Period { s: i64, e: i64, u: u64 },
@@ -33,6 +39,59 @@ pub enum Counter {
     /// Per chat id.
     #[serde(rename = "c")]
     Chat { m: BTreeMap<String, u64> },
+}
+
+/// The cached sum of a rolling counter's buckets, so a check subtracts the
+/// few buckets that have left the window instead of adding up every bucket
+/// still in it: a decision costs the same after 10³ or 10⁶ events. It is
+/// not stored (a loaded ledger starts "unknown" and sums once) and never
+/// takes part in equality.
+#[derive(Debug, Clone, Copy)]
+pub struct Total(u64);
+
+impl Total {
+    const UNKNOWN: u64 = u64::MAX;
+
+    /// The sum, recomputed from `b` when unknown.
+    fn get(&mut self, b: &[(i64, u64)]) -> u64 {
+        if self.0 == Self::UNKNOWN {
+            self.0 = sum(b);
+        }
+        self.0
+    }
+
+    fn known(&self) -> Option<u64> {
+        (self.0 != Self::UNKNOWN).then_some(self.0)
+    }
+}
+
+impl Default for Total {
+    fn default() -> Self {
+        Total(Self::UNKNOWN)
+    }
+}
+
+impl PartialEq for Total {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Total {}
+
+/// Saturating sum of bucket amounts (a saturated sum reads as unknown and is
+/// summed again: never under-counted).
+fn sum(b: &[(i64, u64)]) -> u64 {
+    b.iter().fold(0u64, |a, (_, n)| a.saturating_add(*n))
+}
+
+/// A fresh rolling counter.
+pub fn rolling(g: i64) -> Counter {
+    Counter::Rolling {
+        g,
+        b: Vec::new(),
+        t: Total(0),
+    }
 }
 
 /// Where in a counter one charge landed, so a commit or release touches the
@@ -79,13 +138,15 @@ fn period_of(w: Window) -> Option<Period> {
 pub fn used(c: Option<&Counter>, w: Window, ctx: &WinCtx) -> u64 {
     let Some(c) = c else { return 0 };
     match c {
-        Counter::Rolling { g, b } => {
-            // Buckets are kept sorted: skip the ones wholly before the window,
-            // then a plain sum (no branch per bucket) over the rest.
+        Counter::Rolling { g, b, t } => {
+            // Buckets are kept sorted: the ones wholly before the window are a
+            // prefix (usually empty: housekeeping drops them on every request).
             let start = ctx.now - w.rolling_secs().unwrap_or(0);
             let first = b.partition_point(|(i, _)| (i + 1) * g <= start);
-            let total: u128 = b[first..].iter().map(|(_, n)| u128::from(*n)).sum();
-            u64::try_from(total).unwrap_or(u64::MAX)
+            match t.known() {
+                Some(total) => total.saturating_sub(sum(&b[..first])),
+                None => sum(&b[first..]),
+            }
         }
         Counter::Period { s, e, u } => {
             if *s <= ctx.now && ctx.now < *e {
@@ -114,16 +175,18 @@ pub fn charge(slot: &mut Option<Counter>, w: Window, ctx: &WinCtx, amount: u64) 
             let len = w.rolling_secs().unwrap_or(1);
             let g = bucket_secs(len);
             let idx = ctx.now.div_euclid(g);
-            let c = slot.get_or_insert(Counter::Rolling { g, b: Vec::new() });
+            let c = slot.get_or_insert_with(|| rolling(g));
             if !matches!(c, Counter::Rolling { g: cg, .. } if *cg == g) {
-                *c = Counter::Rolling { g, b: Vec::new() };
+                *c = rolling(g);
             }
             prune(c, w, ctx.now);
-            if let Counter::Rolling { b, .. } = c {
+            if let Counter::Rolling { b, t, .. } = c {
+                let total = t.get(b);
                 match b.binary_search_by_key(&idx, |(i, _)| *i) {
                     Ok(p) => b[p].1 = b[p].1.saturating_add(amount),
                     Err(p) => b.insert(p, (idx, amount)),
                 }
+                *t = Total(total.saturating_add(amount));
             }
             Slot::Bucket(idx)
         }
@@ -188,10 +251,18 @@ pub fn charge(slot: &mut Option<Counter>, w: Window, ctx: &WinCtx, amount: u64) 
 pub fn adjust(c: Option<&mut Counter>, slot: &Slot, minus: u64, plus: u64) {
     let fix = |u: &mut u64| *u = u.saturating_sub(minus).saturating_add(plus);
     match (c, slot) {
-        (Some(Counter::Rolling { b, .. }), Slot::Bucket(i)) => {
+        (Some(Counter::Rolling { b, t, .. }), Slot::Bucket(i)) => {
+            let total = t.get(b);
             match b.binary_search_by_key(i, |(x, _)| *x) {
-                Ok(p) => fix(&mut b[p].1),
-                Err(p) if plus > 0 => b.insert(p, (*i, plus)),
+                Ok(p) => {
+                    let old = b[p].1;
+                    fix(&mut b[p].1);
+                    *t = Total(total.saturating_sub(old).saturating_add(b[p].1));
+                }
+                Err(p) if plus > 0 => {
+                    b.insert(p, (*i, plus));
+                    *t = Total(total.saturating_add(plus));
+                }
                 Err(_) => {}
             }
         }
@@ -212,10 +283,11 @@ pub fn adjust(c: Option<&mut Counter>, slot: &Slot, minus: u64, plus: u64) {
 /// Drops what can no longer count: buckets wholly outside the window, empty
 /// buckets. Keeps the ledger from growing with history.
 pub fn prune(c: &mut Counter, w: Window, now: i64) {
-    if let Counter::Rolling { g, b } = c {
+    if let Counter::Rolling { g, b, t } = c {
         let start = now - w.rolling_secs().unwrap_or(0);
         let g = *g;
         b.retain(|(i, n)| (i + 1) * g > start && *n > 0);
+        *t = Total(sum(b));
     }
     if let Counter::Chat { m } = c {
         m.retain(|_, n| *n > 0);
@@ -241,7 +313,7 @@ pub fn resets_at(c: Option<&Counter>, w: Window, ctx: &WinCtx) -> Option<i64> {
             let len = w.rolling_secs()?;
             let start = ctx.now - len;
             match c {
-                Some(Counter::Rolling { g, b }) => b
+                Some(Counter::Rolling { g, b, .. }) => b
                     .iter()
                     .find(|(i, n)| (i + 1) * g > start && *n > 0)
                     .map(|(i, _)| (i + 1) * g + len),
@@ -272,7 +344,7 @@ pub fn retry_after(
         Window::Rolling(..) => {
             let len = w.rolling_secs()?;
             let start = ctx.now - len;
-            let Some(Counter::Rolling { g, b }) = c else {
+            let Some(Counter::Rolling { g, b, .. }) = c else {
                 return Some(0);
             };
             let total: u64 = b
@@ -339,6 +411,34 @@ mod tests {
         );
         assert_eq!(retry_after(c.as_ref(), w, &ctx(now, &cal), 12, 13), None);
         assert_eq!(resets_at(c.as_ref(), w, &ctx(now, &cal)), Some(t0 + 3660));
+    }
+
+    #[test]
+    fn the_cached_total_agrees_with_a_fresh_sum() {
+        let cal = Calendar::default();
+        let w = Window::parse("1h").unwrap();
+        let t0 = 1_800_000_000;
+        let mut c = None;
+        let mut slots = Vec::new();
+        for k in 0..200i64 {
+            let now = t0 + k * 37;
+            slots.push(charge(&mut c, w, &ctx(now, &cal), (k % 7 + 1) as u64));
+            if k % 5 == 0 {
+                let s = &slots[(k / 2) as usize];
+                adjust(c.as_mut(), s, 3, 11);
+            }
+            // Reloaded from JSON the total is unknown and summed afresh:
+            // both must count the same at every moment.
+            let reloaded: Counter =
+                serde_json::from_str(&serde_json::to_string(c.as_ref().unwrap()).unwrap()).unwrap();
+            for later in [now, now + 1_800, now + 3_599, now + 3_700] {
+                assert_eq!(
+                    used(c.as_ref(), w, &ctx(later, &cal)),
+                    used(Some(&reloaded), w, &ctx(later, &cal)),
+                    "k={k} later={later}"
+                );
+            }
+        }
     }
 
     #[test]

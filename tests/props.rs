@@ -646,9 +646,9 @@ fn norm(l: &Ledger, sub: &str) -> BTreeMap<String, Counter> {
         .iter()
         .filter_map(|(k, c)| {
             let c = match c {
-                Counter::Rolling { g, b } => {
+                Counter::Rolling { g, b, t } => {
                     let b: Vec<_> = b.iter().copied().filter(|(_, n)| *n > 0).collect();
-                    (!b.is_empty()).then_some(Counter::Rolling { g: *g, b })
+                    (!b.is_empty()).then_some(Counter::Rolling { g: *g, b, t: *t })
                 }
                 Counter::Chat { m } => {
                     let m: BTreeMap<_, _> = m
