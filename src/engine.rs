@@ -694,10 +694,11 @@ impl Engine {
         self.maintain(ledger, now_ms);
         let locale = self.locale(opts);
         let ev = self.evaluate(ledger, sub, action, now, opts);
-        let charges: Vec<(String, Limit, u64)> = ev
+        // What to charge if allowed: borrowed from the engine's plans, no copies.
+        let charges: Vec<(&str, Window, Metric, u64)> = ev
             .applied
             .iter()
-            .map(|a| (a.key.to_string(), a.limit.clone(), a.requested))
+            .map(|a| (a.key, a.limit.window, a.limit.metric, a.requested))
             .collect();
         let demand = ev.demand;
         let mut d = self.decide(ev, locale);
@@ -713,15 +714,15 @@ impl Engine {
                 chat: action.chat_id(),
             };
             let mut hold_charges = Vec::with_capacity(charges.len());
-            for (key, limit, amount) in charges {
-                let mut slot = ledger.counters.remove(&key);
-                let s = window::charge(&mut slot, limit.window, &ctx, amount);
+            for (key, win, metric, amount) in charges {
+                let mut slot = ledger.counters.remove(key);
+                let s = window::charge(&mut slot, win, &ctx, amount);
                 if let Some(c) = slot {
-                    ledger.counters.insert(key.clone(), c);
+                    ledger.counters.insert(key.to_string(), c);
                 }
                 hold_charges.push(Charge {
-                    key,
-                    metric: limit.metric.idx() as u8,
+                    key: key.to_string(),
+                    metric: metric.idx() as u8,
                     slot: s,
                     amount,
                 });
