@@ -7,13 +7,21 @@ use tollgate::json::usd_to_micros;
 use tollgate::messages::{format_int, format_usd, localize_digits, Locale};
 use tollgate::time::parse_rfc3339;
 
+/// Characters a terminal gives a column to (the zero-width joiners of
+/// Persian words, as in «باقی‌مانده», take none).
+fn width(s: &str) -> usize {
+    s.chars()
+        .filter(|c| !matches!(c, '\u{200c}' | '\u{200d}'))
+        .count()
+}
+
 /// Left-aligned columns, widths by characters (Persian digits are one each).
 fn render(rows: &[Vec<String>]) -> String {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let mut widths = vec![0; cols];
     for r in rows {
         for (i, c) in r.iter().enumerate() {
-            widths[i] = widths[i].max(c.chars().count());
+            widths[i] = widths[i].max(width(c));
         }
     }
     let mut out = String::new();
@@ -22,7 +30,7 @@ fn render(rows: &[Vec<String>]) -> String {
         for (i, c) in r.iter().enumerate() {
             line.push_str(c);
             if i + 1 < r.len() {
-                let pad = widths[i] - c.chars().count() + 2;
+                let pad = widths[i] - width(c) + 2;
                 line.push_str(&" ".repeat(pad));
             }
         }
@@ -135,7 +143,7 @@ pub fn user(a: &Value, locale: Locale) -> String {
             "بازه",
             "مصرف / سقف",
             "باقی‌مانده",
-            "بازنشانی تا",
+            "تا بازنشانی",
         ]
     } else {
         [
