@@ -100,7 +100,7 @@ test-www: pkg
 bench-pkg: pkg
 	$(ENV) scripts/pkg-bench.sh
 
-test: tools fmt-check clippy test-core test-worker test-cli test-gateway test-pkg test-www
+test: tools fmt-check clippy test-core test-worker test-cli test-admin test-gateway test-pkg test-www
 	@echo "make test: all passed"
 
 # The `tollgate` command (cli/, SPEC §12): native only, never in a wasm build.
@@ -116,6 +116,12 @@ cli:
 # waits for the Worker's grants route (SPEC §9): add `--test grant` then.
 test-cli: worker
 	$(ENV) cargo test -p tollgate-cli --bins --test local --test remote -- --include-ignored
+
+# The admin console (admin/, served by the Worker at /admin/) in headless
+# Chromium against the built Worker in workerd; screenshots in test-output/.
+.PHONY: test-admin
+test-admin: worker
+	$(ENV) node --test --test-reporter=spec 'tests/admin/*.test.mjs'
 
 # Local dev server. wrangler runs the [build] command from wrangler.toml itself
 # (and again when worker/src or src change), so no separate build here.
