@@ -119,6 +119,17 @@ def get_async_client() -> AsyncClient:
         return client
 
 
+async def aclose_async_client() -> None:
+    """Close the running loop's ``AsyncClient`` (at ASGI shutdown, or at the end
+    of an async test): its connections belong to this loop and would
+    otherwise be left for the garbage collector."""
+    loop = asyncio.get_running_loop()
+    with _lock:
+        client = _async_clients.pop(loop, None)
+    if client is not None:
+        await client.aclose()
+
+
 def _forget_clients(*, setting: str, **_: Any) -> None:
     """``override_settings(TOLLGATE=...)`` and friends take effect at once."""
     global _client
@@ -279,6 +290,7 @@ def validate_message(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpRes
 __all__ = [
     "ALL_RESPECTED",
     "UNAVAILABLE_MESSAGE",
+    "aclose_async_client",
     "denial_response",
     "get_async_client",
     "get_client",
