@@ -241,3 +241,10 @@ async def test_async_grant_and_import_shapes() -> None:
     ]
     assert [r.headers["idempotency-key"] for r in rec.requests[:2]] == ["k1", "k1"]
     assert json.loads(rec.requests[2].content) == {"subscription": None, "entries": []}
+
+
+def test_bad_client_settings_fail_at_construction() -> None:
+    with pytest.raises(ValueError, match="fail"):
+        Client("http://x", fail="sometimes")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="retries"):
+        Client("http://x", retries=-1)

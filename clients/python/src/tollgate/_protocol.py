@@ -159,6 +159,8 @@ class Settings:
         self.url = self.url.rstrip("/")
         if self.fail not in ("open", "closed"):
             raise ValueError('fail must be "open" or "closed"')
+        if self.backoff.retries < 0 or self.backoff.base_s < 0:
+            raise ValueError("retries and backoff_s must not be negative")
 
     # ------------------------------------------------------------ tokens
 

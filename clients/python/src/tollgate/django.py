@@ -37,10 +37,13 @@ import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar, cast
 
-from django.conf import settings
-from django.core.signals import setting_changed
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
-from django.utils.module_loading import import_string
+try:
+    from django.conf import settings
+    from django.core.signals import setting_changed
+    from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
+    from django.utils.module_loading import import_string
+except ImportError as e:  # the client itself does not need Django
+    raise ImportError("tollgate.django needs Django: pip install 'tollgate[django]'") from e
 
 from ._protocol import ALL_RESPECTED
 from ._types import Decision
