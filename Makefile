@@ -100,7 +100,15 @@ test-www: pkg
 bench-pkg: pkg
 	$(ENV) scripts/pkg-bench.sh
 
-test: tools fmt-check clippy test-core test-worker test-cli test-admin test-gateway test-pkg test-www
+# The Python client and its Django integration (clients/python, SPEC §13):
+# ruff, mypy --strict on the package, then pytest against the built Worker,
+# which the test session starts itself in workerd (miniflare, 127.0.0.1). The
+# virtualenv ($$TOLLGATE_TOOLS/py-<hash>) comes from scripts/install-tools.sh.
+.PHONY: test-python
+test-python: worker
+	$(ENV) clients/python/tools/check.sh
+
+test: tools fmt-check clippy test-core test-worker test-cli test-admin test-gateway test-pkg test-www test-python
 	@echo "make test: all passed"
 
 # The `tollgate` command (cli/, SPEC §12): native only, never in a wasm build.

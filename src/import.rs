@@ -11,12 +11,15 @@
 //! All or nothing: every entry is checked first (shape by [`read_import`],
 //! then against the plan by [`Engine::import`]), every bad entry is listed
 //! with its path (`entries[3].window`), and nothing is added unless all are
-//! good. An `Idempotency-Key` replays the first answer and never adds twice.
+//! good. An `Idempotency-Key` replays the first answer and never adds twice;
+//! the same key with another request (another body, or a reserve) is
+//! refused, as on every route ([`crate::idem`]).
 
 use crate::decision::LimitState;
 use crate::engine::Engine;
+use crate::idem::{Idem, KeyReused};
 use crate::json::{index, join, Problems, Reader};
-use crate::ledger::Ledger;
+use crate::ledger::{IdemEntry, Ledger};
 use crate::limit::{Limit, Metric, Scope, Window};
 use crate::subscription::Subscription;
 use crate::time::secs;
@@ -57,9 +60,17 @@ pub struct ImportAnswer {
 /// work of one request bounded.
 pub const MAX_ENTRIES: usize = 1000;
 
-/// Namespace of import keys among a ledger's idempotency keys, so an import
-/// never replays a reserve's answer (or the other way round).
-const KEY_PREFIX: &str = "import:";
+/// The route name an import's [`crate::idem::fingerprint`] is taken with.
+pub const ROUTE: &str = "import";
+
+/// Why an import added nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportRefused {
+    /// Entries that name no limit of the plan, or an unknown plan (400).
+    Invalid(Problems),
+    /// The key came with another request in the last day (422).
+    KeyReused(KeyReused),
+}
 
 const KEYS: &[&str] = &["subscription", "entries"];
 const ENTRY_KEYS: &[&str] = &["metric", "scope", "window", "chat_id", "used"];
@@ -154,20 +165,22 @@ impl Engine {
     /// Adds each entry's `used` to the current period of the plan's matching
     /// limit, all or nothing. An entry that names no limit of the
     /// subscription's plan is refused with its path; so is an unknown plan.
-    /// With `idem_key`, the same key answers the first answer again and adds
-    /// nothing.
+    /// With `idem`, the same key and request answer the first answer again
+    /// and add nothing; the same key with another request is refused.
     pub fn import(
         &self,
         ledger: &mut Ledger,
         req: &ImportRequest,
         now_ms: i64,
-        idem_key: Option<&str>,
-    ) -> Result<ImportAnswer, Problems> {
+        idem: Option<Idem<'_>>,
+    ) -> Result<ImportAnswer, ImportRefused> {
         let now = secs(now_ms);
-        let key = idem_key.map(|k| format!("{KEY_PREFIX}{k}"));
-        if let Some(k) = &key {
-            if let Some(answer) = ledger.idem_answer(k, now) {
-                if let Ok(a) = serde_json::from_str::<ImportAnswer>(answer) {
+        if let Some(k) = idem {
+            if let Some(e) = ledger.idem_get(k.key, now) {
+                if e.fp != k.fingerprint {
+                    return Err(ImportRefused::KeyReused(KeyReused));
+                }
+                if let Ok(a) = serde_json::from_str::<ImportAnswer>(&e.answer) {
                     return Ok(a);
                 }
             }
@@ -175,10 +188,10 @@ impl Engine {
         let sub = &req.subscription;
         let mut r = Reader::new();
         let Some(plan) = self.config.plan(&sub.plan) else {
-            return Err(Problems::one(
+            return Err(ImportRefused::Invalid(Problems::one(
                 "subscription.plan",
                 format!("no plan {:?} in the current config", sub.plan),
-            ));
+            )));
         };
         let mut targets: Vec<(&ImportEntry, &Limit)> = Vec::with_capacity(req.entries.len());
         for (i, e) in req.entries.iter().enumerate() {
@@ -197,12 +210,13 @@ impl Engine {
                 ),
             }
         }
-        r.finish(())?;
+        r.finish(()).map_err(ImportRefused::Invalid)?;
         for (e, l) in &targets {
             let ctx = WinCtx {
                 now,
                 cal: &self.config.calendar,
                 sub_id: Some(&sub.id),
+                sub_ends: sub.ends_at,
                 chat: e.chat_id.as_deref(),
             };
             let k = l.key();
@@ -212,19 +226,19 @@ impl Engine {
                 ledger.counters.insert(k, c);
             }
         }
-        let chats: Vec<String> = targets
+        let chats: Vec<Option<&str>> = targets
             .iter()
-            .filter_map(|(e, _)| e.chat_id.clone())
+            .filter_map(|(e, _)| e.chat_id.as_deref().map(Some))
             .collect();
         let limits = self
-            .limit_states(ledger, Some(sub), &chats, now)
+            .limit_states(ledger, Some(sub), &chats, false, now)
             .into_iter()
             .filter(|s| {
                 targets.iter().any(|(e, l)| {
                     s.metric == l.metric.as_str()
                         && s.scope == l.scope.as_str()
                         && s.window == l.window.to_string()
-                        && s.chat_id == e.chat_id
+                        && s.chat_id.clone().flatten() == e.chat_id
                 })
             })
             .collect();
@@ -232,8 +246,15 @@ impl Engine {
             imported: targets.len(),
             limits,
         };
-        if let Some(k) = &key {
-            ledger.remember_idem(k, serde_json::to_string(&answer).unwrap_or_default(), now);
+        if let Some(k) = idem {
+            ledger.idem_put(
+                k.key,
+                IdemEntry {
+                    at: now,
+                    fp: k.fingerprint.to_string(),
+                    answer: serde_json::to_string(&answer).unwrap_or_default(),
+                },
+            );
         }
         Ok(answer)
     }
@@ -301,7 +322,14 @@ mod tests {
             state(&a, "cost_usd", "subscription").used,
             Amount::Usd(1_250_000)
         );
-        assert_eq!(state(&a, "files", "chat").chat_id.as_deref(), Some("c9"));
+        assert_eq!(
+            state(&a, "files", "chat")
+                .chat_id
+                .clone()
+                .flatten()
+                .as_deref(),
+            Some("c9")
+        );
         // The imported usage decides like usage counted here.
         let sub = req.subscription.clone();
         let msg = Action::from_value(&json!({"type": "message", "model": "m",
@@ -357,13 +385,17 @@ mod tests {
             {"metric": "images", "window": "day", "used": 1}
         ])))
         .unwrap();
-        let p = e.import(&mut l, &req, NOW, None).unwrap_err();
+        let Err(ImportRefused::Invalid(p)) = e.import(&mut l, &req, NOW, None) else {
+            panic!("refused")
+        };
         let paths: Vec<&str> = p.0.iter().map(|p| p.path.as_str()).collect();
         assert_eq!(paths, ["entries[1]", "entries[2]"]);
         assert_eq!(l, Ledger::default(), "a refused import changes nothing");
         let mut other = req.clone();
         other.subscription.plan = "gold".into();
-        let p = e.import(&mut l, &other, NOW, None).unwrap_err();
+        let Err(ImportRefused::Invalid(p)) = e.import(&mut l, &other, NOW, None) else {
+            panic!("refused")
+        };
         assert_eq!(p.0[0].path, "subscription.plan");
         assert!(read_import(&json!({"entries": []})).is_err());
     }
@@ -372,17 +404,33 @@ mod tests {
     fn the_same_key_adds_once() {
         let e = engine();
         let mut l = Ledger::default();
-        let req = read_import(&body(
-            json!([{"metric": "tokens", "window": "1h", "used": 300}]),
-        ))
-        .unwrap();
-        let a1 = e.import(&mut l, &req, NOW, Some("k1")).unwrap();
-        let a2 = e.import(&mut l, &req, NOW + 1000, Some("k1")).unwrap();
+        let body = body(json!([{"metric": "tokens", "window": "1h", "used": 300}]));
+        let req = read_import(&body).unwrap();
+        let fp = crate::idem::fingerprint(ROUTE, &body);
+        let k = |key| {
+            Some(Idem {
+                key,
+                fingerprint: &fp,
+            })
+        };
+        let a1 = e.import(&mut l, &req, NOW, k("k1")).unwrap();
+        let a2 = e.import(&mut l, &req, NOW + 1000, k("k1")).unwrap();
         assert_eq!(a1, a2);
         assert_eq!(state(&a2, "tokens", "1h").used, Amount::Count(300));
-        let a3 = e.import(&mut l, &req, NOW + 2000, Some("k2")).unwrap();
+        let a3 = e.import(&mut l, &req, NOW + 2000, k("k2")).unwrap();
         assert_eq!(state(&a3, "tokens", "1h").used, Amount::Count(600));
         let a4 = e.import(&mut l, &req, NOW + 3000, None).unwrap();
         assert_eq!(state(&a4, "tokens", "1h").used, Amount::Count(900));
+        // The same key with another request: refused, nothing added.
+        let other = Idem {
+            key: "k1",
+            fingerprint: "another",
+        };
+        let before = l.clone();
+        assert_eq!(
+            e.import(&mut l, &req, NOW + 4000, Some(other)),
+            Err(ImportRefused::KeyReused(KeyReused))
+        );
+        assert_eq!(l, before);
     }
 }

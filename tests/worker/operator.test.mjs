@@ -324,6 +324,17 @@ describe("usage import", () => {
     assert.equal(c.body.limits[0].used, 200);
     const d = await importUsage(w, user, body);
     assert.equal(d.body.limits[0].used, 300, "without a key every call adds");
+    // The key with another body, or a key a reserve used: 422, nothing added.
+    const other = { ...body, entries: [{ metric: "tokens", window: "day", used: 7 }] };
+    let r = await importUsage(w, user, other, "move-1");
+    assert.equal(r.status, 422);
+    assert.equal(r.body.code, "idempotency_key_reused");
+    const h = userAuth(user, subscription());
+    assert.equal((await client(w).reserve(h, msg(1), "shared-key")).status, 200);
+    r = await importUsage(w, user, body, "shared-key");
+    assert.equal(r.status, 422);
+    r = await client(w).explain(user);
+    assert.equal(r.body.limits.find((l) => l.metric === "tokens" && l.window === "day").used, 301);
     await w.stop();
   });
 
