@@ -17,6 +17,7 @@ pub mod headers;
 pub mod json;
 pub mod ledger;
 pub mod limit;
+pub mod media;
 pub mod messages;
 pub mod openai;
 pub mod replay;
