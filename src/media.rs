@@ -312,7 +312,7 @@ pub fn wav_byte_rate(b: &[u8]) -> Option<u64> {
             let bytes_per_s = rate * channels * bits.div_ceil(8);
             return Some(bytes_per_s).filter(|r| *r > 0);
         }
-        i = i.checked_add(8 + len + (len & 1))?;
+        i = i.checked_add(8)?.checked_add(len)?.checked_add(len & 1)?;
     }
 }
 
@@ -519,6 +519,37 @@ mod tests {
         assert_eq!(audio_tokens(b"ID3\x04", 160_000), 160_000 * 50 / 750 + 1);
         // A tiny clip still costs a second's worth.
         assert_eq!(audio_tokens(&wav, 10), AUDIO_TOKENS_PER_S);
+    }
+
+    proptest::proptest! {
+        /// Whatever the bytes, the readers answer (no panic, no endless loop).
+        #[test]
+        fn any_bytes_are_read_without_panic(b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512), len in 0u64..u64::MAX) {
+            for prefix in [&b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR"[..], b"\xff\xd8", b"GIF89a", b"BM", b"RIFF\0\0\0\0WEBPVP8X", b"RIFF\0\0\0\0WAVE", b"%PDF", b""] {
+                let mut x = prefix.to_vec();
+                x.extend(&b);
+                let _ = image_size(&x);
+                let _ = wav_byte_rate(&x);
+                let _ = audio_tokens(&x, len);
+                let _ = file_tokens(&x);
+                if let Some((w, h)) = image_size(&x) {
+                    let _ = image_tokens("openai/gpt-4o-mini", Some((w, h)));
+                }
+            }
+            let s = String::from_utf8_lossy(&b);
+            let _ = base64_head(&s, 64);
+            let _ = base64_len(&s);
+            if let Some(d) = DataUrl::parse(&format!("data:{s}")) {
+                let _ = d.len();
+                let _ = d.head(16);
+            }
+        }
+
+        #[test]
+        fn image_bounds_never_overflow(w in 1u32.., h in 1u32..) {
+            let t = image_tokens("x", Some((w, h)));
+            proptest::prop_assert!(t >= 258);
+        }
     }
 
     #[test]

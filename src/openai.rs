@@ -1509,6 +1509,73 @@ mod tests {
         assert!(r.upstream_body(&sneaky, &gw).get("route").is_none());
     }
 
+    /// Any JSON a client sends is parsed or refused, never a panic.
+    fn arb_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<f64>().prop_map(|f| json!(f)),
+            "[a-z_:/\\-]{0,12}".prop_map(Value::String),
+            Just(json!(
+                "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAB9AAAAfQ"
+            )),
+            Just(json!(
+                "data:application/pdf;base64,JVBERi0xLjQgL0NvdW50IDk5OTk5"
+            )),
+            Just(json!("image_url")),
+            Just(json!("input_audio")),
+            Just(json!("file")),
+            Just(json!("text")),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            let keys = prop_oneof![
+                Just("model".to_string()),
+                Just("messages".to_string()),
+                Just("content".to_string()),
+                Just("type".to_string()),
+                Just("image_url".to_string()),
+                Just("url".to_string()),
+                Just("input_audio".to_string()),
+                Just("data".to_string()),
+                Just("file".to_string()),
+                Just("file_data".to_string()),
+                Just("tools".to_string()),
+                Just("n".to_string()),
+                Just("max_tokens".to_string()),
+                Just("stream".to_string()),
+                Just("prompt".to_string()),
+                "[a-z]{1,6}",
+            ];
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map(keys, inner, 0..5)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_request_parses_or_is_refused(v in arb_json()) {
+            let gw = GatewayConfig {
+                default_image_model: Some("img".into()),
+                allow_fields: vec!["data".into()],
+                ..GatewayConfig::default()
+            };
+            if let Ok(r) = ChatRequest::parse(&v, &gw) {
+                let _ = r.upstream_body(&v, &gw);
+                let _ = r.action();
+            }
+            if let Ok(r) = ImageRequest::parse(&v, &gw) {
+                let _ = r.upstream_body(&v, &gw);
+            }
+            let _ = estimate_chat_input(&v);
+            let _ = charged_model(&gw, "m", v.get("model").and_then(Value::as_str));
+        }
+    }
+
     #[test]
     fn parts_and_tools_are_checked() {
         let gw = GatewayConfig::default();
