@@ -195,11 +195,8 @@ impl Caller {
     fn call(&self) -> UserCall {
         UserCall {
             locale: self.locale.clone(),
-            ..protocol::as_gateway(UserCall::new(
-                self.now_ms,
-                &self.user,
-                self.claims.subscription.clone(),
-            ))
+            caller: internal::Caller::Gateway,
+            ..UserCall::new(self.now_ms, &self.user, self.claims.subscription.clone())
         }
     }
 }
@@ -231,23 +228,6 @@ async fn read_body(req: &mut Request) -> std::result::Result<Value, GwError> {
     }
     serde_json::from_slice(&bytes)
         .map_err(|e| GwError::new(400, "bad_request", format!("invalid JSON: {e}")))
-}
-
-/// TEMPORARY until the user's object speaks the gateway protocol (the lead's
-/// "internal: gateway protocol" commit): `caller: Gateway`, `extend`,
-/// `answered_model`. Replaced by the real fields at the merge.
-mod protocol {
-    use crate::internal::{UserCall, UserOp};
-
-    pub fn as_gateway(c: UserCall) -> UserCall {
-        c
-    }
-
-    pub const EXTEND: Option<UserOp> = None;
-
-    pub fn with_answered_model(c: UserCall, _model: Option<String>) -> UserCall {
-        c
-    }
 }
 
 /// A fresh idempotency key: one per gateway call, never the client's (a
@@ -619,12 +599,13 @@ impl UpstreamTask {
     /// client), extending the hold whenever an extension falls due meanwhile.
     async fn wait(&self, p: js_sys::Promise) -> std::result::Result<JsValue, JsValue> {
         loop {
-            if Date::now().as_millis() as f64 >= self.keep.next_ms.get() {
-                self.extend().await;
-                self.keep
-                    .next_ms
-                    .set(Date::now().as_millis() as f64 + self.keep.every_ms);
+            let now = Date::now().as_millis() as f64;
+            if now >= self.keep.next_ms.get() {
+                // The next one is due a period after this one *started*: a
+                // slow extension does not push the next one later.
+                self.keep.next_ms.set(now + self.keep.every_ms);
                 self.keep.timer.borrow_mut().take();
+                self.extend().await;
             }
             let (timer, mark) = self.timer();
             let both = js_sys::Array::of2(&p, &timer);
@@ -660,10 +641,7 @@ impl UpstreamTask {
     /// third of the TTL, and an expired gateway hold is charged, not dropped.
     async fn extend(&self) {
         let call = self.call();
-        let Some(op) = protocol::EXTEND else {
-            return;
-        };
-        match internal::user(&self.env, &self.who.user, op, &call).await {
+        match internal::user(&self.env, &self.who.user, UserOp::Extend, &call).await {
             Ok(r) if r.status == 200 => {}
             Ok(r) => worker::console_error!(
                 "gateway: extend of hold {} answered {}: {}",
@@ -694,13 +672,11 @@ impl UpstreamTask {
             if pause > 0 {
                 Delay::from(Duration::from_millis(pause)).await;
             }
-            let call = protocol::with_answered_model(
-                UserCall {
-                    usage: usage.clone(),
-                    ..self.call()
-                },
-                answered_model.clone(),
-            );
+            let call = UserCall {
+                usage: usage.clone(),
+                answered_model: answered_model.clone(),
+                ..self.call()
+            };
             let status = match internal::user(&self.env, &self.who.user, op, &call).await {
                 Ok(r) if r.status == 200 => return,
                 Ok(r) => {
