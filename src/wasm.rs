@@ -179,7 +179,8 @@ export interface LimitState {
   metric: Metric;
   scope: Scope;
   window: Window | "file";
-  chat_id?: string;
+  /** `chat` windows only: the chat, or `null` for a chat with no usage yet. */
+  chat_id?: string | null;
   limit: number;
   /** Includes open holds. */
   used: number;
