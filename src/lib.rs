@@ -21,6 +21,7 @@ pub mod import;
 pub mod json;
 pub mod ledger;
 pub mod limit;
+pub mod media;
 pub mod messages;
 pub mod openai;
 pub mod replay;
