@@ -183,7 +183,8 @@ function isoSeconds(ms) {
 /** A plausible GET /v1/usage body for `sub`, built from the core's own status. */
 function sampleSnapshot(sub, nowMs) {
   const base = state.tg.status(Tollgate.emptySnapshot(sub), sub, nowMs);
-  const limits = base.limits.map((l) => {
+  // A snapshot lists chats with usage only: the sample's one is chat-1 (below).
+  const limits = base.limits.filter((l) => l.window !== "chat").map((l) => {
     const f = SAMPLE[`${l.metric}|${l.window}`] ?? 0.3;
     const used = l.metric === "cost_usd" ? Math.round(l.limit * f * 100) / 100 : Math.floor(l.limit * f);
     const m = /^(\d+)([mhd])$/.exec(l.window);
@@ -270,7 +271,8 @@ function renderStatic() {
 
 function renderMeters() {
   const now = Date.now();
-  const status = state.tg.status(state.snapshot, state.sub, now);
+  // Chat limits for the chat the page uploads to (SPEC §6: status lists every limit).
+  const status = state.tg.status(state.snapshot, state.sub, now, { chatId: $("chat").value || "chat-1" });
   $("source").textContent = state.live ? t().live : t().sample;
   $("source").className = `pill ${state.live ? "live" : ""}`;
   $("as-of").textContent = t().asOf(dateTime(status.as_of));

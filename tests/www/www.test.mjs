@@ -77,7 +77,7 @@ test("Persian and right-to-left by default, quota meters for every limit", { ski
   assert.equal(await page.getAttribute("html", "dir"), "rtl");
   const expected = await page.evaluate(() => {
     const { tg, snapshot, sub } = window.__tollgate.state;
-    return tg.status(snapshot, sub, Date.now()).limits.length;
+    return tg.status(snapshot, sub, Date.now(), { chatId: document.getElementById("chat").value || "chat-1" }).limits.length;
   });
   const meters = await page.$$eval("#meters li.meter", (lis) => lis.map((li) => li.textContent));
   assert.ok(expected > 0);
