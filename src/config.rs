@@ -119,7 +119,8 @@ const PLAN_KEYS: &[&str] = &[
     "files",
     "max_concurrent",
 ];
-const LIMIT_KEYS: &[&str] = &["metric", "scope", "window", "max"];
+// Revision 2 adds `overflow` (SPEC §9).
+const LIMIT_KEYS: &[&str] = &["metric", "scope", "window", "max", "overflow"];
 const FILES_KEYS: &[&str] = &["max_file_bytes", "allowed_extensions"];
 
 /// `hold_max_ttl_s` when the config does not say.
@@ -471,11 +472,21 @@ fn read_limit(r: &mut Reader, v: &Value, path: &str) -> Option<Limit> {
         (Some(Metric::CostUsd), Some(v)) => r.as_usd_micros(v, &join(path, "max")),
         (_, Some(v)) => r.as_count(v, &join(path, "max")),
     };
+    // --- credits (SPEC §9): `"overflow": "credits"` opts a limit in.
+    let overflow_credits = match lm.get("overflow") {
+        None | Some(Value::Null) => false,
+        Some(Value::String(s)) if s == "credits" => true,
+        Some(_) => {
+            r.err(join(path, "overflow"), "expected \"credits\"");
+            false
+        }
+    };
     Some(Limit {
         metric: metric?,
         scope: scope?,
         window: window?,
         max: max?,
+        overflow_credits,
     })
 }
 

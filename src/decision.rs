@@ -179,6 +179,18 @@ pub struct LimitState {
     /// RFC 3339; `null` when waiting never frees room (subscription, lifetime,
     /// chat) or when nothing is counted in a rolling window.
     pub resets_at: Option<String>,
+    /// Credits (SPEC §9): what the user's grants still hold for this limit
+    /// to draw on (0 for a limit without `"overflow": "credits"`).
+    #[serde(default = "no_credits")]
+    pub credits: Amount,
+    /// What this request draws from credits on this limit (its excess over
+    /// `remaining`); on a violation, what credits would have paid of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_credits: Option<Amount>,
+}
+
+fn no_credits() -> Amount {
+    Amount::Count(0)
 }
 
 /// One reason an action is refused.
@@ -220,6 +232,28 @@ pub struct Decision {
     pub limits: Vec<LimitState>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hold: Option<HoldRef>,
+    /// Credits (SPEC §9): what an allowed request draws from the user's
+    /// grants, per metric (`{"tokens": 500}`; dollars for `cost_usd`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub from_credits: std::collections::BTreeMap<String, Amount>,
+}
+
+impl Default for Decision {
+    /// An allowed decision with nothing in it; for building answers field
+    /// by field (`..Decision::default()`).
+    fn default() -> Self {
+        Decision {
+            allowed: true,
+            status: 200,
+            code: Code::Ok,
+            message: String::new(),
+            retry_after_s: None,
+            violations: Vec::new(),
+            limits: Vec::new(),
+            hold: None,
+            from_credits: Default::default(),
+        }
+    }
 }
 
 #[cfg(test)]

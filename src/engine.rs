@@ -58,6 +58,10 @@ pub trait UsageView {
     fn retry_after(&self, limit: &Limit, key: &str, ctx: &WinCtx, requested: u64) -> Option<i64>;
     /// Open holds of kinds that count against `max_concurrent`.
     fn in_flight(&self, now: i64) -> u64;
+    /// Credits usable at `now` for `metric` on a request on `model` (SPEC §9).
+    fn credits(&self, metric: Metric, model: Option<(&str, bool)>, now: i64) -> u64;
+    /// The credits a limit's meter shows (see [`crate::credits::for_limit`]).
+    fn limit_credits(&self, limit: &Limit, now: i64) -> u64;
 }
 
 impl UsageView for Ledger {
@@ -75,6 +79,12 @@ impl UsageView for Ledger {
             .iter()
             .filter(|h| h.expires > now && counts_in_flight(&h.kind))
             .count() as u64
+    }
+    fn credits(&self, metric: Metric, model: Option<(&str, bool)>, now: i64) -> u64 {
+        crate::credits::available(&self.grants, metric, model, now)
+    }
+    fn limit_credits(&self, l: &Limit, now: i64) -> u64 {
+        crate::credits::for_limit(&self.grants, l.metric, &l.scope, now)
     }
 }
 
@@ -113,6 +123,8 @@ struct Evaluation<'p> {
     applied: Vec<Applied<'p>>,
     demand: Demand,
     limit_states: Vec<LimitState>,
+    /// Per metric, what an allowed request draws from credits.
+    draw: Amounts,
 }
 
 /// A config made ready to decide.
@@ -392,6 +404,8 @@ impl Engine {
                         requested: Some(Amount::Count(f.size)),
                         remaining: Amount::Count(max),
                         resets_at: None,
+                        credits: Amount::Count(0),
+                        from_credits: None,
                     });
                     sizes.push(v);
                 }
@@ -417,6 +431,7 @@ impl Engine {
             applied: Vec::new(),
             demand: self.demand(action),
             limit_states: Vec::new(),
+            draw: Amounts::default(),
         };
         if let Action::Upgrade { to_plan } = action {
             ev.violations
@@ -479,6 +494,8 @@ impl Engine {
             chat: action.chat_id(),
         };
         let mut quota: Vec<(usize, Violation)> = Vec::new();
+        // Credits usable per metric, read once when an overflow limit asks.
+        let mut pool: [Option<u64>; 6] = [None; 6];
         for (li, limit) in plan.limits.iter().enumerate() {
             let mi = limit.metric.idx();
             if !ev.demand.touched[mi] || !limit.scope.matches(model_ref) {
@@ -491,18 +508,38 @@ impl Engine {
             let requested = ev.demand.amounts[mi];
             let used = view.used(limit, key, &ctx);
             let remaining = limit.max.saturating_sub(used);
-            let over = remaining == 0 || requested > remaining;
+            let mut over = remaining == 0 || requested > remaining;
+            // Credits (SPEC §9): an overflow limit lets the excess be drawn
+            // from the grants covering the request, when they hold enough.
+            let (mut credits, mut from_credits) = (0, None);
+            if limit.overflow_credits {
+                credits =
+                    *pool[mi].get_or_insert_with(|| view.credits(limit.metric, model_ref, now));
+                if over {
+                    let excess = requested.saturating_sub(remaining);
+                    if credits > 0 && excess <= credits {
+                        over = false;
+                        ev.draw[mi] = ev.draw[mi].max(excess);
+                    }
+                    from_credits = Some(excess.min(credits));
+                }
+            }
             if over || opts.explain {
                 let resets_at = view.resets_at(limit, key, &ctx);
-                let state = limit_state(limit, ctx.chat, used, Some(requested), resets_at);
+                let mut state = limit_state(limit, ctx.chat, used, Some(requested), resets_at);
+                state.credits = Amount::of(limit.metric, credits);
+                state.from_credits = from_credits.map(|n| Amount::of(limit.metric, n));
                 if over {
-                    let code = if remaining == 0 {
+                    // What the user may still use here: the plan's remaining
+                    // and, on an overflow limit, the credits.
+                    let usable = remaining.saturating_add(credits);
+                    let code = if usable == 0 {
                         Code::WindowExceeded
                     } else {
                         Code::InsufficientBudget
                     };
                     let retry = view
-                        .retry_after(limit, key, &ctx, requested)
+                        .retry_after(limit, key, &ctx, requested.saturating_sub(credits))
                         .map(|s| s.max(0) as u64);
                     // For a violation, `resets_at` is when this request would fit.
                     let fits_at = match (limit.window, retry) {
@@ -518,7 +555,7 @@ impl Engine {
                             window: Some(limit.window),
                             limit: Some(limit.max),
                             used: Some(used),
-                            remaining: Some(remaining),
+                            remaining: Some(usable),
                             requested: Some(requested),
                             resets_at: fits_at.as_deref(),
                             ..Default::default()
@@ -602,6 +639,7 @@ impl Engine {
         let Evaluation {
             violations,
             limit_states,
+            draw,
             ..
         } = ev;
         match violations.first() {
@@ -614,6 +652,11 @@ impl Engine {
                 violations,
                 limits: limit_states,
                 hold: None,
+                from_credits: Metric::ALL
+                    .iter()
+                    .filter(|m| draw[m.idx()] > 0)
+                    .map(|m| (m.as_str().to_string(), Amount::of(*m, draw[m.idx()])))
+                    .collect(),
             },
             Some(first) => {
                 // Waiting helps only if every violation clears by waiting: then
@@ -631,6 +674,7 @@ impl Engine {
                     violations,
                     limits: limit_states,
                     hold: None,
+                    from_credits: Default::default(),
                 }
             }
         }
@@ -685,12 +729,21 @@ impl Engine {
         let locale = self.locale(opts);
         let ev = self.evaluate(ledger, sub, action, now, opts);
         // What to charge if allowed: borrowed from the engine's plans, no copies.
-        let charges: Vec<(&str, Window, Metric, u64)> = ev
+        let charges: Vec<(&str, Window, Metric, u64, bool)> = ev
             .applied
             .iter()
-            .map(|a| (a.key, a.limit.window, a.limit.metric, a.requested))
+            .map(|a| {
+                (
+                    a.key,
+                    a.limit.window,
+                    a.limit.metric,
+                    a.requested,
+                    a.limit.overflow_credits,
+                )
+            })
             .collect();
         let demand = ev.demand;
+        let draw = ev.draw;
         let mut d = self.decide(ev, locale);
         let holds_usage = !matches!(
             action,
@@ -705,7 +758,29 @@ impl Engine {
                 chat: action.chat_id(),
             };
             let mut hold_charges = Vec::with_capacity(charges.len());
-            for (key, win, metric, amount) in charges {
+            // Credits first: an overflow limit's counter gets the part the
+            // plan pays, the grants the rest (see `crate::credits`).
+            let model_ref = action
+                .model()
+                .and_then(|m| self.config.model(m).map(|x| (m, x.free)));
+            let mut draws = Vec::new();
+            for m in Metric::ALL {
+                if draw[m.idx()] > 0 {
+                    draws.extend(crate::credits::draw(
+                        &mut ledger.grants,
+                        m,
+                        model_ref,
+                        draw[m.idx()],
+                        now,
+                    ));
+                }
+            }
+            for (key, win, metric, requested, overflow) in charges {
+                let amount = if overflow {
+                    requested - draw[metric.idx()].min(requested)
+                } else {
+                    requested
+                };
                 let mut slot = ledger.counters.remove(key);
                 let s = window::charge(&mut slot, win, &ctx, amount);
                 if let Some(c) = slot {
@@ -716,6 +791,7 @@ impl Engine {
                     metric: metric.idx() as u8,
                     slot: s,
                     amount,
+                    overflow,
                 });
             }
             let id = ledger.new_hold_id();
@@ -747,6 +823,7 @@ impl Engine {
                         b
                     }
                 })),
+                draws,
             });
             d.hold = Some(HoldRef {
                 id,
@@ -807,7 +884,11 @@ impl Engine {
                     continue;
                 }
                 let resets_at = view.resets_at(limit, key, &ctx);
-                out.push(limit_state(limit, chat, used, None, resets_at));
+                let mut state = limit_state(limit, chat, used, None, resets_at);
+                if limit.overflow_credits {
+                    state.credits = Amount::of(limit.metric, view.limit_credits(limit, now));
+                }
+                out.push(state);
             }
         }
         out
@@ -829,6 +910,12 @@ impl Engine {
             plan: sub.map(|s| s.plan.clone()),
             as_of: rfc3339(now),
             limits: self.limit_states(l, sub, &chats, false, now),
+            grants: l
+                .grants
+                .iter()
+                .filter(|g| g.listed(now))
+                .map(crate::credits::Grant::info)
+                .collect(),
             holds: l
                 .holds
                 .iter()
@@ -987,6 +1074,8 @@ fn limit_state(
         requested: requested.map(a),
         remaining: a(limit.max.saturating_sub(used)),
         resets_at: resets_at.map(rfc3339),
+        credits: a(0),
+        from_credits: None,
     }
 }
 

@@ -112,6 +112,8 @@ mod tests {
             requested: None,
             remaining: Amount::Count(remaining),
             resets_at: resets.map(str::to_string),
+            credits: Amount::Count(0),
+            from_credits: None,
         }
     }
 

@@ -251,6 +251,9 @@ pub struct Limit {
     pub window: Window,
     /// Micro-dollars for `cost_usd`. `0` means nothing is allowed, never "unlimited".
     pub max: u64,
+    /// `"overflow": "credits"`: the excess over `max` may be drawn from the
+    /// user's grants (SPEC §9). Without it the limit is never exceeded.
+    pub overflow_credits: bool,
 }
 
 impl Limit {

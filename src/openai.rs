@@ -1374,6 +1374,7 @@ mod tests {
             violations: Vec::<Violation>::new(),
             limits: vec![],
             hold: None,
+            ..Decision::default()
         }
     }
 

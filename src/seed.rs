@@ -108,6 +108,7 @@ pub fn read_seed_plan(r: &mut Reader, m: &Map<String, Value>, path: &str) -> Opt
                     scope: Scope::parse(scope),
                     window: Window::parse(window).expect("seed windows are valid"),
                     max: n,
+                    overflow_credits: false,
                 });
             }
         }
@@ -119,6 +120,7 @@ pub fn read_seed_plan(r: &mut Reader, m: &Map<String, Value>, path: &str) -> Opt
                 scope: Scope::All,
                 window: Window::Subscription,
                 max: usd,
+                overflow_credits: false,
             });
         }
     }

@@ -176,6 +176,10 @@ export interface LimitState {
   remaining: number;
   /** RFC 3339, or `null` when waiting never frees room. */
   resets_at: string | null;
+  /** Credits this limit may draw on (0 without `"overflow": "credits"`). */
+  credits: number;
+  /** What this request draws from credits on this limit. */
+  from_credits?: number;
 }
 
 /** One reason an action is refused. Quota violations carry the limit's fields. */
@@ -203,6 +207,21 @@ export interface Decision {
   /** Every limit that applied, when `explain` was asked for. */
   limits: LimitState[];
   hold?: HoldRef;
+  /** What an allowed request draws from credits, per metric. */
+  from_credits?: Partial<Record<Metric, number>>;
+}
+
+/** A grant (SPEC §9) as `GET /v1/usage` lists it. */
+export interface GrantInfo {
+  id: string;
+  metric: Metric;
+  scope: Scope;
+  amount: number;
+  remaining: number;
+  source: "purchase" | "promo" | "admin" | "discount";
+  starts_at?: string;
+  expires_at: string | null;
+  revoked_at?: string;
 }
 
 export interface HoldInfo {
@@ -220,6 +239,8 @@ export interface Snapshot {
   as_of: string;
   limits?: LimitState[];
   holds?: HoldInfo[];
+  /** Credits: every grant not expired and not revoked. */
+  grants?: GrantInfo[];
 }
 
 export interface CheckOptions {
