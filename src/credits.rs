@@ -327,7 +327,19 @@ pub fn read_grant(v: &Value, now: i64, assign_id: &str) -> Result<Grant, Problem
     );
     let id = match m.get("id") {
         None | Some(Value::Null) => Some(assign_id.to_string()),
-        Some(_) => r.req_id(m, "", "id", MAX_GRANT_ID).map(str::to_string),
+        Some(_) => r
+            .req_id(m, "", "id", MAX_GRANT_ID)
+            .and_then(|s| {
+                // It appears in `DELETE /v1/admin/users/{id}/grants/{grant}`.
+                let ok = s
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b':' | b'@' | b'-'));
+                if !ok {
+                    r.err("id", "a grant id is 1-128 characters of A-Z a-z 0-9 . _ : @ -");
+                }
+                ok.then_some(s)
+            })
+            .map(str::to_string),
     };
     let metric = r.req_str(m, "", "metric").and_then(|s| {
         Metric::parse(s).or_else(|| {

@@ -7,7 +7,7 @@
 //!
 //! | object (binding, name)            | ops |
 //! |-----------------------------------|-----|
-//! | `UserLedger` (`USERS`, `sub`)     | `check`, `reserve`, `commit`, `release`, `extend`, `usage`, `explain`, `reset` — body [`UserCall`] |
+//! | `UserLedger` (`USERS`, `sub`)     | `check`, `reserve`, `commit`, `release`, `extend`, `usage`, `explain`, `reset`, `grant`, `revoke` — body [`UserCall`] |
 //! | `DiscountCode` (`DISCOUNTS`, code)| `put`, `get`, `redeem`, `check` — body [`DiscountCall`] |
 //! | `ConfigStore` (`CONFIG`, `"global"`) | `get`, `put` — body [`ConfigCall`] |
 //!
@@ -51,6 +51,9 @@ pub enum UserOp {
     Explain,
     Reset,
     Extend,
+    /// Credits (SPEC §9): create a grant / revoke one.
+    Grant,
+    Revoke,
 }
 
 impl UserOp {
@@ -64,6 +67,8 @@ impl UserOp {
             UserOp::Explain => "explain",
             UserOp::Reset => "reset",
             UserOp::Extend => "extend",
+            UserOp::Grant => "grant",
+            UserOp::Revoke => "revoke",
         }
     }
 
@@ -77,6 +82,8 @@ impl UserOp {
             UserOp::Explain,
             UserOp::Reset,
             UserOp::Extend,
+            UserOp::Grant,
+            UserOp::Revoke,
         ]
         .into_iter()
         .find(|o| o.as_str() == s)
@@ -127,6 +134,11 @@ pub struct UserCall {
     /// reserved one; the usage is charged as that model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answered_model: Option<String>,
+    /// `grant`: the grant to create (SPEC §9); `revoke`: `grant_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_id: Option<String>,
 }
 
 impl UserCall {
