@@ -185,13 +185,7 @@ pub struct Draw {
 /// then by source (promo before purchase), then the oldest, then by id so
 /// the order is total.
 pub fn draw_order(a: &Grant, b: &Grant) -> std::cmp::Ordering {
-    let key = |g: &Grant| {
-        (
-            g.expires_at.unwrap_or(i64::MAX),
-            g.source.rank(),
-            g.created,
-        )
-    };
+    let key = |g: &Grant| (g.expires_at.unwrap_or(i64::MAX), g.source.rank(), g.created);
     key(a).cmp(&key(b)).then_with(|| a.id.cmp(&b.id))
 }
 
@@ -331,11 +325,14 @@ pub fn read_grant(v: &Value, now: i64, assign_id: &str) -> Result<Grant, Problem
             .req_id(m, "", "id", MAX_GRANT_ID)
             .and_then(|s| {
                 // It appears in `DELETE /v1/admin/users/{id}/grants/{grant}`.
-                let ok = s
-                    .bytes()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b':' | b'@' | b'-'));
+                let ok = s.bytes().all(|c| {
+                    c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b':' | b'@' | b'-')
+                });
                 if !ok {
-                    r.err("id", "a grant id is 1-128 characters of A-Z a-z 0-9 . _ : @ -");
+                    r.err(
+                        "id",
+                        "a grant id is 1-128 characters of A-Z a-z 0-9 . _ : @ -",
+                    );
                 }
                 ok.then_some(s)
             })
@@ -473,7 +470,10 @@ mod tests {
             "g1",
         )
         .unwrap();
-        assert_eq!((ok.id.as_str(), ok.amount, ok.created), ("g1", 1_500_000, 7));
+        assert_eq!(
+            (ok.id.as_str(), ok.amount, ok.created),
+            ("g1", 1_500_000, 7)
+        );
     }
 }
 

@@ -37,6 +37,12 @@ impl CommitRequest {
     }
 }
 
+/// A commit's real usage per metric, and the part of it credits paid.
+struct Settled {
+    real: Amounts,
+    paid: Amounts,
+}
+
 fn owner_check(origin: Origin, by: Origin) -> Result<(), HoldError> {
     if origin == Origin::Gateway && by != Origin::Gateway {
         Err(HoldError::OwnedByGateway)
@@ -174,7 +180,8 @@ impl Engine {
         let model = usage.model.clone().or_else(|| hold.model.clone());
         let real = self.real_usage(&hold.kind, model.as_deref(), &hold.est, usage);
         let paid = self.settle_credits(ledger, &hold, on_counters, model.as_deref(), &real, now);
-        self.record(ledger, &hold, on_counters, model.as_deref(), &real, &paid, now);
+        let settled = Settled { real, paid };
+        self.record(ledger, &hold, on_counters, model.as_deref(), &settled, now);
         ledger.put_closed(ClosedHold {
             id: hold.id.clone(),
             closed_at: now,
@@ -271,8 +278,7 @@ impl Engine {
             if need < had {
                 crate::credits::undraw(&mut ledger.grants, &mut draws, m, had - need);
             } else if need > had {
-                let more =
-                    crate::credits::draw(&mut ledger.grants, m, model_ref, need - had, now);
+                let more = crate::credits::draw(&mut ledger.grants, m, model_ref, need - had, now);
                 draws.extend(more);
             }
             paid[m.idx()] = crate::credits::drawn(&draws)[m.idx()];
@@ -291,10 +297,10 @@ impl Engine {
         hold: &Hold,
         on_counters: bool,
         model: Option<&str>,
-        real: &Amounts,
-        paid: &Amounts,
+        settled: &Settled,
         now: i64,
     ) {
+        let (real, paid) = (&settled.real, &settled.paid);
         let minus = |amount: u64| if on_counters { amount } else { 0 };
         // An overflow limit's counter gets what credits did not pay.
         let real_for = |c: &crate::ledger::Charge| {

@@ -548,7 +548,11 @@ async fn route_admin_grant_revoke(req: Request, ctx: &Ctx, id: &str, grant: &str
     require_admin(&req, ctx)?;
     check_user_id(id)?;
     if !http::valid_user_id(grant) {
-        return Err(ApiError::new(404, "grant_unknown", "no such grant for this user"));
+        return Err(ApiError::new(
+            404,
+            "grant_unknown",
+            "no such grant for this user",
+        ));
     }
     let call = UserCall {
         caller: Caller::Admin,

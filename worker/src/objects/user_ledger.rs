@@ -482,11 +482,7 @@ impl UserLedger {
         .map_err(|p| ApiError::bad_request("invalid grant", p.0))?;
         let gid = g.id.clone();
         let created = ledger.add_grant(g);
-        let info = ledger
-            .grants
-            .iter()
-            .find(|g| g.id == gid)
-            .map(|g| g.info());
+        let info = ledger.grants.iter().find(|g| g.id == gid).map(|g| g.info());
         let answer = json!({"created": created, "user": call.user, "grant": info});
         let text = serde_json::to_string(&answer)?;
         if let Some(k) = call.idempotency_key.as_deref() {
