@@ -83,6 +83,9 @@ pub struct Config {
     pub hold_max_ttl_s: u64,
     /// What the alarm does with a hold nobody settled (SPEC §5).
     pub on_hold_expiry: OnExpiry,
+    /// Warning thresholds in thousandths of a limit's `max` (SPEC §10;
+    /// config `warn_at`, default `[0.8]`).
+    pub warn_at: Vec<u16>,
     /// The document as given, for `GET /v1/admin/config`.
     pub raw: Value,
 }
@@ -99,6 +102,8 @@ const CONFIG_KEYS: &[&str] = &[
     "models",
     "plans",
     "messages",
+    // Revision 2: warnings (SPEC §10).
+    "warn_at",
 ];
 const MODEL_KEYS: &[&str] = &[
     "id",
@@ -119,8 +124,8 @@ const PLAN_KEYS: &[&str] = &[
     "files",
     "max_concurrent",
 ];
-// Revision 2 adds `overflow` (SPEC §9).
-const LIMIT_KEYS: &[&str] = &["metric", "scope", "window", "max", "overflow"];
+// Revision 2 adds `overflow` (SPEC §9) and `warn_at` (SPEC §10).
+const LIMIT_KEYS: &[&str] = &["metric", "scope", "window", "max", "overflow", "warn_at"];
 const FILES_KEYS: &[&str] = &["max_file_bytes", "allowed_extensions"];
 
 /// `hold_max_ttl_s` when the config does not say.
@@ -230,6 +235,10 @@ impl Config {
             }
         };
 
+        let warn_at = match m.get("warn_at") {
+            None | Some(Value::Null) => vec![DEFAULT_WARN_AT],
+            Some(v) => read_warn_at(&mut r, v, "warn_at"),
+        };
         let models = read_models(&mut r, m);
         let plans = read_plans(&mut r, m);
         let messages = read_messages(&mut r, m);
@@ -249,6 +258,7 @@ impl Config {
             hold_ttl_s,
             hold_max_ttl_s,
             on_hold_expiry,
+            warn_at,
             raw: v.clone(),
         };
         r.finish(cfg)
@@ -481,13 +491,41 @@ fn read_limit(r: &mut Reader, v: &Value, path: &str) -> Option<Limit> {
             false
         }
     };
+    let warn_at = lm
+        .get("warn_at")
+        .filter(|v| !v.is_null())
+        .map(|v| read_warn_at(r, v, &join(path, "warn_at")));
     Some(Limit {
         metric: metric?,
         scope: scope?,
         window: window?,
         max: max?,
         overflow_credits,
+        warn_at,
     })
+}
+
+// ---------------------------------------------------------------- warnings
+
+/// `warn_at` when the config does not say: 80 % (in thousandths).
+pub const DEFAULT_WARN_AT: u16 = 800;
+
+/// A list of fractions of `max` in (0, 1], kept in thousandths, ascending,
+/// without duplicates; `[]` turns warnings off.
+fn read_warn_at(r: &mut Reader, v: &Value, path: &str) -> Vec<u16> {
+    let mut out = Vec::new();
+    if let Some(a) = r.array(v, path) {
+        for (i, x) in a.iter().enumerate() {
+            let p = index(path, i);
+            match x.as_f64() {
+                Some(f) if f > 0.0 && f <= 1.0 => out.push((f * 1000.0).round().max(1.0) as u16),
+                _ => r.err(p, "expected a fraction of max, more than 0 and at most 1"),
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
 fn read_messages(
@@ -618,6 +656,31 @@ mod tests {
         assert!(s.contains("two limits on tokens · all · 1h"), "{s}");
         assert!(s.contains("messages.fa.window_exceeded"), "{s}");
         assert!(s.contains("messages.de"), "{s}");
+    }
+
+    #[test]
+    fn warn_at_and_overflow_are_read_and_checked() {
+        let mut v = spec_example();
+        let c = Config::from_value(&v).unwrap();
+        assert_eq!(c.warn_at, [DEFAULT_WARN_AT]);
+        v["warn_at"] = json!([0.9, 0.5, 0.5]);
+        v["plans"][0]["limits"][0]["warn_at"] = json!([]);
+        v["plans"][0]["limits"][1]["overflow"] = json!("credits");
+        let c = Config::from_value(&v).unwrap();
+        assert_eq!(c.warn_at, [500, 900]);
+        assert_eq!(c.plans[0].limits[0].warn_at, Some(vec![]));
+        assert!(c.plans[0].limits[1].overflow_credits);
+        v["warn_at"] = json!([0, 1.5, "x"]);
+        v["plans"][0]["limits"][1]["overflow"] = json!("debt");
+        let e = Config::from_value(&v).unwrap_err().to_string();
+        for p in [
+            "warn_at[0]",
+            "warn_at[1]",
+            "warn_at[2]",
+            "plans[0].limits[1].overflow",
+        ] {
+            assert!(e.contains(p), "{p}: {e}");
+        }
     }
 
     #[test]

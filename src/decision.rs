@@ -236,6 +236,29 @@ pub struct Decision {
     /// grants, per metric (`{"tokens": 500}`; dollars for `cost_usd`).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub from_credits: std::collections::BTreeMap<String, Amount>,
+    /// Warnings (SPEC §10): the thresholds this action takes a limit past
+    /// for the first time in the limit's period; on every decision, often
+    /// empty (a denial raises none).
+    #[serde(default)]
+    pub warnings: Vec<Warning>,
+}
+
+/// A limit taken past a `warn_at` threshold (SPEC §10).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Warning {
+    pub metric: String,
+    pub scope: String,
+    pub window: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chat_id: Option<String>,
+    /// The fraction of `limit` passed (`0.8`).
+    pub threshold: f64,
+    /// After this action.
+    pub used: Amount,
+    pub limit: Amount,
+    pub remaining: Amount,
+    pub resets_at: Option<String>,
+    pub message: String,
 }
 
 impl Default for Decision {
@@ -252,6 +275,7 @@ impl Default for Decision {
             limits: Vec::new(),
             hold: None,
             from_credits: Default::default(),
+            warnings: Vec::new(),
         }
     }
 }

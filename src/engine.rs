@@ -8,11 +8,11 @@
 
 use crate::action::{Action, FileInfo};
 use crate::config::{Config, Plan};
-use crate::decision::{Amount, Code, Decision, HoldRef, LimitState, Violation};
+use crate::decision::{Amount, Code, Decision, HoldRef, LimitState, Violation, Warning};
 use crate::discount::DiscountState;
 use crate::files;
 use crate::idem::{Idem, KeyReused};
-use crate::ledger::{Charge, Hold, IdemEntry, Ledger, Origin};
+use crate::ledger::{Charge, Hold, IdemEntry, Ledger, Origin, Warned};
 use crate::limit::{Amounts, Limit, Metric, Window};
 use crate::messages::{self, Locale, MessageArgs};
 use crate::snapshot::{HoldInfo, Snapshot};
@@ -62,6 +62,11 @@ pub trait UsageView {
     fn credits(&self, metric: Metric, model: Option<(&str, bool)>, now: i64) -> u64;
     /// The credits a limit's meter shows (see [`crate::credits::for_limit`]).
     fn limit_credits(&self, limit: &Limit, now: i64) -> u64;
+    /// The warnings already given for a limit (SPEC §10); a snapshot does
+    /// not know them (the browser may repeat a warning, never miss one).
+    fn warned(&self, _key: &str) -> Option<&Warned> {
+        None
+    }
 }
 
 impl UsageView for Ledger {
@@ -86,6 +91,9 @@ impl UsageView for Ledger {
     fn limit_credits(&self, l: &Limit, now: i64) -> u64 {
         crate::credits::for_limit(&self.grants, l.metric, &l.scope, now)
     }
+    fn warned(&self, key: &str) -> Option<&Warned> {
+        self.warned.get(key)
+    }
 }
 
 /// Only model calls are "requests in flight"; an upload's hold is not.
@@ -99,6 +107,8 @@ struct Applied<'p> {
     limit: &'p Limit,
     key: &'p str,
     requested: u64,
+    /// Used before this action.
+    used: u64,
 }
 
 /// What an action asks of each metric.
@@ -125,6 +135,9 @@ struct Evaluation<'p> {
     limit_states: Vec<LimitState>,
     /// Per metric, what an allowed request draws from credits.
     draw: Amounts,
+    /// The warnings an allowed action raises, and what to remember of them.
+    warnings: Vec<Warning>,
+    warned: Vec<(String, Warned)>,
 }
 
 /// A config made ready to decide.
@@ -432,6 +445,8 @@ impl Engine {
             demand: self.demand(action),
             limit_states: Vec::new(),
             draw: Amounts::default(),
+            warnings: Vec::new(),
+            warned: Vec::new(),
         };
         if let Action::Upgrade { to_plan } = action {
             ev.violations
@@ -585,12 +600,109 @@ impl Engine {
                 limit,
                 key,
                 requested,
+                used,
             });
         }
         // Smallest window first; the config's order among equals.
         quota.sort_by_key(|(li, _)| (plan.limits[*li].window.rank(), *li));
         ev.violations.extend(quota.into_iter().map(|(_, v)| v));
+        if ev.violations.is_empty() {
+            self.warnings(view, &mut ev, &ctx, locale);
+        }
         ev
+    }
+
+    /// Warnings (SPEC §10): every limit this action takes past one of its
+    /// `warn_at` thresholds (the highest one passed), unless that threshold
+    /// was already warned in the limit's period. A period is a calendar
+    /// period (by its end), a subscription (by its id), a chat, the whole
+    /// lifetime, or for a rolling window of length W the W-long slice of
+    /// time since the epoch that `now` falls in.
+    fn warnings(&self, view: &dyn UsageView, ev: &mut Evaluation, ctx: &WinCtx, locale: Locale) {
+        for a in &ev.applied {
+            let l = a.limit;
+            let ts: &[u16] = l.warn_at.as_deref().unwrap_or(&self.config.warn_at);
+            if l.max == 0 || ts.is_empty() {
+                continue;
+            }
+            let mi = l.metric.idx();
+            // What this limit's counter takes (credits pay the rest).
+            let charge = if l.overflow_credits {
+                a.requested - ev.draw[mi].min(a.requested)
+            } else {
+                a.requested
+            };
+            let (before, after) = (
+                u128::from(a.used),
+                u128::from(a.used.saturating_add(charge)),
+            );
+            let max = u128::from(l.max);
+            let Some(&t) = ts.iter().rev().find(|&&t| {
+                let line = u128::from(t) * max;
+                before * 1000 < line && line <= after * 1000
+            }) else {
+                continue;
+            };
+            let wkey = match ctx.chat {
+                Some(c) if l.window == Window::Chat => format!("{}#{c}", a.key),
+                _ => a.key.to_string(),
+            };
+            let resets_at = view.resets_at(l, a.key, ctx);
+            let period = match l.window {
+                Window::Rolling(..) => {
+                    (ctx.now / l.window.rolling_secs().unwrap_or(1).max(1)).to_string()
+                }
+                Window::Day | Window::Week | Window::Month => resets_at.unwrap_or(0).to_string(),
+                Window::Subscription => ctx.sub_id.unwrap_or("").to_string(),
+                Window::Lifetime | Window::Chat => String::new(),
+            };
+            if view
+                .warned(&wkey)
+                .is_some_and(|w| w.period == period && w.threshold >= t)
+            {
+                continue;
+            }
+            let used = a.used.saturating_add(charge);
+            let remaining = l.max.saturating_sub(used);
+            let resets = resets_at.map(rfc3339);
+            let message = messages::render_warning(
+                locale,
+                &MessageArgs {
+                    metric: Some(l.metric),
+                    scope: Some(&l.scope),
+                    window: Some(l.window),
+                    limit: Some(l.max),
+                    used: Some(used),
+                    remaining: Some(remaining),
+                    resets_at: resets.as_deref(),
+                    percent: Some((u64::from(t) + 5) / 10),
+                    ..Default::default()
+                },
+                self.config.template(locale, messages::WARNING),
+            );
+            let amount = |n| Amount::of(l.metric, n);
+            ev.warnings.push(Warning {
+                metric: l.metric.as_str().to_string(),
+                scope: l.scope.as_str().to_string(),
+                window: l.window.to_string(),
+                chat_id: (l.window == Window::Chat)
+                    .then(|| ctx.chat.map(str::to_string))
+                    .flatten(),
+                threshold: f64::from(t) / 1000.0,
+                used: amount(used),
+                limit: amount(l.max),
+                remaining: amount(remaining),
+                resets_at: resets,
+                message,
+            });
+            ev.warned.push((
+                wkey,
+                Warned {
+                    period,
+                    threshold: t,
+                },
+            ));
+        }
     }
 
     fn upgrade_check(
@@ -640,6 +752,7 @@ impl Engine {
             violations,
             limit_states,
             draw,
+            warnings,
             ..
         } = ev;
         match violations.first() {
@@ -657,6 +770,7 @@ impl Engine {
                     .filter(|m| draw[m.idx()] > 0)
                     .map(|m| (m.as_str().to_string(), Amount::of(*m, draw[m.idx()])))
                     .collect(),
+                warnings,
             },
             Some(first) => {
                 // Waiting helps only if every violation clears by waiting: then
@@ -675,6 +789,7 @@ impl Engine {
                     limits: limit_states,
                     hold: None,
                     from_credits: Default::default(),
+                    warnings: Vec::new(),
                 }
             }
         }
@@ -727,7 +842,8 @@ impl Engine {
             }
         }
         let locale = self.locale(opts);
-        let ev = self.evaluate(ledger, sub, action, now, opts);
+        let mut ev = self.evaluate(ledger, sub, action, now, opts);
+        let warned = std::mem::take(&mut ev.warned);
         // What to charge if allowed: borrowed from the engine's plans, no copies.
         let charges: Vec<(&str, Window, Metric, u64, bool)> = ev
             .applied
@@ -829,6 +945,8 @@ impl Engine {
                 id,
                 expires_at: rfc3339(expires),
             });
+            // A threshold warns once per limit per period.
+            ledger.warned.extend(warned);
         }
         if let (Some(k), true) = (idem, d.allowed) {
             let mut stored = d.clone();

@@ -80,6 +80,12 @@ impl Engine {
             window::prune(c, w, now);
             !window::is_idle(c, w, &ctx)
         });
+        // Warnings remembered for limits whose counter is gone (its period
+        // ended, its chat went idle) can no longer repeat: forget them.
+        let counters = &ledger.counters;
+        ledger
+            .warned
+            .retain(|k, _| counters.contains_key(k.split('#').next().unwrap_or(k)));
         ledger.forget_old(now);
         expired
     }

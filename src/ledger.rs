@@ -292,8 +292,25 @@ pub struct Ledger {
     /// before credits existed.
     #[serde(rename = "gr", default, skip_serializing_if = "Vec::is_empty")]
     pub grants: Vec<Grant>,
+    /// Warnings (SPEC §10): per limit (and chat), the period and the
+    /// highest threshold already warned in it, so a threshold warns once
+    /// per limit per period.
+    #[serde(rename = "wn", default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub warned: BTreeMap<String, Warned>,
     #[serde(skip)]
     dirty: Dirty,
+}
+
+/// The warnings already given for one limit in one period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Warned {
+    /// Which period (see `Engine`'s warnings): a calendar period's end, a
+    /// subscription id, a rolling window's slice of time.
+    #[serde(rename = "p")]
+    pub period: String,
+    /// The highest threshold warned, in thousandths.
+    #[serde(rename = "t")]
+    pub threshold: u16,
 }
 
 impl Default for Ledger {
@@ -306,6 +323,7 @@ impl Default for Ledger {
             closed: BTreeMap::new(),
             idem: BTreeMap::new(),
             grants: Vec::new(),
+            warned: BTreeMap::new(),
             dirty: Dirty::default(),
         }
     }
@@ -320,6 +338,8 @@ struct Main<'a> {
     n: u64,
     #[serde(skip_serializing_if = "<[Grant]>::is_empty")]
     gr: &'a [Grant],
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    wn: &'a BTreeMap<String, Warned>,
 }
 
 /// Rows to write or delete, for a store that keeps closed holds and
@@ -576,6 +596,7 @@ impl Ledger {
             h: &self.holds,
             n: self.next_hold,
             gr: &self.grants,
+            wn: &self.warned,
         })
         .expect("a ledger always serialises")
     }

@@ -109,6 +109,7 @@ pub fn read_seed_plan(r: &mut Reader, m: &Map<String, Value>, path: &str) -> Opt
                     window: Window::parse(window).expect("seed windows are valid"),
                     max: n,
                     overflow_credits: false,
+                    warn_at: None,
                 });
             }
         }
@@ -121,6 +122,7 @@ pub fn read_seed_plan(r: &mut Reader, m: &Map<String, Value>, path: &str) -> Opt
                 window: Window::Subscription,
                 max: usd,
                 overflow_credits: false,
+                warn_at: None,
             });
         }
     }

@@ -209,6 +209,23 @@ export interface Decision {
   hold?: HoldRef;
   /** What an allowed request draws from credits, per metric. */
   from_credits?: Partial<Record<Metric, number>>;
+  /** Thresholds (`warn_at`) this action takes a limit past; often empty. */
+  warnings: Warning[];
+}
+
+/** A limit taken past a `warn_at` threshold (SPEC §10). */
+export interface Warning {
+  metric: Metric;
+  scope: Scope;
+  window: Window;
+  chat_id?: string;
+  /** The fraction of `limit` passed, e.g. 0.8. */
+  threshold: number;
+  used: number;
+  limit: number;
+  remaining: number;
+  resets_at: string | null;
+  message: string;
 }
 
 /** A grant (SPEC §9) as `GET /v1/usage` lists it. */
