@@ -180,17 +180,14 @@ pub struct LimitState {
     /// chat) or when nothing is counted in a rolling window.
     pub resets_at: Option<String>,
     /// Credits (SPEC §9): what the user's grants still hold for this limit
-    /// to draw on (0 for a limit without `"overflow": "credits"`).
-    #[serde(default = "no_credits")]
-    pub credits: Amount,
+    /// to draw on; only on a limit with `"overflow": "credits"` (no other
+    /// limit can draw on any).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credits: Option<Amount>,
     /// What this request draws from credits on this limit (its excess over
     /// `remaining`); on a violation, what credits would have paid of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_credits: Option<Amount>,
-}
-
-fn no_credits() -> Amount {
-    Amount::Count(0)
 }
 
 /// One reason an action is refused.

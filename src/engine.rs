@@ -417,7 +417,7 @@ impl Engine {
                         requested: Some(Amount::Count(f.size)),
                         remaining: Amount::Count(max),
                         resets_at: None,
-                        credits: Amount::Count(0),
+                        credits: None,
                         from_credits: None,
                     });
                     sizes.push(v);
@@ -542,7 +542,9 @@ impl Engine {
             if over || opts.explain {
                 let resets_at = view.resets_at(limit, key, &ctx);
                 let mut state = limit_state(limit, ctx.chat, used, Some(requested), resets_at);
-                state.credits = Amount::of(limit.metric, credits);
+                if limit.overflow_credits {
+                    state.credits = Some(Amount::of(limit.metric, credits));
+                }
                 state.from_credits = from_credits.map(|n| Amount::of(limit.metric, n));
                 if over {
                     // What the user may still use here: the plan's remaining
@@ -1004,7 +1006,7 @@ impl Engine {
                 let resets_at = view.resets_at(limit, key, &ctx);
                 let mut state = limit_state(limit, chat, used, None, resets_at);
                 if limit.overflow_credits {
-                    state.credits = Amount::of(limit.metric, view.limit_credits(limit, now));
+                    state.credits = Some(Amount::of(limit.metric, view.limit_credits(limit, now)));
                 }
                 out.push(state);
             }
@@ -1192,7 +1194,7 @@ fn limit_state(
         requested: requested.map(a),
         remaining: a(limit.max.saturating_sub(used)),
         resets_at: resets_at.map(rfc3339),
-        credits: a(0),
+        credits: None,
         from_credits: None,
     }
 }

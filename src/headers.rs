@@ -112,7 +112,7 @@ mod tests {
             requested: None,
             remaining: Amount::Count(remaining),
             resets_at: resets.map(str::to_string),
-            credits: Amount::Count(0),
+            credits: None,
             from_credits: None,
         }
     }

@@ -80,12 +80,22 @@ impl Engine {
             window::prune(c, w, now);
             !window::is_idle(c, w, &ctx)
         });
-        // Warnings remembered for limits whose counter is gone (its period
-        // ended, its chat went idle) can no longer repeat: forget them.
+        // Warnings are remembered for their period: forgotten once a
+        // calendar period or a rolling slice is over, or when the counter of
+        // a subscription, lifetime or chat limit is gone.
         let counters = &ledger.counters;
-        ledger
-            .warned
-            .retain(|k, _| counters.contains_key(k.split('#').next().unwrap_or(k)));
+        ledger.warned.retain(|k, w| {
+            let base = k.split('#').next().unwrap_or(k);
+            let p = w.period.parse::<i64>().ok();
+            match window_of_key(base) {
+                Some(Window::Day | Window::Week | Window::Month) => p.is_some_and(|end| now < end),
+                Some(win @ Window::Rolling(..)) => {
+                    let len = win.rolling_secs().unwrap_or(1).max(1);
+                    p.is_some_and(|slice| slice >= now / len)
+                }
+                _ => counters.contains_key(base),
+            }
+        });
         ledger.forget_old(now);
         expired
     }

@@ -176,8 +176,8 @@ export interface LimitState {
   remaining: number;
   /** RFC 3339, or `null` when waiting never frees room. */
   resets_at: string | null;
-  /** Credits this limit may draw on (0 without `"overflow": "credits"`). */
-  credits: number;
+  /** Credits this limit may draw on (only on limits with `"overflow": "credits"`). */
+  credits?: number;
   /** What this request draws from credits on this limit. */
   from_credits?: number;
 }
