@@ -59,6 +59,15 @@ pub struct Plan {
     pub files: FileRules,
     /// Open holds allowed at once; `None`: no concurrency limit.
     pub max_concurrent: Option<u64>,
+    /// Fallback models (SPEC §11), tried in order for a quota-denied message.
+    pub fallbacks: Vec<Fallback>,
+}
+
+/// `{from: "<glob>", to: "<model id>"}` (SPEC §11).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fallback {
+    pub from: String,
+    pub to: String,
 }
 
 impl Plan {
@@ -123,6 +132,8 @@ const PLAN_KEYS: &[&str] = &[
     "limits",
     "files",
     "max_concurrent",
+    // Revision 2: fallback models (SPEC §11).
+    "fallbacks",
 ];
 // Revision 2 adds `overflow` (SPEC §9) and `warn_at` (SPEC §10).
 const LIMIT_KEYS: &[&str] = &["metric", "scope", "window", "max", "overflow", "warn_at"];
@@ -242,6 +253,7 @@ impl Config {
         let models = read_models(&mut r, m);
         let plans = read_plans(&mut r, m);
         let messages = read_messages(&mut r, m);
+        check_fallbacks(&mut r, &plans, &models);
 
         let cfg = Config {
             version,
@@ -422,6 +434,7 @@ fn read_plan(r: &mut Reader, pm: &Map<String, Value>, path: &str) -> Option<Plan
         }
     }
     let max_concurrent = r.opt_count(pm, path, "max_concurrent");
+    let fallbacks = read_fallbacks(r, pm, path);
     Some(Plan {
         id: id?.to_string(),
         active,
@@ -430,6 +443,7 @@ fn read_plan(r: &mut Reader, pm: &Map<String, Value>, path: &str) -> Option<Plan
         limits,
         files: files_rules,
         max_concurrent,
+        fallbacks,
     })
 }
 
@@ -503,6 +517,48 @@ fn read_limit(r: &mut Reader, v: &Value, path: &str) -> Option<Limit> {
         overflow_credits,
         warn_at,
     })
+}
+
+// ---------------------------------------------------------------- fallbacks
+
+/// A plan's `fallbacks: [{from, to}]` (SPEC §11). `to` must be a model the
+/// config knows (checked with the models, see `check_fallbacks`).
+fn read_fallbacks(r: &mut Reader, pm: &Map<String, Value>, path: &str) -> Vec<Fallback> {
+    let mut out = Vec::new();
+    let fpath = join(path, "fallbacks");
+    let Some(a) = pm.get("fallbacks").and_then(|v| r.array(v, &fpath)) else {
+        return out;
+    };
+    for (i, f) in a.iter().enumerate() {
+        let p = index(&fpath, i);
+        let Some(m) = r.object(f, &p) else {
+            continue;
+        };
+        r.known_keys(m, &p, &["from", "to"]);
+        let from = r.req_id(m, &p, "from", 256);
+        let to = r.req_id(m, &p, "to", 256);
+        if let (Some(from), Some(to)) = (from, to) {
+            out.push(Fallback {
+                from: from.to_string(),
+                to: to.to_string(),
+            });
+        }
+    }
+    out
+}
+
+/// Every fallback goes to a model the config knows.
+fn check_fallbacks(r: &mut Reader, plans: &[Plan], models: &[Model]) {
+    for (pi, p) in plans.iter().enumerate() {
+        for (i, f) in p.fallbacks.iter().enumerate() {
+            if !models.iter().any(|m| m.id == f.to) {
+                r.err(
+                    format!("plans[{pi}].fallbacks[{i}].to"),
+                    format!("unknown model {:?}", f.to),
+                );
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------- warnings

@@ -238,6 +238,13 @@ pub struct Decision {
     /// empty (a denial raises none).
     #[serde(default)]
     pub warnings: Vec<Warning>,
+    /// Fallback models (SPEC §11): the model the decision is for, when a
+    /// quota-denied message was allowed for the plan's fallback instead…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// …and the model that was asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_from: Option<String>,
 }
 
 /// A limit taken past a `warn_at` threshold (SPEC §10).
@@ -273,6 +280,8 @@ impl Default for Decision {
             hold: None,
             from_credits: Default::default(),
             warnings: Vec::new(),
+            model: None,
+            fallback_from: None,
         }
     }
 }

@@ -773,6 +773,8 @@ impl Engine {
                     .map(|m| (m.as_str().to_string(), Amount::of(*m, draw[m.idx()])))
                     .collect(),
                 warnings,
+                model: None,
+                fallback_from: None,
             },
             Some(first) => {
                 // Waiting helps only if every violation clears by waiting: then
@@ -792,6 +794,8 @@ impl Engine {
                     hold: None,
                     from_credits: Default::default(),
                     warnings: Vec::new(),
+                    model: None,
+                    fallback_from: None,
                 }
             }
         }
@@ -810,10 +814,61 @@ impl Engine {
     ) -> Decision {
         let now = secs(now_ms);
         let l = as_of(ledger, now);
-        self.decide(
-            self.evaluate(&*l, sub, action, now, opts),
-            self.locale(opts),
-        )
+        let ev = self.evaluate(&*l, sub, action, now, opts);
+        let (ev, fallback) = self.fallback(&*l, sub, action, now, opts, ev);
+        with_fallback(self.decide(ev, self.locale(opts)), action, fallback.as_ref())
+    }
+
+    /// Fallback models (SPEC §11): a `message` denied only for quota (every
+    /// violation a 429) is tried again, in the plan's order, for each
+    /// fallback whose `from` matches its model; the first that passes
+    /// replaces the evaluation. Access denials (403) and file problems
+    /// never fall back.
+    fn fallback<'p>(
+        &'p self,
+        view: &dyn UsageView,
+        sub: Option<&Subscription>,
+        action: &Action,
+        now: i64,
+        opts: &Options,
+        ev: Evaluation<'p>,
+    ) -> (Evaluation<'p>, Option<Action>) {
+        let Action::Message { model, .. } = action else {
+            return (ev, None);
+        };
+        if ev.violations.is_empty() || ev.violations.iter().any(|v| v.status != 429) {
+            return (ev, None);
+        }
+        let Some(plan) = sub.and_then(|s| self.config.plan(&s.plan)) else {
+            return (ev, None);
+        };
+        for f in plan
+            .fallbacks
+            .iter()
+            .filter(|f| f.to != *model && crate::glob::matches(&f.from, model))
+        {
+            let other = match action.clone() {
+                Action::Message {
+                    input_tokens,
+                    max_output_tokens,
+                    chat_id,
+                    kind,
+                    ..
+                } => Action::Message {
+                    model: f.to.clone(),
+                    input_tokens,
+                    max_output_tokens,
+                    chat_id,
+                    kind,
+                },
+                a => a,
+            };
+            let try_ev = self.evaluate(view, sub, &other, now, opts);
+            if try_ev.violations.is_empty() {
+                return (try_ev, Some(other));
+            }
+        }
+        (ev, None)
     }
 
     /// Atomic check-and-hold: allowed → every applicable counter moves and a
@@ -844,7 +899,11 @@ impl Engine {
             }
         }
         let locale = self.locale(opts);
-        let mut ev = self.evaluate(ledger, sub, action, now, opts);
+        let ev = self.evaluate(ledger, sub, action, now, opts);
+        let (mut ev, fallback) = self.fallback(ledger, sub, action, now, opts, ev);
+        // Allowed for a fallback model: the hold is for that model.
+        let asked = action;
+        let action = fallback.as_ref().unwrap_or(action);
         let warned = std::mem::take(&mut ev.warned);
         // What to charge if allowed: borrowed from the engine's plans, no copies.
         let charges: Vec<(&str, Window, Metric, u64, bool)> = ev
@@ -862,7 +921,7 @@ impl Engine {
             .collect();
         let demand = ev.demand;
         let draw = ev.draw;
-        let mut d = self.decide(ev, locale);
+        let mut d = with_fallback(self.decide(ev, locale), asked, fallback.as_ref());
         let holds_usage = !matches!(
             action,
             Action::Discount { .. } | Action::Upgrade { .. } | Action::Validate { .. }
@@ -1062,10 +1121,9 @@ impl Engine {
         opts: &Options,
     ) -> Decision {
         let now = secs(now_ms);
-        self.decide(
-            self.evaluate(snapshot, sub, action, now, opts),
-            self.locale(opts),
-        )
+        let ev = self.evaluate(snapshot, sub, action, now, opts);
+        let (ev, fallback) = self.fallback(snapshot, sub, action, now, opts, ev);
+        with_fallback(self.decide(ev, self.locale(opts)), action, fallback.as_ref())
     }
 
     /// The browser's pre-upload check: one decision for the whole batch and
@@ -1127,6 +1185,15 @@ impl Engine {
         let chats: Vec<Option<&str>> = chats.into_iter().collect();
         self.limit_states(snapshot, sub, &chats, true, secs(now_ms))
     }
+}
+
+/// Marks a decision allowed for a fallback model (SPEC §11).
+fn with_fallback(mut d: Decision, asked: &Action, fallback: Option<&Action>) -> Decision {
+    if let Some(f) = fallback {
+        d.model = f.model().map(str::to_string);
+        d.fallback_from = asked.model().map(str::to_string);
+    }
+    d
 }
 
 /// The ledger as it stands at `now`: holds whose time is up no longer

@@ -143,6 +143,7 @@ pub fn read_seed_plan(r: &mut Reader, m: &Map<String, Value>, path: &str) -> Opt
         limits,
         files,
         max_concurrent,
+        fallbacks: Vec::new(),
     })
 }
 

@@ -211,6 +211,10 @@ export interface Decision {
   from_credits?: Partial<Record<Metric, number>>;
   /** Thresholds (`warn_at`) this action takes a limit past; often empty. */
   warnings: Warning[];
+  /** Allowed for the plan's fallback model (SPEC §11): that model… */
+  model?: string;
+  /** …and the model asked for. */
+  fallback_from?: string;
 }
 
 /** A limit taken past a `warn_at` threshold (SPEC §10). */
