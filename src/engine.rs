@@ -816,7 +816,11 @@ impl Engine {
         let l = as_of(ledger, now);
         let ev = self.evaluate(&*l, sub, action, now, opts);
         let (ev, fallback) = self.fallback(&*l, sub, action, now, opts, ev);
-        with_fallback(self.decide(ev, self.locale(opts)), action, fallback.as_ref())
+        with_fallback(
+            self.decide(ev, self.locale(opts)),
+            action,
+            fallback.as_ref(),
+        )
     }
 
     /// Fallback models (SPEC §11): a `message` denied only for quota (every
@@ -1123,7 +1127,11 @@ impl Engine {
         let now = secs(now_ms);
         let ev = self.evaluate(snapshot, sub, action, now, opts);
         let (ev, fallback) = self.fallback(snapshot, sub, action, now, opts, ev);
-        with_fallback(self.decide(ev, self.locale(opts)), action, fallback.as_ref())
+        with_fallback(
+            self.decide(ev, self.locale(opts)),
+            action,
+            fallback.as_ref(),
+        )
     }
 
     /// The browser's pre-upload check: one decision for the whole batch and
