@@ -19,7 +19,9 @@ const CONFIG = onePlanConfig(
     { metric: "messages", window: "day", max: 5 },
     { metric: "tokens", window: "day", max: 100000, overflow: "credits" },
   ],
-  { hold_ttl_s: 1, warn_at: [0.6] },
+  // Holds expire after 1 s (hold.expired through the alarm) and are then
+  // charged, so the counts climb whatever the machine's speed.
+  { hold_ttl_s: 1, on_hold_expiry: "charge", warn_at: [0.6] },
 );
 const msg = () => ({ type: "message", model: "paid/model", input_tokens: 10, max_output_tokens: 10, kind: "send" });
 const SCOPES = { scope: "usage reserve settle" };
