@@ -13,15 +13,24 @@ export function sub(plan = "free", id = "s1") {
   return { id, plan, active: true, starts_at: t - 86400, ends_at: t + 30 * 86400 };
 }
 
+/** The scopes most tests need: read, reserve and settle (SPEC §5). */
+export const ALL_USER_SCOPES = "usage reserve settle";
+
 /**
  * Authorization headers of a user token (valid for an hour unless `exp` is
- * given). `subscription` null: a token without the claim.
+ * given) with the scopes `usage reserve settle` unless `extra.scope` says
+ * otherwise (`scope: null`: a token without the claim, which may only read).
+ * `subscription` null: a token without the claim.
  */
 export function userAuth(userId, subscription = sub(), extra = {}) {
-  const claims = { sub: userId, exp: nowS() + 3600, ...extra };
+  const claims = { sub: userId, exp: nowS() + 3600, scope: ALL_USER_SCOPES, ...extra };
+  if (claims.scope === null) delete claims.scope;
   if (subscription !== null) claims.subscription = subscription;
   return auth.user(claims);
 }
+
+/** The token a browser holds: no `scope` claim, so `usage` only. */
+export const browserAuth = (userId, subscription = sub()) => userAuth(userId, subscription, { scope: null });
 
 /** A model call on the default config's free model. */
 export function freeMessage(input = 100, output = 200) {

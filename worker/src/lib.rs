@@ -20,7 +20,7 @@
 
 use serde_json::{json, Value};
 use tollgate::discount::DiscountRule;
-use tollgate::replay::{read_reset, read_usage};
+use tollgate::api::{read_reset, read_usage};
 use tollgate::time::secs;
 use tollgate::{Action, Config};
 use worker::{event, Context, Date, Env, Request, Response, Result, Url};
@@ -33,7 +33,7 @@ mod http;
 pub mod internal;
 mod objects;
 
-use auth::Claims;
+use auth::{Claims, Scope};
 use http::{ApiError, ApiResult};
 use internal::{Caller, ConfigCall, DiscountCall, UserCall, UserOp};
 
@@ -193,12 +193,25 @@ fn bearer(req: &Request) -> std::result::Result<String, ApiError> {
         .map_err(ApiError::unauthorized)
 }
 
-/// The caller's verified token.
-fn user_claims(req: &Request, ctx: &Ctx) -> std::result::Result<Claims, ApiError> {
+/// The caller's verified token, which must carry `scope` (401 for a bad
+/// token, then 403 `insufficient_scope`; SPEC §5).
+fn user_claims(req: &Request, ctx: &Ctx, scope: Scope) -> std::result::Result<Claims, ApiError> {
     let token = bearer(req)?;
     let secret = internal::var(&ctx.env, "TOLLGATE_JWT_SECRET")
         .ok_or_else(|| ApiError::internal("TOLLGATE_JWT_SECRET is not configured"))?;
-    auth::verify_jwt(&token, secret.as_bytes(), secs(ctx.now_ms)).map_err(ApiError::unauthorized)
+    let claims = auth::verify_jwt(&token, secret.as_bytes(), secs(ctx.now_ms))
+        .map_err(ApiError::unauthorized)?;
+    require_scope(&claims, scope)?;
+    Ok(claims)
+}
+
+/// 403 `insufficient_scope` unless the token carries `scope`.
+pub(crate) fn require_scope(claims: &Claims, scope: Scope) -> std::result::Result<(), ApiError> {
+    if claims.scopes.allows(scope) {
+        Ok(())
+    } else {
+        Err(ApiError::insufficient_scope(scope.as_str()))
+    }
 }
 
 /// The admin token, or 401 (also for user tokens).
@@ -287,7 +300,7 @@ fn route_healthz() -> ApiResult {
 
 /// `POST /v1/check`: dry run of an action; `?explain=1` fills `limits`.
 async fn route_check(mut req: Request, ctx: &Ctx) -> ApiResult {
-    let claims = user_claims(&req, ctx)?;
+    let claims = user_claims(&req, ctx, Scope::Usage)?;
     let body = http::require_json(&mut req).await?;
     let action = parse_action(&body)?;
     let explain = http::explain(&ctx.url);
@@ -321,7 +334,7 @@ async fn route_check(mut req: Request, ctx: &Ctx) -> ApiResult {
 
 /// `POST /v1/reserve`: atomic check-and-hold; `Idempotency-Key` required.
 async fn route_reserve(mut req: Request, ctx: &Ctx) -> ApiResult {
-    let claims = user_claims(&req, ctx)?;
+    let claims = user_claims(&req, ctx, Scope::Reserve)?;
     let key =
         idempotency_key(&req)?.ok_or_else(|| ApiError::bad_field("Idempotency-Key", "required"))?;
     let body = http::require_json(&mut req).await?;
@@ -346,7 +359,7 @@ async fn route_reserve(mut req: Request, ctx: &Ctx) -> ApiResult {
 
 /// `POST /v1/holds/{id}/commit`: the real usage replaces the hold's estimate.
 async fn route_commit(mut req: Request, ctx: &Ctx, id: &str) -> ApiResult {
-    let claims = user_claims(&req, ctx)?;
+    let claims = user_claims(&req, ctx, Scope::Settle)?;
     let body = http::require_json(&mut req).await?;
     read_usage(&body).map_err(|p| ApiError::bad_request("invalid usage", p.0))?;
     check_hold_id(id)?;
@@ -362,7 +375,7 @@ async fn route_commit(mut req: Request, ctx: &Ctx, id: &str) -> ApiResult {
 
 /// `POST /v1/holds/{id}/release`: drops the hold; idempotent.
 async fn route_release(mut req: Request, ctx: &Ctx, id: &str) -> ApiResult {
-    let claims = user_claims(&req, ctx)?;
+    let claims = user_claims(&req, ctx, Scope::Settle)?;
     optional_object(&mut req).await?;
     check_hold_id(id)?;
     let call = UserCall {
@@ -376,7 +389,7 @@ async fn route_release(mut req: Request, ctx: &Ctx, id: &str) -> ApiResult {
 
 /// `GET /v1/usage`: the caller's snapshot.
 async fn route_usage(req: Request, ctx: &Ctx) -> ApiResult {
-    let claims = user_claims(&req, ctx)?;
+    let claims = user_claims(&req, ctx, Scope::Usage)?;
     let call = UserCall::new(ctx.now_ms, &claims.sub, claims.subscription);
     Ok(internal::user(&ctx.env, &call.user, UserOp::Usage, &call)
         .await?
@@ -385,7 +398,7 @@ async fn route_usage(req: Request, ctx: &Ctx) -> ApiResult {
 
 /// `POST /v1/discounts/{code}/redeem`: atomic redemption; honours `Idempotency-Key`.
 async fn route_redeem(mut req: Request, ctx: &Ctx, code: &str) -> ApiResult {
-    let claims = user_claims(&req, ctx)?;
+    let claims = user_claims(&req, ctx, Scope::Reserve)?;
     check_code(code)?;
     let key = idempotency_key(&req)?;
     optional_object(&mut req).await?;
