@@ -58,7 +58,7 @@ function user(plan = "gw", clientOpts = {}) {
   const sub = `gw-user-${process.pid}-${++userSeq}`;
   const jwt = signJwt({
     sub,
-    exp: NOW_S + 3600,
+    exp: NOW_S + 3600, scope: "gateway usage", // a gateway client that also reads its usage
     subscription: { id: `sub-${sub}`, plan, active: true, starts_at: NOW_S - 60, ends_at: null },
   });
   const client = new OpenAI({ baseURL: `${w.url}/v1`, apiKey: jwt, maxRetries: 0, ...clientOpts });

@@ -7,7 +7,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { start, stop } from "./harness.mjs";
-import { auth, client, freeMessage, newKey, newUser, stable, sub, userAuth } from "./util.mjs";
+import { auth, chunkedPost, client, freeMessage, newKey, newUser, stable, sub, userAuth } from "./util.mjs";
 
 let w;
 let api;
@@ -90,6 +90,15 @@ describe("bodies are refused as soon as they pass their limit (item 13)", () => 
     assert.equal(r.status, 413, `${r.status} after ${r.ms} ms`);
     assert.equal(JSON.parse(r.text).error.code, "payload_too_large");
     await unchanged("gateway 413");
+  });
+
+  test("a client that keeps writing past the limit reads its 413 before the body ends", async () => {
+    // 16 MiB would follow; the answer comes after about 64 KiB.
+    const r = await chunkedPost(w, "/v1/check", h, { chunkBytes: 8 * 1024, chunks: 2048 });
+    assert.equal(r.status, 413, JSON.stringify(r));
+    assert.equal(r.body.code, "payload_too_large");
+    assert.ok(r.sentBytes < 4 * 1024 * 1024, `answered after ${r.sentBytes} bytes`);
+    await unchanged("413 while writing");
   });
 
   test("a declared Content-Length over the limit → 413 before any byte is read", async () => {

@@ -226,6 +226,8 @@ pub async fn read_limited(
         let chunk = Uint8Array::new(&value);
         if out.len() + chunk.length() as usize > limit {
             // Not awaited: the answer must not wait for the client either.
+            // (workerd then closes the connection once the answer is sent; a
+            // client still writing reads the 413 and then a reset.)
             let _ = reader.cancel();
             return Err(BodyError::TooLarge);
         }
