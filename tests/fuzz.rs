@@ -147,6 +147,12 @@ fn odd_value() -> impl Strategy<Value = Value> {
             Just("day".to_string()),
             Just("subscription".to_string()),
             Just("../../etc/passwd".to_string()),
+            // Multi-byte characters where a unit letter or a digit is
+            // expected (the HTTP fuzz loop found `"windows": ["٣"]`).
+            Just("٣".to_string()),
+            Just("1٣".to_string()),
+            Just("۲۴h".to_string()),
+            Just("é".to_string()),
             "\\PC{0,24}",
         ]
         .prop_map(Value::String),
@@ -281,6 +287,85 @@ fn apply_bytes(text: &mut Vec<u8>, e: &ByteEdit) {
         }
         ByteEdit::Truncate(i) => text.truncate(i % (text.len() + 1)),
         _ => {}
+    }
+}
+
+/// Odd values for the exhaustive sweep below.
+fn odd_list() -> Vec<Value> {
+    vec![
+        Value::Null,
+        json!(true),
+        json!(0),
+        json!(-1),
+        json!(1.5),
+        json!(1e300),
+        json!(u64::MAX),
+        json!(9_007_199_254_740_992u64),
+        json!(""),
+        json!("x".repeat(300)),
+        json!("a\u{0}b"),
+        json!("٣"),
+        json!("1٣"),
+        json!("۲۴h"),
+        json!("é"),
+        json!("9999999999999999999999h"),
+        json!("0m"),
+        json!("2026-13-45T99:99:99Z"),
+        json!([]),
+        json!({}),
+        json!([[{}]]),
+    ]
+}
+
+/// Every leaf of `v`, as a path of keys and indices.
+fn leaf_paths(v: &Value, at: &mut Vec<Value>, out: &mut Vec<Vec<Value>>) {
+    match v {
+        Value::Array(a) => {
+            for (i, c) in a.iter().enumerate() {
+                at.push(json!(i));
+                leaf_paths(c, at, out);
+                at.pop();
+            }
+        }
+        Value::Object(m) => {
+            for (k, c) in m {
+                at.push(json!(k));
+                leaf_paths(c, at, out);
+                at.pop();
+            }
+        }
+        _ => out.push(at.clone()),
+    }
+}
+
+fn at_path<'a>(v: &'a mut Value, path: &[Value]) -> &'a mut Value {
+    path.iter().fold(v, |v, p| match p {
+        Value::String(k) => &mut v[k.as_str()],
+        _ => &mut v[p.as_u64().unwrap() as usize],
+    })
+}
+
+/// Every leaf of every valid document replaced, one at a time, by every odd
+/// value: no reader panics, and neither does a decision on what is accepted.
+#[test]
+fn every_leaf_replaced_by_every_odd_value() {
+    let seeds = seeds();
+    let odd = odd_list();
+    for (si, seed) in seeds.iter().enumerate() {
+        let mut paths = Vec::new();
+        leaf_paths(seed, &mut Vec::new(), &mut paths);
+        for path in &paths {
+            for o in &odd {
+                let mut doc = seed.clone();
+                *at_path(&mut doc, path) = o.clone();
+                read_everything(&doc);
+                if si == 0 {
+                    decide(&doc, &seeds[1], &seeds[8], &seeds[10]);
+                } else {
+                    decide(&seeds[0], &doc, &doc, &doc);
+                }
+            }
+        }
     }
 }
 

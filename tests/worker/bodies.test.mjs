@@ -171,6 +171,22 @@ describe("reset with an empty list (item 14)", () => {
     }
   });
 
+  test("attack (found by the fuzz loop): a window name ending inside a multi-byte character crashed the Worker", async () => {
+    for (const win of ["٣", "1٣", "۲۴h"]) {
+      const r = await api.reset(user, { windows: [win] });
+      assert.equal(r.status, 400, `${win}: ${r.status} ${r.text}`);
+      assert.equal(r.body.errors[0].path, "windows[0]");
+      const cfg = await w.json("/v1/admin/config", {
+        method: "PUT",
+        headers: auth.admin(),
+        body: { version: 1, models: [], plans: [{ id: "p", tier: 1, models: ["*"], limits: [{ metric: "messages", window: win, max: 1 }] }] },
+      });
+      assert.equal(cfg.status, 400, `${win}: ${cfg.status} ${cfg.text}`);
+    }
+    assert.equal((await w.json("/healthz")).status, 200);
+    await unchanged("multi-byte window");
+  });
+
   test("{} still resets every counter", async () => {
     const u = newUser("reset");
     const hu = userAuth(u, sub("free"));
