@@ -99,7 +99,15 @@ test-www: pkg
 bench-pkg: pkg
 	$(ENV) scripts/pkg-bench.sh
 
-test: tools fmt-check clippy test-core test-worker test-gateway test-pkg test-www
+# The Python client and its Django integration (clients/python, SPEC §13):
+# ruff, mypy --strict on the package, then pytest against the built Worker,
+# which the test session starts itself in workerd (miniflare, 127.0.0.1). The
+# virtualenv ($$TOLLGATE_TOOLS/py-<hash>) comes from scripts/install-tools.sh.
+.PHONY: test-python
+test-python: worker
+	$(ENV) clients/python/tools/check.sh
+
+test: tools fmt-check clippy test-core test-worker test-gateway test-pkg test-www test-python
 	@echo "make test: all passed"
 
 # Local dev server. wrangler runs the [build] command from wrangler.toml itself

@@ -1,5 +1,5 @@
 //! The API's request bodies that are not actions or configs: a commit's
-//! usage and an admin reset. Every runtime reads them here (the Worker's
+//! usage, a hold extension and an admin reset. Every runtime reads them here (the Worker's
 //! routes and Durable Object, the shared vectors' replay), so a body means
 //! the same thing everywhere. Each reader lists every problem with its path.
 
@@ -31,8 +31,23 @@ pub fn read_usage(v: &Value) -> Result<Usage, Problems> {
         cost_micros: r.opt_usd(m, "", "cost_usd"),
         images: r.opt_count(m, "", "images"),
         files: r.opt_count(m, "", "files"),
+        model: None,
     };
     r.finish(u)
+}
+
+/// Reads an extend body (`{}` or `{ttl_s}`): the seconds asked for.
+pub fn read_extend(v: &Value) -> Result<Option<u64>, Problems> {
+    let mut r = Reader::new();
+    let Some(m) = r.object(v, "") else {
+        return Err(Problems(r.problems));
+    };
+    r.known_keys(m, "", &["ttl_s"]);
+    let ttl = r.opt_count(m, "", "ttl_s");
+    if ttl == Some(0) {
+        r.err("ttl_s", "must be at least 1 second");
+    }
+    r.finish(ttl)
 }
 
 /// Reads an admin reset body: `{}` resets every counter; `{metrics?,
@@ -101,7 +116,8 @@ mod tests {
 
     #[test]
     fn usage_problems_are_all_listed() {
-        let e = read_usage(&json!({"input_tokens": -1, "output_tokens": "x", "extra": 1})).unwrap_err();
+        let e =
+            read_usage(&json!({"input_tokens": -1, "output_tokens": "x", "extra": 1})).unwrap_err();
         let paths: Vec<&str> = e.0.iter().map(|p| p.path.as_str()).collect();
         assert_eq!(paths, ["extra", "input_tokens", "output_tokens"]);
     }

@@ -79,6 +79,10 @@ pub struct Config {
     /// `messages.<locale>.<code>` template overrides.
     pub messages: BTreeMap<String, BTreeMap<String, String>>,
     pub hold_ttl_s: u64,
+    /// A hold is never extended past this many seconds after it was opened.
+    pub hold_max_ttl_s: u64,
+    /// What the alarm does with a hold nobody settled (SPEC §5).
+    pub on_hold_expiry: OnExpiry,
     /// The document as given, for `GET /v1/admin/config`.
     pub raw: Value,
 }
@@ -90,6 +94,8 @@ const CONFIG_KEYS: &[&str] = &[
     "week_start",
     "calendar",
     "hold_ttl_s",
+    "hold_max_ttl_s",
+    "on_hold_expiry",
     "models",
     "plans",
     "messages",
@@ -115,6 +121,22 @@ const PLAN_KEYS: &[&str] = &[
 ];
 const LIMIT_KEYS: &[&str] = &["metric", "scope", "window", "max"];
 const FILES_KEYS: &[&str] = &["max_file_bytes", "allowed_extensions"];
+
+/// `hold_max_ttl_s` when the config does not say.
+pub const DEFAULT_HOLD_MAX_TTL_S: u64 = 3_600;
+
+/// What happens to a hold that nobody committed or released in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum OnExpiry {
+    /// The estimate is dropped (the default: the call most likely failed).
+    #[default]
+    #[serde(rename = "r")]
+    Release,
+    /// The estimate is committed as the usage (the work may have happened;
+    /// a late commit with the real figures still replaces it).
+    #[serde(rename = "c")]
+    Charge,
+}
 
 /// The longest a hold may stay open: a day. Longer would let a crashed client
 /// pin a user's quota for too long.
@@ -185,6 +207,28 @@ impl Config {
             }
         };
 
+        let hold_max_ttl_s = match r.opt_count(m, "", "hold_max_ttl_s") {
+            None => DEFAULT_HOLD_MAX_TTL_S.max(hold_ttl_s),
+            Some(t) if (hold_ttl_s..=MAX_HOLD_TTL_S).contains(&t) => t,
+            Some(_) => {
+                r.err(
+                    "hold_max_ttl_s",
+                    format!(
+                        "must be between hold_ttl_s ({hold_ttl_s}) and {MAX_HOLD_TTL_S} seconds"
+                    ),
+                );
+                DEFAULT_HOLD_MAX_TTL_S
+            }
+        };
+        let on_hold_expiry = match r.opt_str(m, "", "on_hold_expiry") {
+            None | Some("release") => OnExpiry::Release,
+            Some("charge") => OnExpiry::Charge,
+            Some(_) => {
+                r.err("on_hold_expiry", "expected \"release\" or \"charge\"");
+                OnExpiry::Release
+            }
+        };
+
         let models = read_models(&mut r, m);
         let plans = read_plans(&mut r, m);
         let messages = read_messages(&mut r, m);
@@ -202,6 +246,8 @@ impl Config {
             plans,
             messages,
             hold_ttl_s,
+            hold_max_ttl_s,
+            on_hold_expiry,
             raw: v.clone(),
         };
         r.finish(cfg)

@@ -11,7 +11,8 @@ use crate::config::{Config, Plan};
 use crate::decision::{Amount, Code, Decision, HoldRef, LimitState, Violation};
 use crate::discount::DiscountState;
 use crate::files;
-use crate::ledger::{Charge, Committed, Hold, HoldError, Ledger, Released};
+use crate::idem::{Idem, KeyReused};
+use crate::ledger::{Charge, Hold, IdemEntry, Ledger, Origin};
 use crate::limit::{Amounts, Limit, Metric, Window};
 use crate::messages::{self, Locale, MessageArgs};
 use crate::snapshot::{HoldInfo, Snapshot};
@@ -30,17 +31,23 @@ pub struct Options<'a> {
     pub discount: Option<&'a DiscountState>,
     /// The caller's user id, for per-user discount caps.
     pub user: Option<&'a str>,
+    /// Who reserves: a gateway hold is settled only by the gateway.
+    pub origin: Origin,
 }
 
 /// Real usage reported when a hold is committed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Usage {
     pub input_tokens: u64,
     pub output_tokens: u64,
-    /// Micro-dollars; `None`: computed from the model's prices.
+    /// Micro-dollars; `None`: computed from the model's prices. When given it
+    /// always counts, free models included (SPEC §8).
     pub cost_micros: Option<u64>,
     pub images: Option<u64>,
     pub files: Option<u64>,
+    /// The model that answered, when it is not the reserved one: the usage
+    /// is charged as that model (its prices, its scope).
+    pub model: Option<String>,
 }
 
 /// Usage as seen by a decision: the ledger (exact) or a snapshot (advisory).
@@ -113,9 +120,9 @@ struct Evaluation<'p> {
 pub struct Engine {
     pub config: Config,
     /// Per plan (same order as `config.plans`), each limit's ledger key.
-    keys: Vec<Vec<String>>,
+    pub(crate) keys: Vec<Vec<String>>,
     /// Every limit key of every plan and its window, for housekeeping.
-    windows: std::collections::HashMap<String, Window>,
+    pub(crate) windows: std::collections::HashMap<String, Window>,
     /// The "ok" message per locale, rendered once (it has no placeholders
     /// that change between decisions).
     ok: [String; 2],
@@ -155,7 +162,7 @@ impl Engine {
         opts.locale.unwrap_or(self.config.locale)
     }
 
-    fn plan_index(&self, id: &str) -> Option<usize> {
+    pub(crate) fn plan_index(&self, id: &str) -> Option<usize> {
         self.config.plans.iter().position(|p| p.id == id)
     }
 
@@ -459,11 +466,11 @@ impl Engine {
             }
         }
 
-        let sub_id = sub.map(|s| s.id.as_str());
         let ctx = WinCtx {
             now,
             cal: &self.config.calendar,
-            sub_id,
+            sub_id: sub.map(|s| s.id.as_str()),
+            sub_ends: sub.and_then(|s| s.ends_at),
             chat: action.chat_id(),
         };
         let mut quota: Vec<(usize, Violation)> = Vec::new();
@@ -642,50 +649,33 @@ impl Engine {
         )
     }
 
-    /// Housekeeping before any operation: expire holds whose time is up,
-    /// drop buckets and periods that can no longer count, forget old keys.
-    pub fn maintain(&self, ledger: &mut Ledger, now_ms: i64) {
-        let now = secs(now_ms);
-        ledger.expire(now);
-        let ctx = WinCtx {
-            now,
-            cal: &self.config.calendar,
-            sub_id: None,
-            chat: None,
-        };
-        ledger.counters.retain(|key, c| {
-            // Counters of limits no plan has any more are dropped; a limit in
-            // some plan keeps its count (a user may switch back to it).
-            let Some(&w) = self.windows.get(key) else {
-                return false;
-            };
-            window::prune(c, w, now);
-            !window::is_idle(c, w, &ctx)
-        });
-        ledger.forget_old(now);
-    }
-
     /// Atomic check-and-hold: allowed → every applicable counter moves and a
-    /// hold is opened; denied → nothing changes. The same `idem_key` returns
-    /// the same answer and never holds twice.
+    /// hold is opened; denied → nothing changes and nothing is remembered.
+    /// The same idempotency key with the same request returns the first
+    /// allowed answer and never holds twice; with another request it is
+    /// refused ([`KeyReused`]).
     pub fn reserve(
         &self,
         ledger: &mut Ledger,
         sub: Option<&Subscription>,
         action: &Action,
         now_ms: i64,
-        idem_key: Option<&str>,
+        idem: Option<Idem<'_>>,
         opts: &Options,
-    ) -> Decision {
+    ) -> Result<Decision, KeyReused> {
         let now = secs(now_ms);
-        if let Some(k) = idem_key {
-            if let Some(answer) = ledger.idem_answer(k, now) {
-                if let Ok(d) = serde_json::from_str::<Decision>(answer) {
-                    return d;
+        self.maintain(ledger, now_ms);
+        if let Some(k) = idem {
+            if let Some(e) = ledger.idem_get(k.key, now) {
+                // Revision 1 kept no fingerprint: its keys replay as before.
+                if !e.fp.is_empty() && e.fp != k.fingerprint {
+                    return Err(KeyReused);
+                }
+                if let Ok(d) = serde_json::from_str::<Decision>(&e.answer) {
+                    return Ok(d);
                 }
             }
         }
-        self.maintain(ledger, now_ms);
         let locale = self.locale(opts);
         let ev = self.evaluate(ledger, sub, action, now, opts);
         // What to charge if allowed: borrowed from the engine's plans, no copies.
@@ -705,6 +695,7 @@ impl Engine {
                 now,
                 cal: &self.config.calendar,
                 sub_id: sub.map(|s| s.id.as_str()),
+                sub_ends: sub.and_then(|s| s.ends_at),
                 chat: action.chat_id(),
             };
             let mut hold_charges = Vec::with_capacity(charges.len());
@@ -731,112 +722,57 @@ impl Engine {
                 model: action.model().map(str::to_string),
                 est: demand.amounts,
                 charges: hold_charges,
+                origin: opts.origin,
+                max_expires: Some(now + self.config.hold_max_ttl_s as i64),
+                // The gateway's calls are charged when nobody settles them:
+                // the upstream may have done the work (SPEC §8).
+                on_expiry: match opts.origin {
+                    Origin::Gateway => crate::config::OnExpiry::Charge,
+                    Origin::Api => self.config.on_hold_expiry,
+                },
+                plan: sub.map(|s| s.plan.clone()),
+                sub: sub.map(|s| s.id.clone()),
+                sub_ends: sub.and_then(|s| s.ends_at),
+                chat: action.chat_id().map(str::to_string),
+                touched: Some(demand.touched.iter().enumerate().fold(0u8, |b, (i, t)| {
+                    if *t {
+                        b | 1 << i
+                    } else {
+                        b
+                    }
+                })),
             });
             d.hold = Some(HoldRef {
                 id,
                 expires_at: rfc3339(expires),
             });
         }
-        if let Some(k) = idem_key {
+        if let (Some(k), true) = (idem, d.allowed) {
             let mut stored = d.clone();
             stored.limits.clear();
-            ledger.remember_idem(k, serde_json::to_string(&stored).unwrap_or_default(), now);
+            ledger.idem_put(
+                k.key,
+                IdemEntry {
+                    at: now,
+                    fp: k.fingerprint.to_string(),
+                    answer: serde_json::to_string(&stored).unwrap_or_default(),
+                },
+            );
         }
-        d
-    }
-
-    /// The real usage a commit records, per metric.
-    pub fn real_usage(&self, kind: &str, model: Option<&str>, est: &Amounts, u: &Usage) -> Amounts {
-        let m = model.and_then(|id| self.config.model(id));
-        let mut real = *est;
-        real[Metric::Tokens.idx()] = u.input_tokens.saturating_add(u.output_tokens);
-        if let Some(i) = u.images {
-            real[Metric::Images.idx()] = i;
-        }
-        if let Some(f) = u.files {
-            real[Metric::Files.idx()] = f;
-        }
-        real[Metric::CostUsd.idx()] = match u.cost_micros {
-            Some(c) => c,
-            None => {
-                let tokens = m.map_or(0, |m| m.token_cost(u.input_tokens, u.output_tokens));
-                let images = if kind == "image" {
-                    m.map_or(0, |m| {
-                        m.image_micros.saturating_mul(real[Metric::Images.idx()])
-                    })
-                } else {
-                    0
-                };
-                tokens.saturating_add(images)
-            }
-        };
-        real
-    }
-
-    /// Replaces a hold's estimate by the real usage. Idempotent; a late
-    /// commit (after expiry) still records the usage.
-    pub fn commit(
-        &self,
-        ledger: &mut Ledger,
-        hold_id: &str,
-        usage: &Usage,
-        now_ms: i64,
-    ) -> Result<Committed, HoldError> {
-        let now = secs(now_ms);
-        ledger.expire(now);
-        let (kind, model, est) = if let Some(h) = ledger.hold(hold_id) {
-            (h.kind.clone(), h.model.clone(), h.est)
-        } else if let Some(c) = ledger.closed.iter().find(|c| c.id == hold_id) {
-            let est = c.est.or(c.usage).unwrap_or_else(|| {
-                // A hold expired before `est` was kept: rebuilt from its charges.
-                let mut e = [0u64; 6];
-                for ch in &c.charges {
-                    e[ch.metric().idx()] = e[ch.metric().idx()].max(ch.amount);
-                }
-                e
-            });
-            (c.kind.clone(), c.model.clone(), est)
-        } else {
-            return Err(HoldError::Unknown);
-        };
-        let real = self.real_usage(&kind, model.as_deref(), &est, usage);
-        ledger.commit(hold_id, real, now)
-    }
-
-    /// Drops a hold. Idempotent; after a commit it changes nothing.
-    pub fn release(
-        &self,
-        ledger: &mut Ledger,
-        hold_id: &str,
-        now_ms: i64,
-    ) -> Result<Released, HoldError> {
-        let now = secs(now_ms);
-        ledger.expire(now);
-        ledger.release(hold_id, now)
-    }
-
-    /// Resets counters: every one when both lists are empty, else those whose
-    /// metric is in `metrics` (if given) and whose window is in `windows` (if given).
-    pub fn reset(&self, ledger: &mut Ledger, metrics: &[Metric], windows: &[Window]) -> usize {
-        let ms: Vec<&str> = metrics.iter().map(|m| m.as_str()).collect();
-        let ws: Vec<String> = windows.iter().map(|w| w.to_string()).collect();
-        ledger.reset(|key| {
-            let mut parts = key.split('|');
-            let m = parts.next().unwrap_or("");
-            let w = key.rsplit('|').next().unwrap_or("");
-            (ms.is_empty() || ms.contains(&m)) && (ws.is_empty() || ws.iter().any(|x| x == w))
-        })
+        Ok(d)
     }
 
     // -------------------------------------------------------------- reports
 
-    /// Every limit of the user's plan as it stands (chat limits: one entry
-    /// per chat with usage).
+    /// Every limit of the user's plan as it stands. A `chat` limit appears
+    /// once per entry of `chats` (`None`: a chat with no usage yet), skipping
+    /// chats without usage unless `keep_empty`.
     pub fn limit_states(
         &self,
         view: &dyn UsageView,
         sub: Option<&Subscription>,
-        chats: &[String],
+        chats: &[Option<&str>],
+        keep_empty: bool,
         now: i64,
     ) -> Vec<LimitState> {
         let Some((pi, plan)) =
@@ -847,20 +783,21 @@ impl Engine {
         let mut out = Vec::new();
         for (li, limit) in plan.limits.iter().enumerate() {
             let key = &self.keys[pi][li];
-            let chat_list: Vec<Option<&str>> = if limit.window == Window::Chat {
-                chats.iter().map(|c| Some(c.as_str())).collect()
+            let chat_list: &[Option<&str>] = if limit.window == Window::Chat {
+                chats
             } else {
-                vec![None]
+                &[None]
             };
-            for chat in chat_list {
+            for &chat in chat_list {
                 let ctx = WinCtx {
                     now,
                     cal: &self.config.calendar,
                     sub_id: sub.map(|s| s.id.as_str()),
+                    sub_ends: sub.and_then(|s| s.ends_at),
                     chat,
                 };
                 let used = view.used(limit, key, &ctx);
-                if chat.is_some() && used == 0 {
+                if limit.window == Window::Chat && used == 0 && !keep_empty {
                     continue;
                 }
                 let resets_at = view.resets_at(limit, key, &ctx);
@@ -874,22 +811,18 @@ impl Engine {
     pub fn snapshot(&self, ledger: &Ledger, sub: Option<&Subscription>, now_ms: i64) -> Snapshot {
         let now = secs(now_ms);
         let l = &*as_of(ledger, now);
-        let mut chats: Vec<String> = Vec::new();
+        let mut chats = std::collections::BTreeSet::new();
         for c in l.counters.values() {
-            if let window::Counter::Chat { m } = c {
-                for k in m.keys() {
-                    if !chats.contains(k) {
-                        chats.push(k.clone());
-                    }
-                }
+            if let window::Counter::Chats { m } = c {
+                chats.extend(m.keys().map(String::as_str));
             }
         }
-        chats.sort();
+        let chats: Vec<Option<&str>> = chats.into_iter().map(Some).collect();
         Snapshot {
             subscription: sub.cloned(),
             plan: sub.map(|s| s.plan.clone()),
             as_of: rfc3339(now),
-            limits: self.limit_states(l, sub, &chats, now),
+            limits: self.limit_states(l, sub, &chats, false, now),
             holds: l
                 .holds
                 .iter()
@@ -961,21 +894,25 @@ impl Engine {
         }
     }
 
-    /// Every limit as it stands at `now` according to a snapshot (quota meters).
+    /// Every limit as it stands at `now` according to a snapshot (quota
+    /// meters, SPEC §6): a `chat` limit once per chat in the snapshot and
+    /// once for `chat` (`None`: what a new chat may use), so no limit of the
+    /// plan is ever missing.
     pub fn status_from_snapshot(
         &self,
         snapshot: &Snapshot,
         sub: Option<&Subscription>,
+        chat: Option<&str>,
         now_ms: i64,
     ) -> Vec<LimitState> {
-        let mut chats: Vec<String> = snapshot
+        let mut chats: std::collections::BTreeSet<Option<&str>> = snapshot
             .limits
             .iter()
-            .filter_map(|l| l.chat_id.clone())
+            .filter_map(|l| l.chat_id.as_deref().map(Some))
             .collect();
-        chats.sort();
-        chats.dedup();
-        self.limit_states(snapshot, sub, &chats, secs(now_ms))
+        chats.insert(chat);
+        let chats: Vec<Option<&str>> = chats.into_iter().collect();
+        self.limit_states(snapshot, sub, &chats, true, secs(now_ms))
     }
 }
 
@@ -984,7 +921,7 @@ impl Engine {
 fn as_of(ledger: &Ledger, now: i64) -> std::borrow::Cow<'_, Ledger> {
     if ledger.holds.iter().any(|h| h.expires <= now) {
         let mut l = ledger.clone();
-        l.expire(now);
+        let _ = l.expire(now);
         std::borrow::Cow::Owned(l)
     } else {
         std::borrow::Cow::Borrowed(ledger)
@@ -1101,12 +1038,16 @@ mod tests {
         let e = engine();
         let mut l = Ledger::default();
         let o = Options::default();
-        let d = e.reserve(&mut l, Some(&sub()), &msg("paid", 300, 300), NOW, None, &o);
+        let d = e
+            .reserve(&mut l, Some(&sub()), &msg("paid", 300, 300), NOW, None, &o)
+            .unwrap();
         assert!(d.allowed, "{d:?}");
         assert_eq!(l.counters.len(), 3, "messages, tokens and cost all moved");
         let before = l.clone();
         // 600 + 600 > 1000 tokens: denied, nothing moves.
-        let d = e.reserve(&mut l, Some(&sub()), &msg("paid", 300, 300), NOW, None, &o);
+        let d = e
+            .reserve(&mut l, Some(&sub()), &msg("paid", 300, 300), NOW, None, &o)
+            .unwrap();
         assert_eq!(d.code, Code::InsufficientBudget);
         assert_eq!(
             d.message,
@@ -1121,14 +1062,16 @@ mod tests {
         let mut l = Ledger::default();
         let o = Options::default();
         for _ in 0..2 {
-            let d = e.reserve(
-                &mut l,
-                Some(&sub()),
-                &msg("free:free", 10, 490),
-                NOW,
-                None,
-                &o,
-            );
+            let d = e
+                .reserve(
+                    &mut l,
+                    Some(&sub()),
+                    &msg("free:free", 10, 490),
+                    NOW,
+                    None,
+                    &o,
+                )
+                .unwrap();
             let id = d.hold.unwrap().id;
             e.commit(
                 &mut l,
@@ -1167,8 +1110,8 @@ mod tests {
         assert_eq!(d.code, Code::WindowExceeded);
         assert_eq!(
             d.retry_after_s,
-            Some(3600 + 60),
-            "the bucket of NOW leaves at NOW+60+3600"
+            Some(3600),
+            "the usage of NOW leaves the window at NOW+3600"
         );
     }
 
@@ -1249,10 +1192,13 @@ mod tests {
         for _ in 0..2 {
             assert!(
                 e.reserve(&mut l, Some(&sub()), &msg("free:free", 1, 1), NOW, None, &o)
+                    .unwrap()
                     .allowed
             );
         }
-        let d = e.reserve(&mut l, Some(&sub()), &msg("free:free", 1, 1), NOW, None, &o);
+        let d = e
+            .reserve(&mut l, Some(&sub()), &msg("free:free", 1, 1), NOW, None, &o)
+            .unwrap();
         assert_eq!((d.code, d.retry_after_s), (Code::ConcurrencyExceeded, None));
         // After the TTL the holds expire and the slot frees up.
         let later = NOW + 301_000;
@@ -1265,6 +1211,7 @@ mod tests {
                 None,
                 &o
             )
+            .unwrap()
             .allowed
         );
     }
@@ -1274,16 +1221,82 @@ mod tests {
         let e = engine();
         let mut l = Ledger::default();
         let o = Options::default();
-        let a = e.reserve(&mut l, Some(&sub()), &msg("paid", 1, 1), NOW, Some("k"), &o);
-        let b = e.reserve(
+        let a = e
+            .reserve(
+                &mut l,
+                Some(&sub()),
+                &msg("paid", 1, 1),
+                NOW,
+                Some(Idem {
+                    key: "k",
+                    fingerprint: "f",
+                }),
+                &o,
+            )
+            .unwrap();
+        let b = e
+            .reserve(
+                &mut l,
+                Some(&sub()),
+                &msg("paid", 1, 1),
+                NOW + 5,
+                Some(Idem {
+                    key: "k",
+                    fingerprint: "f",
+                }),
+                &o,
+            )
+            .unwrap();
+        assert_eq!(a, b);
+        assert_eq!(l.holds.len(), 1);
+        // The same key with another request is refused and holds nothing.
+        let other = Idem {
+            key: "k",
+            fingerprint: "g",
+        };
+        let c = e.reserve(
             &mut l,
             Some(&sub()),
             &msg("paid", 1, 1),
-            NOW + 5,
-            Some("k"),
+            NOW,
+            Some(other),
             &o,
         );
-        assert_eq!(a, b);
+        assert_eq!(c, Err(KeyReused));
         assert_eq!(l.holds.len(), 1);
+    }
+
+    #[test]
+    fn a_denial_is_not_remembered_under_its_key() {
+        let e = engine();
+        let mut l = Ledger::default();
+        let o = Options::default();
+        let k = Idem {
+            key: "k",
+            fingerprint: "f",
+        };
+        // 1001 tokens never fit the 1h window of 1000.
+        let big = msg("free:free", 1, 1000);
+        assert!(
+            !e.reserve(&mut l, Some(&sub()), &big, NOW, Some(k), &o)
+                .unwrap()
+                .allowed
+        );
+        assert!(l.idem.is_empty());
+        let small = Idem {
+            key: "k",
+            fingerprint: "f",
+        };
+        let d = e
+            .reserve(
+                &mut l,
+                Some(&sub()),
+                &msg("free:free", 1, 1),
+                NOW,
+                Some(small),
+                &o,
+            )
+            .unwrap();
+        assert!(d.allowed);
     }
 }

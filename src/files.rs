@@ -998,7 +998,8 @@ mod tests {
     /// «你好，世界。這是一個文字檔。» in Big5 (trail bytes in ASCII's range).
     const ZH_BIG5: &[u8] = b"\xA7A\xA6n\xA1A\xA5@\xAC\xC9\xA1C\xB3o\xACO\xA4@\xAD\xD3\xA4\xE5\xA6r\xC0\xC9\xA1C\x0D\x0A";
     /// «سلام دنیا» as Windows Notepad saves "Unicode": UTF-16LE with a BOM.
-    const FA_UTF16LE: &[u8] = b"\xFF\xFE3\x06D\x06'\x06E\x06 \x00/\x06F\x06\xCC\x06'\x06\x0D\x00\x0A\x00";
+    const FA_UTF16LE: &[u8] =
+        b"\xFF\xFE3\x06D\x06'\x06E\x06 \x00/\x06F\x06\xCC\x06'\x06\x0D\x00\x0A\x00";
     const EN_UTF16BE: &[u8] = b"\xFE\xFF\x00H\x00e\x00l\x00l\x00o\x00\x0D\x00\x0A";
     const EN_UTF32LE: &[u8] = b"\xFF\xFE\x00\x00H\x00\x00\x00i\x00\x00\x00\x0A\x00\x00\x00";
 
@@ -1012,7 +1013,10 @@ mod tests {
             ("utf-16be", EN_UTF16BE),
             ("utf-32le", EN_UTF32LE),
         ] {
-            assert!(std::str::from_utf8(head).is_err(), "{name} is not UTF-8 here");
+            assert!(
+                std::str::from_utf8(head).is_err(),
+                "{name} is not UTF-8 here"
+            );
             assert_eq!(mime(head), Some("text/plain"), "{name}");
             for ext in ["txt", "csv", "md", "srt"] {
                 assert!(head_agrees(ext, head), "{name} named .{ext}");
@@ -1026,7 +1030,10 @@ mod tests {
     #[test]
     fn text_with_a_bom_is_judged_on_its_characters() {
         // A UTF-16 unit cut in two, or a surrogate pair cut, at the end: text.
-        assert_eq!(mime(&FA_UTF16LE[..FA_UTF16LE.len() - 1]), Some("text/plain"));
+        assert_eq!(
+            mime(&FA_UTF16LE[..FA_UTF16LE.len() - 1]),
+            Some("text/plain")
+        );
         let pair = b"\xFF\xFEa\x00\x3D\xD8\x00\xDE"; // "a😀"
         assert_eq!(mime(pair), Some("text/plain"));
         assert_eq!(mime(&pair[..6]), Some("text/plain"));

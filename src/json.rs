@@ -513,7 +513,10 @@ mod tests {
         let dup = |text: &str| parse_strict(text).unwrap_err().0[0].clone();
         let p = dup(r#"{"a":1,"a":2}"#);
         assert_eq!((p.path.as_str(), p.reason.as_str()), ("a", "duplicate key"));
-        assert_eq!(dup(r#"{"files":[{"name":"x"},{"name":"y","name":"z"}]}"#).path, "files[1].name");
+        assert_eq!(
+            dup(r#"{"files":[{"name":"x"},{"name":"y","name":"z"}]}"#).path,
+            "files[1].name"
+        );
         assert_eq!(dup(r#"{"o":{"p":{"q":1,"q":1}}}"#).path, "o.p.q");
         // Escapes decode first: "\u0061" is "a".
         assert_eq!(dup(r#"{"a":1,"\u0061":2}"#).path, "a");

@@ -15,6 +15,8 @@ pub mod engine;
 pub mod files;
 pub mod glob;
 pub mod headers;
+pub mod holds;
+pub mod idem;
 pub mod json;
 pub mod ledger;
 pub mod limit;

@@ -287,7 +287,9 @@ mod tests {
         ] {
             assert_eq!(Window::parse(s).unwrap().to_string(), s);
         }
-        for bad in ["", "h", "0h", "01h", "1w", "-1h", "1.5h", "400d", "hour", "٣", "1٣", "۲۴h", "é"] {
+        for bad in [
+            "", "h", "0h", "01h", "1w", "-1h", "1.5h", "400d", "hour", "٣", "1٣", "۲۴h", "é",
+        ] {
             assert!(Window::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(Window::parse("3h").unwrap().rolling_secs(), Some(10_800));

@@ -436,6 +436,7 @@ impl UpstreamUsage {
             cost_micros: self.cost_micros,
             images: None,
             files: None,
+            model: None,
         }
     }
 }
@@ -692,7 +693,7 @@ pub enum Ending {
 }
 
 /// What to do with the hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Settlement {
     Commit(Usage),
     Release,
@@ -798,6 +799,7 @@ pub fn settle_image(status: u16, body: &[u8], requested: u64) -> Settlement {
         output_tokens: 0,
         cost_micros: UpstreamUsage::of_response(&v).and_then(|u| u.cost_micros),
         images: Some(images),
+        model: None,
         files: None,
     })
 }
@@ -1140,7 +1142,8 @@ mod tests {
                 output_tokens: 34,
                 cost_micros: Some(123),
                 images: None,
-                files: None
+                files: None,
+                model: None
             }
         );
         let u =
@@ -1236,7 +1239,8 @@ mod tests {
                 output_tokens: 2,
                 cost_micros: Some(500_000),
                 images: None,
-                files: None
+                files: None,
+                model: None
             })
         );
 

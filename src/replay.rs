@@ -75,7 +75,7 @@ fn sub_of(v: &Value) -> Result<Option<Subscription>, String> {
 
 // The API's request bodies are read in `crate::api`; re-exported here for
 // the code that imported them from this module.
-pub use crate::api::{read_reset, read_usage};
+pub use crate::api::{read_extend, read_reset, read_usage};
 
 /// Reads `options` (`{explain?, locale?}`).
 pub fn read_options(v: Option<&Value>) -> (bool, Option<Locale>) {
@@ -108,14 +108,23 @@ impl World {
                 let action = Action::from_value(ev.get("action").unwrap_or(&Value::Null))
                     .map_err(|e| format!("{path}.action: {e}"))?;
                 let key = ev.get("key").and_then(Value::as_str);
-                let d = self.engine.reserve(
-                    &mut self.ledger,
-                    self.sub.as_ref(),
-                    &action,
-                    now,
+                let fp =
+                    crate::idem::fingerprint("reserve", ev.get("action").unwrap_or(&Value::Null));
+                let idem = key.map(|key| crate::idem::Idem {
                     key,
-                    &Options::default(),
-                );
+                    fingerprint: &fp,
+                });
+                let d = self
+                    .engine
+                    .reserve(
+                        &mut self.ledger,
+                        self.sub.as_ref(),
+                        &action,
+                        now,
+                        idem,
+                        &Options::default(),
+                    )
+                    .map_err(|_| format!("{path}: idempotency_key_reused"))?;
                 if let Some(want) = ev.get("expect_allowed").and_then(Value::as_bool) {
                     if d.allowed != want {
                         return Err(format!("{path}: expected allowed={want}, got {d:?}"));
@@ -136,7 +145,9 @@ impl World {
             "release" => {
                 let _ = self.engine.release(&mut self.ledger, &hold(ev)?, now);
             }
-            "expire" => self.engine.maintain(&mut self.ledger, now),
+            "expire" => {
+                self.engine.maintain(&mut self.ledger, now);
+            }
             "reset" => {
                 // The event carries `at` and `op` too: read only the reset body.
                 let mut body = serde_json::Map::new();
@@ -147,7 +158,11 @@ impl World {
                 }
                 let (m, w) =
                     read_reset(&Value::Object(body)).map_err(|e| format!("{path}: {e}"))?;
-                self.engine.reset(&mut self.ledger, &m, &w);
+                self.engine.reset(
+                    &mut self.ledger,
+                    (!m.is_empty()).then_some(&m[..]),
+                    (!w.is_empty()).then_some(&w[..]),
+                );
             }
             "discount_put" => {
                 let code = ev
@@ -227,13 +242,29 @@ pub fn run_case(config: &Value, case: &Value) -> Result<Value, String> {
         locale,
         discount,
         user: Some(user),
+        origin: crate::ledger::Origin::Api,
     };
     let d = match op {
         "reserve" => {
             let key = case.get("key").and_then(Value::as_str);
+            let fp = crate::idem::fingerprint("reserve", action_v);
+            let idem = key.map(|key| crate::idem::Idem {
+                key,
+                fingerprint: &fp,
+            });
             let mut ledger = w.ledger.clone();
-            w.engine
-                .reserve(&mut ledger, w.sub.as_ref(), &action, now, key, &opts)
+            match w
+                .engine
+                .reserve(&mut ledger, w.sub.as_ref(), &action, now, idem, &opts)
+            {
+                Ok(d) => d,
+                Err(_) => {
+                    return Ok(json!({
+                        "code": crate::idem::KeyReused::CODE,
+                        "status": crate::idem::KeyReused::STATUS,
+                    }))
+                }
+            }
         }
         _ => w
             .engine
@@ -259,6 +290,7 @@ fn discount_decision(
         &action,
         now,
         &Options {
+            origin: crate::ledger::Origin::Api,
             explain,
             locale,
             discount: w.discounts.get(code),

@@ -101,6 +101,8 @@ export interface Config {
   week_start?: Weekday;
   calendar?: "gregorian" | "persian";
   hold_ttl_s?: number;
+  hold_max_ttl_s?: number;
+  on_hold_expiry?: "release" | "charge";
   models?: Model[];
   plans: (Plan | SeedPlan)[];
   /** `messages.<locale>.<code>`: template overrides. */
@@ -227,6 +229,11 @@ export interface CheckOptions {
   locale?: Locale;
 }
 
+export interface StatusOptions {
+  /** The chat whose `chat` limits to show (default: a chat with no usage yet, `chat_id: null`). */
+  chatId?: string | null;
+}
+
 export interface FileVerdict { name: string; decision: Decision }
 
 /** `checkFiles`: one decision for the batch and one per file (each as if uploaded alone). */
@@ -267,6 +274,8 @@ extern "C" {
     pub type JsAction;
     #[wasm_bindgen(typescript_type = "CheckOptions")]
     pub type JsCheckOptions;
+    #[wasm_bindgen(typescript_type = "StatusOptions")]
+    pub type JsStatusOptions;
     #[wasm_bindgen(typescript_type = "Decision")]
     pub type JsDecision;
     #[wasm_bindgen(typescript_type = "Status")]
@@ -505,6 +514,27 @@ fn options(v: Option<&JsValue>) -> Result<Options<'static>, JsValue> {
     }
 }
 
+/// `{chatId?}` of `status()`.
+fn status_chat(v: Option<&JsValue>) -> Result<Option<String>, JsValue> {
+    let Some(v) = v.filter(|v| !is_nullish(v)) else {
+        return Ok(None);
+    };
+    let c = Reflect::get(v, &"chatId".into()).unwrap_or(JsValue::UNDEFINED);
+    if is_nullish(&c) {
+        return Ok(None);
+    }
+    match c.as_string() {
+        Some(s) if !s.is_empty() && s.len() <= 128 => Ok(Some(s)),
+        _ => Err(error(
+            "options",
+            &Problems(vec![Problem {
+                path: "options.chatId".into(),
+                reason: "expected a chat id (1-128 characters) or null".into(),
+            }]),
+        )),
+    }
+}
+
 /// A JS number as JSON, as `JSON.parse` would read its text: whole numbers
 /// are integers (the core reads counts as integers).
 fn number(v: JsValue) -> Value {
@@ -732,6 +762,7 @@ impl Tollgate {
         snapshot: Option<JsSnapshot>,
         subscription: Option<JsSubscription>,
         #[wasm_bindgen(js_name = nowMs)] now_ms: f64,
+        options: Option<JsStatusOptions>,
     ) -> Result<JsStatus, JsValue> {
         #[derive(Serialize)]
         struct Status {
@@ -741,7 +772,10 @@ impl Tollgate {
         let sub = self.subscription(subscription.as_deref())?;
         let snap = self.snapshot(snapshot.as_deref(), &sub)?;
         let now = now(now_ms)?;
-        let limits = self.engine.status_from_snapshot(&snap, sub.as_ref(), now);
+        let chat = status_chat(options.as_deref())?;
+        let limits = self
+            .engine
+            .status_from_snapshot(&snap, sub.as_ref(), chat.as_deref(), now);
         Ok(to_js(&Status {
             as_of: rfc3339(secs(now)),
             limits,

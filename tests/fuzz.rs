@@ -23,6 +23,7 @@ use tollgate::config::Config;
 use tollgate::discount::DiscountRule;
 use tollgate::engine::{Engine, Options};
 use tollgate::files;
+use tollgate::idem::{fingerprint, Idem};
 use tollgate::json::parse_strict;
 use tollgate::ledger::Ledger;
 use tollgate::openai::{ChatRequest, ImageRequest};
@@ -87,8 +88,9 @@ fn books(l: &Ledger) -> String {
 
 /// Decides an accepted action under an accepted config; a refused reserve
 /// must leave the ledger as it was.
-fn decide(config: &Value, action: &Value, usage: &Value, reset: &Value) {
-    let (Ok(config), Ok(action)) = (Config::from_value(config), Action::from_value(action)) else {
+fn decide(config: &Value, action_json: &Value, usage: &Value, reset: &Value) {
+    let (Ok(config), Ok(action)) = (Config::from_value(config), Action::from_value(action_json))
+    else {
         return;
     };
     let engine = Engine::new(config);
@@ -100,16 +102,31 @@ fn decide(config: &Value, action: &Value, usage: &Value, reset: &Value) {
     let mut ledger = Ledger::default();
     let _ = engine.check(&ledger, Some(&sub), &action, NOW_MS, &opts);
     let before = books(&ledger);
-    let d = engine.reserve(&mut ledger, Some(&sub), &action, NOW_MS, Some("k"), &opts);
+    let fp = fingerprint("reserve", action_json);
+    let key = Idem {
+        key: "k",
+        fingerprint: &fp,
+    };
+    let Ok(d) = engine.reserve(&mut ledger, Some(&sub), &action, NOW_MS, Some(key), &opts) else {
+        panic!("a first use of a key is never a reuse");
+    };
     if !d.allowed {
-        assert_eq!(books(&ledger), before, "a refused reserve changed the books");
+        assert_eq!(
+            books(&ledger),
+            before,
+            "a refused reserve changed the books"
+        );
     }
     if let (Some(hold), Ok(u)) = (&d.hold, read_usage(usage)) {
         let _ = engine.commit(&mut ledger, &hold.id, &u, NOW_MS + 1000);
     }
     let _ = engine.snapshot(&ledger, Some(&sub), NOW_MS + 2000);
     if let Ok((m, w)) = read_reset(reset) {
-        engine.reset(&mut ledger, &m, &w);
+        engine.reset(
+            &mut ledger,
+            (!m.is_empty()).then_some(&m[..]),
+            (!w.is_empty()).then_some(&w[..]),
+        );
     }
 }
 
@@ -170,12 +187,52 @@ fn odd_value() -> impl Strategy<Value = Value> {
 fn key() -> impl Strategy<Value = String> {
     prop_oneof![
         prop::sample::select(vec![
-            "type", "model", "models", "input_tokens", "max_output_tokens", "output_tokens",
-            "cost_usd", "images", "files", "count", "chat_id", "kind", "name", "size", "head",
-            "plans", "limits", "metric", "window", "max", "scope", "id", "tier", "active",
-            "version", "timezone", "locale", "messages", "metrics", "windows", "max_uses",
-            "expires_at", "plan", "starts_at", "ends_at", "n", "stream", "prompt", "content",
-            "role", "calendar", "hold_ttl_s", "max_concurrent", "free", "code", "to_plan",
+            "type",
+            "model",
+            "models",
+            "input_tokens",
+            "max_output_tokens",
+            "output_tokens",
+            "cost_usd",
+            "images",
+            "files",
+            "count",
+            "chat_id",
+            "kind",
+            "name",
+            "size",
+            "head",
+            "plans",
+            "limits",
+            "metric",
+            "window",
+            "max",
+            "scope",
+            "id",
+            "tier",
+            "active",
+            "version",
+            "timezone",
+            "locale",
+            "messages",
+            "metrics",
+            "windows",
+            "max_uses",
+            "expires_at",
+            "plan",
+            "starts_at",
+            "ends_at",
+            "n",
+            "stream",
+            "prompt",
+            "content",
+            "role",
+            "calendar",
+            "hold_ttl_s",
+            "max_concurrent",
+            "free",
+            "code",
+            "to_plan",
         ])
         .prop_map(str::to_string),
         "[a-z_]{0,8}",

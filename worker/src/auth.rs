@@ -323,7 +323,9 @@ mod tests {
         assert_eq!(b64url_decode("YQ").unwrap(), b"a");
         assert_eq!(b64url_decode("YWI").unwrap(), b"ab");
         assert_eq!(b64url_decode("-_8").unwrap(), [0xfb, 0xff]);
-        for bad in ["YQ==", "YWI=", "+/8", "YR", "YWJ", "Y", "YQ\n", "Y Q", "YQ.", "é"] {
+        for bad in [
+            "YQ==", "YWI=", "+/8", "YR", "YWJ", "Y", "YQ\n", "Y Q", "YQ.", "é",
+        ] {
             assert!(b64url_decode(bad).is_none(), "{bad:?}");
         }
         // Every byte string has one spelling: decode(encode(x)) round-trips.
@@ -346,7 +348,10 @@ mod tests {
             assert!(verify_jwt(&format!("{hp}.{std}"), K, 1000).is_err());
         }
         const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-        let last = A.iter().position(|&c| c == *sig.as_bytes().last().unwrap()).unwrap();
+        let last = A
+            .iter()
+            .position(|&c| c == *sig.as_bytes().last().unwrap())
+            .unwrap();
         let flipped = format!("{hp}.{}{}", &sig[..sig.len() - 1], A[last ^ 1] as char);
         assert!(verify_jwt(&flipped, K, 1000).is_err());
         // Duplicated keys, signed as sent.
@@ -362,7 +367,10 @@ mod tests {
         let none = scopes(r#"{"sub":"a","exp":2000}"#).unwrap();
         assert_eq!(none, Scopes::DEFAULT);
         assert!(none.allows(Scope::Usage) && !none.allows(Scope::Reserve));
-        assert_eq!(scopes(r#"{"sub":"a","exp":2000,"scope":null}"#).unwrap(), none);
+        assert_eq!(
+            scopes(r#"{"sub":"a","exp":2000,"scope":null}"#).unwrap(),
+            none
+        );
         let backend = scopes(r#"{"sub":"a","exp":2000,"scope":"reserve settle"}"#).unwrap();
         assert!(backend.allows(Scope::Reserve) && backend.allows(Scope::Settle));
         assert!(!backend.allows(Scope::Usage) && !backend.allows(Scope::Gateway));

@@ -217,7 +217,10 @@ async fn read_body(req: &mut Request) -> std::result::Result<Value, GwError> {
         .map_err(|_| GwError::new(400, "bad_request", "invalid JSON: not UTF-8"))?;
     tollgate::json::parse_strict(text).map_err(|p| {
         let message = p.to_string();
-        let param = p.0.first().map(|x| x.path.as_str()).filter(|s| !s.is_empty());
+        let param =
+            p.0.first()
+                .map(|x| x.path.as_str())
+                .filter(|s| !s.is_empty());
         GwError {
             status: 400,
             body: openai::error_json(&message, "invalid_request_error", "bad_request", param),

@@ -190,10 +190,7 @@ pub enum BodyError {
 /// stream is cancelled. A client that sends 70 KiB and keeps the body open
 /// therefore gets its 413 at once instead of holding the request (issue 8,
 /// item 13). Used by the API (64 KiB) and by the gateway (8 MiB).
-pub async fn read_limited(
-    req: &Request,
-    limit: usize,
-) -> std::result::Result<Vec<u8>, BodyError> {
+pub async fn read_limited(req: &Request, limit: usize) -> std::result::Result<Vec<u8>, BodyError> {
     if let Some(len) = req
         .headers()
         .get("content-length")
@@ -221,8 +218,8 @@ pub async fn read_limited(
         if done {
             return Ok(out);
         }
-        let value = Reflect::get(&step, &JsValue::from_str("value"))
-            .map_err(|_| BodyError::Unreadable)?;
+        let value =
+            Reflect::get(&step, &JsValue::from_str("value")).map_err(|_| BodyError::Unreadable)?;
         let chunk = Uint8Array::new(&value);
         if out.len() + chunk.length() as usize > limit {
             // Not awaited: the answer must not wait for the client either.

@@ -7,7 +7,7 @@
 //!
 //! | object (binding, name)            | ops |
 //! |-----------------------------------|-----|
-//! | `UserLedger` (`USERS`, `sub`)     | `check`, `reserve`, `commit`, `release`, `usage`, `explain`, `reset` — body [`UserCall`] |
+//! | `UserLedger` (`USERS`, `sub`)     | `check`, `reserve`, `commit`, `release`, `extend`, `usage`, `explain`, `reset` — body [`UserCall`] |
 //! | `DiscountCode` (`DISCOUNTS`, code)| `put`, `get`, `redeem`, `check` — body [`DiscountCall`] |
 //! | `ConfigStore` (`CONFIG`, `"global"`) | `get`, `put` — body [`ConfigCall`] |
 //!
@@ -35,6 +35,9 @@ pub enum Caller {
     User,
     /// The admin: no subscription comes with the call.
     Admin,
+    /// The gateway, on a user's behalf: the holds it opens are its own
+    /// (settled only by the gateway, charged at expiry when unsettled).
+    Gateway,
 }
 
 /// The ops of a user's ledger object.
@@ -47,6 +50,7 @@ pub enum UserOp {
     Usage,
     Explain,
     Reset,
+    Extend,
 }
 
 impl UserOp {
@@ -59,6 +63,7 @@ impl UserOp {
             UserOp::Usage => "usage",
             UserOp::Explain => "explain",
             UserOp::Reset => "reset",
+            UserOp::Extend => "extend",
         }
     }
 
@@ -71,6 +76,7 @@ impl UserOp {
             UserOp::Usage,
             UserOp::Explain,
             UserOp::Reset,
+            UserOp::Extend,
         ]
         .into_iter()
         .find(|o| o.as_str() == s)
@@ -110,6 +116,17 @@ pub struct UserCall {
     /// `reset`: `{}` or `{metrics?, windows?}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reset: Option<Value>,
+    /// `reserve`: the fingerprint of the request the `Idempotency-Key` came
+    /// with (`tollgate::idem::fingerprint`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    /// `extend`: seconds from now (default the config's `hold_ttl_s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_s: Option<u64>,
+    /// `commit` (gateway): the model that answered, when another than the
+    /// reserved one; the usage is charged as that model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered_model: Option<String>,
 }
 
 impl UserCall {

@@ -19,8 +19,8 @@
 //! Routes: one function each (`route_*` below); see [`Route`].
 
 use serde_json::{json, Value};
+use tollgate::api::{read_extend, read_reset, read_usage};
 use tollgate::discount::DiscountRule;
-use tollgate::api::{read_reset, read_usage};
 use tollgate::time::secs;
 use tollgate::{Action, Config};
 use worker::{event, Context, Date, Env, Request, Response, Result, Url};
@@ -67,6 +67,7 @@ enum Route {
     Reserve,
     Commit(String),
     Release(String),
+    Extend(String),
     Usage,
     Redeem(String),
     AdminConfig,
@@ -86,6 +87,7 @@ impl Route {
             ["v1", "reserve"] => Route::Reserve,
             ["v1", "holds", id, "commit"] => Route::Commit(dec(id)),
             ["v1", "holds", id, "release"] => Route::Release(dec(id)),
+            ["v1", "holds", id, "extend"] => Route::Extend(dec(id)),
             ["v1", "usage"] => Route::Usage,
             ["v1", "discounts", code, "redeem"] => Route::Redeem(dec(code)),
             ["v1", "admin", "config"] => Route::AdminConfig,
@@ -141,6 +143,7 @@ async fn handle(req: Request, env: &Env) -> ApiResult {
         (Route::Reserve, _) => route_reserve(req, &ctx).await,
         (Route::Commit(id), _) => route_commit(req, &ctx, &id).await,
         (Route::Release(id), _) => route_release(req, &ctx, &id).await,
+        (Route::Extend(id), _) => route_extend(req, &ctx, &id).await,
         (Route::Usage, _) => route_usage(req, &ctx).await,
         (Route::Redeem(code), _) => route_redeem(req, &ctx, &code).await,
         (Route::AdminConfig, "PUT") => route_admin_config_put(req, &ctx).await,
@@ -346,6 +349,7 @@ async fn route_reserve(mut req: Request, ctx: &Ctx) -> ApiResult {
         ));
     }
     let call = UserCall {
+        fingerprint: Some(tollgate::idem::fingerprint("reserve", &body)),
         action: Some(body),
         explain: http::explain(&ctx.url),
         locale: locale(&req, ctx),
@@ -383,6 +387,23 @@ async fn route_release(mut req: Request, ctx: &Ctx, id: &str) -> ApiResult {
         ..UserCall::new(ctx.now_ms, &claims.sub, claims.subscription)
     };
     Ok(internal::user(&ctx.env, &call.user, UserOp::Release, &call)
+        .await?
+        .into_response()?)
+}
+
+/// `POST /v1/holds/{id}/extend`: `{ttl_s?}`; the hold now expires `ttl_s`
+/// from now (never past `hold_max_ttl_s` after it was opened).
+async fn route_extend(mut req: Request, ctx: &Ctx, id: &str) -> ApiResult {
+    let claims = user_claims(&req, ctx, Scope::Settle)?;
+    let body = optional_object(&mut req).await?;
+    let ttl_s = read_extend(&body).map_err(|p| ApiError::bad_request("invalid extend", p.0))?;
+    check_hold_id(id)?;
+    let call = UserCall {
+        hold_id: Some(id.to_string()),
+        ttl_s,
+        ..UserCall::new(ctx.now_ms, &claims.sub, claims.subscription)
+    };
+    Ok(internal::user(&ctx.env, &call.user, UserOp::Extend, &call)
         .await?
         .into_response()?)
 }

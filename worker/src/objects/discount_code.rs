@@ -121,7 +121,8 @@ fn sql_err(what: &str) -> impl Fn(worker::Error) -> String + '_ {
 fn load(state: &State) -> std::result::Result<Option<DiscountState>, String> {
     let sql = state.storage().sql();
     for stmt in SCHEMA {
-        sql.exec(stmt, None).map_err(sql_err("creating the tables"))?;
+        sql.exec(stmt, None)
+            .map_err(sql_err("creating the tables"))?;
     }
     if let Some(s) = read_code(&sql)? {
         return Ok(Some(s));
@@ -179,12 +180,7 @@ fn migrate_legacy(sql: &SqlStorage) -> std::result::Result<(), String> {
 
 /// `updated_ms` is the old row's; the old keys had no time, so they count
 /// from `moved_ms` (they answer for [`KEY_RETENTION_MS`] after the move).
-fn write_legacy(
-    sql: &SqlStorage,
-    old: &LegacyState,
-    updated_ms: i64,
-    moved_ms: i64,
-) -> Result<()> {
+fn write_legacy(sql: &SqlStorage, old: &LegacyState, updated_ms: i64, moved_ms: i64) -> Result<()> {
     for (user, uses) in &old.by_user {
         sql.exec(
             "INSERT INTO redeemers (user, uses) VALUES (?, ?)
@@ -267,11 +263,7 @@ impl DiscountCode {
             .sql()
             .exec(
                 "SELECT answer FROM redeem_keys WHERE user = ? AND key = ? AND at_ms > ?",
-                vec![
-                    user.into(),
-                    key.into(),
-                    (now_ms - KEY_RETENTION_MS).into(),
-                ],
+                vec![user.into(), key.into(), (now_ms - KEY_RETENTION_MS).into()],
             )
             .and_then(|c| c.to_array())
             .map_err(read_failed)?;
@@ -358,6 +350,7 @@ impl DiscountCode {
                 locale: locale(call.locale.as_deref()),
                 discount: state,
                 user: Some(&call.user),
+                ..Options::default()
             },
         )
     }
