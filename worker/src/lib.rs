@@ -16,7 +16,11 @@
 //! | `ConfigStore`  | `CONFIG`    | `"global"`          |
 //! | `BareCounter`  | `BARE`      | any name (benchmark baseline, `TOLLGATE_BENCH=1` only) |
 //!
-//! Routes: one function each (`route_*` below); see [`Route`].
+//! Routes: one function each (`route_*` below); see [`Route`]. Each user
+//! route names the token scope it needs (SPEC §5) in its `user_claims` call:
+//! `usage` for `GET /v1/usage` and `POST /v1/check`, `reserve` for reserve and
+//! redeem, `settle` for commit, release and extend; the gateway's routes need
+//! `gateway` (worker/src/gateway.rs). Without it: 403 `insufficient_scope`.
 
 use serde_json::{json, Value};
 use tollgate::api::{read_extend, read_reset, read_usage};
