@@ -83,6 +83,8 @@ pub struct Config {
     pub hold_max_ttl_s: u64,
     /// What the alarm does with a hold nobody settled (SPEC §5).
     pub on_hold_expiry: OnExpiry,
+    /// `gateway`: the OpenAI-compatible gateway's rules (SPEC §8).
+    pub gateway: GatewayConfig,
     /// The document as given, for `GET /v1/admin/config`.
     pub raw: Value,
 }
@@ -99,6 +101,7 @@ const CONFIG_KEYS: &[&str] = &[
     "models",
     "plans",
     "messages",
+    "gateway",
 ];
 const MODEL_KEYS: &[&str] = &[
     "id",
@@ -232,6 +235,7 @@ impl Config {
         let models = read_models(&mut r, m);
         let plans = read_plans(&mut r, m);
         let messages = read_messages(&mut r, m);
+        let gateway = read_gateway(&mut r, m, &models);
 
         let cfg = Config {
             version,
@@ -248,6 +252,7 @@ impl Config {
             hold_ttl_s,
             hold_max_ttl_s,
             on_hold_expiry,
+            gateway,
             raw: v.clone(),
         };
         r.finish(cfg)
@@ -519,6 +524,98 @@ fn read_messages(
     out
 }
 
+// ------------------------------------------------------------------ gateway
+
+/// The `gateway` section (SPEC §8): what the OpenAI-compatible gateway lets
+/// through beyond its defaults. Every field is optional; the default is the
+/// strictest gateway (nothing opted in, no aliases, images must name a model).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GatewayConfig {
+    /// Request fields the gateway forwards besides the ones it knows
+    /// (`tollgate::openai::CHAT_FIELDS` / `IMAGE_FIELDS`): the operator opts
+    /// in to a refused field (`provider`, `plugins`, …) or to a field of its
+    /// own upstream, knowing the hold does not cover what it may add.
+    pub allow_fields: Vec<String>,
+    /// `{answer-model-id: config-model-id}`: an answer naming the key is an
+    /// answer of the value (OpenAI's dated snapshots, OpenRouter's ids
+    /// without `:free`, …), not another model.
+    pub model_aliases: BTreeMap<String, String>,
+    /// The model of an image request that names none; `None`: `model` is required.
+    pub default_image_model: Option<String>,
+}
+
+const GATEWAY_KEYS: &[&str] = &["allow_fields", "model_aliases", "default_image_model"];
+
+/// The longest request field name `allow_fields` takes.
+const MAX_FIELD_NAME: usize = 64;
+
+/// Reads `gateway`; alias targets and the default image model must be
+/// models of the config (a typo would otherwise charge answers to nothing,
+/// or refuse every image).
+fn read_gateway(r: &mut Reader, m: &Map<String, Value>, models: &[Model]) -> GatewayConfig {
+    let mut g = GatewayConfig::default();
+    let Some(v) = m.get("gateway").filter(|v| !v.is_null()) else {
+        return g;
+    };
+    let Some(gm) = r.object(v, "gateway") else {
+        return g;
+    };
+    r.known_keys(gm, "gateway", GATEWAY_KEYS);
+    let known = |id: &str| models.iter().any(|m| m.id == id);
+    if let Some(v) = gm.get("allow_fields").filter(|v| !v.is_null()) {
+        if let Some(arr) = r.array(v, "gateway.allow_fields") {
+            for (i, f) in arr.iter().enumerate() {
+                let path = index("gateway.allow_fields", i);
+                let Some(name) = r.as_str(f, &path) else {
+                    continue;
+                };
+                let ok = !name.is_empty()
+                    && name.len() <= MAX_FIELD_NAME
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+                if !ok {
+                    r.err(
+                        &path,
+                        format!("expected a field name (1–{MAX_FIELD_NAME} of A–Z a–z 0–9 _ -)"),
+                    );
+                } else if !g.allow_fields.iter().any(|x| x == name) {
+                    g.allow_fields.push(name.to_string());
+                }
+            }
+        }
+    }
+    if let Some(v) = gm.get("model_aliases").filter(|v| !v.is_null()) {
+        if let Some(am) = r.object(v, "gateway.model_aliases") {
+            for (from, to) in am {
+                let path = join("gateway.model_aliases", from);
+                if r.check_id(from, &path, 256).is_none() {
+                    continue;
+                }
+                let Some(to) = r.as_str(to, &path) else {
+                    continue;
+                };
+                if !known(to) {
+                    r.err(&path, format!("{to:?} is not a model of this config"));
+                } else {
+                    g.model_aliases.insert(from.clone(), to.to_string());
+                }
+            }
+        }
+    }
+    if let Some(id) = r.opt_str(gm, "gateway", "default_image_model") {
+        if !known(id) {
+            r.err(
+                "gateway.default_image_model",
+                format!("{id:?} is not a model of this config"),
+            );
+        } else {
+            g.default_image_model = Some(id.to_string());
+        }
+    }
+    g
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -625,5 +722,47 @@ mod tests {
         assert_eq!(Config::from_json("[]").unwrap_err().0[0].path, "");
         let e = Config::from_json("{}").unwrap_err();
         assert_eq!(e.0[0].path, "plans");
+    }
+
+    #[test]
+    fn gateway_section() {
+        let c = Config::from_value(&spec_example()).unwrap();
+        assert_eq!(c.gateway, GatewayConfig::default());
+        let mut v = spec_example();
+        v["gateway"] = json!({
+            "allow_fields": ["provider", "fake", "provider"],
+            "model_aliases": {"meta-llama/llama-3.3-8b-instruct": "meta-llama/llama-3.3-8b-instruct:free"},
+            "default_image_model": "openai/gpt-4o-mini"
+        });
+        let g = Config::from_value(&v).unwrap().gateway;
+        assert_eq!(g.allow_fields, ["provider", "fake"]);
+        assert_eq!(
+            g.model_aliases["meta-llama/llama-3.3-8b-instruct"],
+            "meta-llama/llama-3.3-8b-instruct:free"
+        );
+        assert_eq!(g.default_image_model.as_deref(), Some("openai/gpt-4o-mini"));
+
+        v["gateway"] = json!({
+            "allow_fields": [3, "", "a b"],
+            "model_aliases": {"x": "nope/y", "": "openai/gpt-4o-mini", "z": 1},
+            "default_image_model": "nope/z",
+            "extra": true
+        });
+        let e = Config::from_value(&v).unwrap_err();
+        let paths: Vec<&str> = e.0.iter().map(|p| p.path.as_str()).collect();
+        for want in [
+            "gateway.allow_fields[0]",
+            "gateway.allow_fields[1]",
+            "gateway.allow_fields[2]",
+            "gateway.model_aliases.x",
+            "gateway.model_aliases.",
+            "gateway.model_aliases.z",
+            "gateway.default_image_model",
+            "gateway.extra",
+        ] {
+            assert!(paths.contains(&want), "{want} missing from {paths:?}");
+        }
+        v["gateway"] = json!([]);
+        assert_eq!(Config::from_value(&v).unwrap_err().0[0].path, "gateway");
     }
 }

@@ -161,6 +161,11 @@ impl<'de> Deserialize<'de> for Amount {
     }
 }
 
+/// A field that may be `null`: present (even as `null`) → `Some`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
 /// One limit as it stands for this action: used in `violations`, `limits`,
 /// `GET /v1/usage` and the browser's quota meters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -168,8 +173,14 @@ pub struct LimitState {
     pub metric: String,
     pub scope: String,
     pub window: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub chat_id: Option<String>,
+    /// Only for `chat` windows: the chat, or `null` for a chat with no
+    /// usage yet (`status()`'s "what a new chat may use"); absent otherwise.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub chat_id: Option<Option<String>>,
     pub limit: Amount,
     /// Includes open holds.
     pub used: Amount,

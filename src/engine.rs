@@ -908,7 +908,7 @@ impl Engine {
         let mut chats: std::collections::BTreeSet<Option<&str>> = snapshot
             .limits
             .iter()
-            .filter_map(|l| l.chat_id.as_deref().map(Some))
+            .filter_map(|l| l.chat_id.as_ref()?.as_deref().map(Some))
             .collect();
         chats.insert(chat);
         let chats: Vec<Option<&str>> = chats.into_iter().collect();
@@ -971,11 +971,7 @@ fn limit_state(
         metric: limit.metric.as_str().to_string(),
         scope: limit.scope.as_str().to_string(),
         window: limit.window.to_string(),
-        chat_id: if limit.window == Window::Chat {
-            chat.map(str::to_string)
-        } else {
-            None
-        },
+        chat_id: (limit.window == Window::Chat).then(|| chat.map(str::to_string)),
         limit: a(limit.max),
         used: a(used),
         requested: requested.map(a),

@@ -37,6 +37,15 @@ impl CommitRequest {
     }
 }
 
+/// Who opened a hold, open or closed.
+fn origin_of(ledger: &Ledger, id: &str) -> Result<Origin, HoldError> {
+    match (ledger.hold(id), ledger.closed.get(id)) {
+        (Some(h), _) => Ok(h.origin),
+        (None, Some(c)) => Ok(c.origin),
+        (None, None) => Err(HoldError::Unknown),
+    }
+}
+
 fn owner_check(origin: Origin, by: Origin) -> Result<(), HoldError> {
     if origin == Origin::Gateway && by != Origin::Gateway {
         Err(HoldError::OwnedByGateway)
@@ -319,12 +328,7 @@ impl Engine {
     ) -> Result<Released, HoldError> {
         let now = secs(now_ms);
         self.maintain(ledger, now_ms);
-        let origin = match (ledger.hold(hold_id), ledger.closed.get(hold_id)) {
-            (Some(h), _) => h.origin,
-            (None, Some(c)) => c.origin,
-            (None, None) => return Err(HoldError::Unknown),
-        };
-        owner_check(origin, by)?;
+        owner_check(origin_of(ledger, hold_id)?, by)?;
         ledger.release(hold_id, now)
     }
 
@@ -341,12 +345,7 @@ impl Engine {
     ) -> Result<i64, HoldError> {
         let now = secs(now_ms);
         self.maintain(ledger, now_ms);
-        let origin = match (ledger.hold(hold_id), ledger.closed.get(hold_id)) {
-            (Some(h), _) => h.origin,
-            (None, Some(c)) => c.origin,
-            (None, None) => return Err(HoldError::Unknown),
-        };
-        owner_check(origin, by)?;
+        owner_check(origin_of(ledger, hold_id)?, by)?;
         let ttl = ttl_s
             .unwrap_or(self.config.hold_ttl_s)
             .min(i64::MAX as u64 / 2) as i64;

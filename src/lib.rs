@@ -20,6 +20,7 @@ pub mod idem;
 pub mod json;
 pub mod ledger;
 pub mod limit;
+pub mod media;
 pub mod messages;
 pub mod openai;
 pub mod replay;

@@ -59,7 +59,8 @@ impl Snapshot {
             e.metric == l.metric.as_str()
                 && e.scope == l.scope.as_str()
                 && e.window == w
-                && (l.window != Window::Chat || e.chat_id.as_deref() == chat)
+                && (l.window != Window::Chat
+                    || e.chat_id.as_ref().and_then(|c| c.as_deref()) == chat)
         })
     }
 }

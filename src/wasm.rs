@@ -94,6 +94,16 @@ export interface SeedPlan {
   [field: string]: unknown;
 }
 
+/** The OpenAI-compatible gateway's rules (SPEC §8; docs/gateway.md). */
+export interface GatewayConfig {
+  /** Request fields forwarded besides the gateway's own allowlist (e.g. OpenRouter's `provider`). */
+  allow_fields?: string[];
+  /** `{"answer-model-id": "config-model-id"}`: answers naming the key are the value's. */
+  model_aliases?: Record<string, string>;
+  /** The model of an image request without `model`; unset: `model` is required. */
+  default_image_model?: string | null;
+}
+
 export interface Config {
   version?: 1;
   timezone?: string;
@@ -107,6 +117,7 @@ export interface Config {
   plans: (Plan | SeedPlan)[];
   /** `messages.<locale>.<code>`: template overrides. */
   messages?: Partial<Record<Locale, Partial<Record<Code, string>>>>;
+  gateway?: GatewayConfig;
 }
 
 export interface Subscription {
@@ -168,7 +179,8 @@ export interface LimitState {
   metric: Metric;
   scope: Scope;
   window: Window | "file";
-  chat_id?: string;
+  /** `chat` windows only: the chat, or `null` for a chat with no usage yet. */
+  chat_id?: string | null;
   limit: number;
   /** Includes open holds. */
   used: number;

@@ -226,25 +226,27 @@ impl UserLedger {
                     now_ms.into(),
                 ],
             )?;
-            for (id, body, until) in changes.closed_put {
-                sql.exec(
-                    "INSERT INTO closed_holds (id, body, until_s) VALUES (?, ?, ?)
-                     ON CONFLICT (id) DO UPDATE SET body = excluded.body, until_s = excluded.until_s",
-                    vec![id.into(), body.into(), until.into()],
-                )?;
-            }
-            for id in changes.closed_del {
-                sql.exec("DELETE FROM closed_holds WHERE id = ?", vec![id.into()])?;
-            }
-            for (k, body, until) in changes.idem_put {
-                sql.exec(
-                    "INSERT INTO idem_keys (key, body, until_s) VALUES (?, ?, ?)
-                     ON CONFLICT (key) DO UPDATE SET body = excluded.body, until_s = excluded.until_s",
-                    vec![k.into(), body.into(), until.into()],
-                )?;
-            }
-            for k in changes.idem_del {
-                sql.exec("DELETE FROM idem_keys WHERE key = ?", vec![k.into()])?;
+            let rows = [
+                ("closed_holds", "id", changes.closed_put, changes.closed_del),
+                ("idem_keys", "key", changes.idem_put, changes.idem_del),
+            ];
+            for (table, key, put, del) in rows {
+                for (k, body, until) in put {
+                    sql.exec(
+                        &format!(
+                            "INSERT INTO {table} ({key}, body, until_s) VALUES (?, ?, ?)
+                             ON CONFLICT ({key}) DO UPDATE SET body = excluded.body,
+                               until_s = excluded.until_s"
+                        ),
+                        vec![k.into(), body.into(), until.into()],
+                    )?;
+                }
+                for k in del {
+                    sql.exec(
+                        &format!("DELETE FROM {table} WHERE {key} = ?"),
+                        vec![k.into()],
+                    )?;
+                }
             }
             Ok(())
         })();
