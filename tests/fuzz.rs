@@ -19,7 +19,7 @@ use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 use tollgate::action::Action;
 use tollgate::api::{read_reset, read_usage};
-use tollgate::config::Config;
+use tollgate::config::{Config, GatewayConfig};
 use tollgate::discount::DiscountRule;
 use tollgate::engine::{Engine, Options};
 use tollgate::files;
@@ -76,8 +76,14 @@ fn read_everything(v: &Value) {
     let _ = read_reset(v);
     let _ = DiscountRule::from_value(v);
     let _ = Subscription::from_value(v);
-    let _ = ChatRequest::parse(v);
-    let _ = ImageRequest::parse(v);
+    let gw = GatewayConfig {
+        default_image_model: Some("openai/gpt-image-1".into()),
+        ..GatewayConfig::default()
+    };
+    for g in [&GatewayConfig::default(), &gw] {
+        let _ = ChatRequest::parse(v, g);
+        let _ = ImageRequest::parse(v, g);
+    }
 }
 
 /// What a user is charged: counters, open and closed holds (the remembered
