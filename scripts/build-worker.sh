@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build the Worker: worker/build/index.js + index_bg.wasm (worker-build --release).
+# Build the Worker: worker/build/index.js + index_bg.wasm (worker-build --release),
+# and its static assets, the admin console (scripts/build-admin.sh).
 # Used by `make worker` and by wrangler.toml's [build] command.
 # TOLLGATE_SKIP_BUILD=1 makes it a no-op (bench runs wrangler on a prebuilt worker).
 set -euo pipefail
@@ -12,5 +13,6 @@ fi
 for bin in worker-build "$WASM_BINDGEN_BIN" "$WASM_OPT_BIN"; do
   command -v "$bin" >/dev/null || { echo "build-worker: $bin missing; run make tools" >&2; exit 1; }
 done
-cd "$ROOT/worker"
-worker-build --release "$@"
+(cd "$ROOT/worker" && worker-build --release "$@")
+# After worker-build, which owns worker/build/.
+bash "$ROOT/scripts/build-admin.sh"

@@ -101,6 +101,7 @@ const CONFIG_KEYS: &[&str] = &[
     "models",
     "plans",
     "messages",
+    "discounts",
     "gateway",
 ];
 const MODEL_KEYS: &[&str] = &[
@@ -235,6 +236,7 @@ impl Config {
         let models = read_models(&mut r, m);
         let plans = read_plans(&mut r, m);
         let messages = read_messages(&mut r, m);
+        read_discounts(&mut r, m);
         let gateway = read_gateway(&mut r, m, &models);
 
         let cfg = Config {
@@ -520,6 +522,92 @@ fn read_messages(
             }
         }
         out.insert(loc.clone(), map);
+    }
+    out
+}
+
+// ------------------------------------------------------------ discounts (SPEC §12)
+//
+// A config may carry `discounts: [{code, max_uses, max_uses_per_user,
+// expires_at, plans?, grant?}]`; an accepted `PUT /v1/admin/config` applies
+// each as `PUT /v1/admin/discounts/{code}` would (codes missing from the list
+// are left as they are). They are validated with the config, by the same
+// reader as that route's body, so a config is never accepted with a code the
+// route would refuse. The engine does not decide with them (a code's state
+// lives with the code), so they are read again from `raw` when applied.
+
+/// A discount code carried by a config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigDiscount {
+    pub code: String,
+    /// The body `PUT /v1/admin/discounts/{code}` takes (everything but `code`).
+    pub rule: Value,
+}
+
+/// A discount code's spelling: 1–64 characters of `A–Z a–z 0–9 . _ -` (it
+/// is a URL path segment and a Durable Object name).
+pub fn valid_discount_code(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+}
+
+impl Config {
+    /// The config's `discounts`, in order (empty without the field).
+    pub fn discounts(&self) -> Vec<ConfigDiscount> {
+        let mut r = Reader::new();
+        self.raw
+            .as_object()
+            .map(|m| read_discounts(&mut r, m))
+            .unwrap_or_default()
+    }
+}
+
+fn read_discounts(r: &mut Reader, m: &Map<String, Value>) -> Vec<ConfigDiscount> {
+    let mut out = Vec::new();
+    let Some(v) = m.get("discounts") else {
+        return out;
+    };
+    let Some(arr) = r.array(v, "discounts") else {
+        return out;
+    };
+    let mut seen = HashSet::new();
+    for (i, dv) in arr.iter().enumerate() {
+        let path = index("discounts", i);
+        let Some(dm) = r.object(dv, &path) else {
+            continue;
+        };
+        let code = r.req_str(dm, &path, "code");
+        if let Some(c) = code {
+            if !valid_discount_code(c) {
+                r.err(
+                    join(&path, "code"),
+                    "a discount code is 1-64 characters of A-Z a-z 0-9 . _ -",
+                );
+            } else if !seen.insert(c.to_string()) {
+                r.err(join(&path, "code"), format!("duplicate code {c:?}"));
+            }
+        }
+        let mut rule = dm.clone();
+        rule.remove("code");
+        let rule = Value::Object(rule);
+        if let Err(p) = crate::discount::DiscountRule::from_value(&rule) {
+            for problem in p.0 {
+                let at = if problem.path.is_empty() {
+                    path.clone()
+                } else {
+                    join(&path, &problem.path)
+                };
+                r.err(at, problem.reason);
+            }
+        }
+        if let Some(c) = code {
+            out.push(ConfigDiscount {
+                code: c.to_string(),
+                rule,
+            });
+        }
     }
     out
 }

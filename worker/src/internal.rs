@@ -7,9 +7,9 @@
 //!
 //! | object (binding, name)            | ops |
 //! |-----------------------------------|-----|
-//! | `UserLedger` (`USERS`, `sub`)     | `check`, `reserve`, `commit`, `release`, `extend`, `usage`, `explain`, `reset` — body [`UserCall`] |
+//! | `UserLedger` (`USERS`, `sub`)     | `check`, `reserve`, `commit`, `release`, `extend`, `usage`, `explain`, `reset`, `import` — body [`UserCall`] |
 //! | `DiscountCode` (`DISCOUNTS`, code)| `put`, `get`, `redeem`, `check` — body [`DiscountCall`] |
-//! | `ConfigStore` (`CONFIG`, `"global"`) | `get`, `put` — body [`ConfigCall`] |
+//! | `ConfigStore` (`CONFIG`, `"global"`) | `get`, `put`, `revisions`, `rollback` — body [`ConfigCall`] |
 //!
 //! A route that wants a decision builds a [`UserCall`] and calls
 //! [`user`]; e.g. a gateway route reserves with
@@ -51,6 +51,8 @@ pub enum UserOp {
     Explain,
     Reset,
     Extend,
+    /// Usage from another system (SPEC §12): body in `usage`, `Idempotency-Key` honoured.
+    Import,
 }
 
 impl UserOp {
@@ -64,6 +66,7 @@ impl UserOp {
             UserOp::Explain => "explain",
             UserOp::Reset => "reset",
             UserOp::Extend => "extend",
+            UserOp::Import => "import",
         }
     }
 
@@ -77,6 +80,7 @@ impl UserOp {
             UserOp::Explain,
             UserOp::Reset,
             UserOp::Extend,
+            UserOp::Import,
         ]
         .into_iter()
         .find(|o| o.as_str() == s)
@@ -110,7 +114,8 @@ pub struct UserCall {
     /// `commit` / `release`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hold_id: Option<String>,
-    /// `commit`: `{input_tokens, output_tokens, cost_usd?, images?, files?}`.
+    /// `commit`: `{input_tokens, output_tokens, cost_usd?, images?, files?}`;
+    /// `import`: `{subscription, entries}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Value>,
     /// `reset`: `{}` or `{metrics?, windows?}`.
@@ -172,6 +177,18 @@ pub struct ConfigCall {
     /// `put`: the new config (already validated by the Worker; validated again).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<Value>,
+    /// History (SPEC §12; ops in `objects/config_store.rs`). `get`: that
+    /// revision instead of the current one; `rollback`: the one to restore.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<i64>,
+    /// `put` / `rollback`: kept with the new revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// `revisions`: at most this many, older than `before`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<i64>,
 }
 
 /// The ConfigStore's answer to `get` and `put`: `{revision, config?}`.

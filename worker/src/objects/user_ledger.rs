@@ -471,6 +471,36 @@ impl UserLedger {
         )?)
     }
 
+    /// Usage from another system into the current periods (SPEC §12); the
+    /// body comes in `usage`, the key in `idempotency_key`. All or nothing.
+    fn op_import(&self, engine: &Engine, call: &UserCall) -> ApiResult {
+        use tollgate::import::ImportRefused;
+        let body = call.usage.as_ref().unwrap_or(&serde_json::Value::Null);
+        let req = tollgate::import::read_import(body)
+            .map_err(|p| ApiError::bad_request("invalid usage import", p.0))?;
+        let idem = call.idempotency_key.as_deref().map(|key| Idem {
+            key,
+            fingerprint: call.fingerprint.as_deref().unwrap_or(""),
+        });
+        let now = call.now_ms;
+        let mut b = self.books.borrow_mut();
+        let ledger = b.ledger_mut()?;
+        engine.maintain(ledger, now);
+        let result = engine.import(ledger, &req, now, idem);
+        self.persist(&mut b, now)?;
+        match result {
+            Ok(answer) => Ok(http::json(200, &answer)?),
+            Err(ImportRefused::Invalid(p)) => {
+                Err(ApiError::bad_request("invalid usage import", p.0))
+            }
+            Err(ImportRefused::KeyReused(_)) => Err(ApiError::new(
+                KeyReused::STATUS,
+                KeyReused::CODE,
+                "this Idempotency-Key was used in the last 24 hours with another request",
+            )),
+        }
+    }
+
     /// The admin's view: the stored books as they are (no housekeeping is
     /// run first, so what the alarm did or did not do is visible).
     fn op_explain(&self, engine: &Engine, revision: i64, call: &UserCall) -> ApiResult {
@@ -567,6 +597,7 @@ impl UserLedger {
             UserOp::Usage => self.op_usage(&engine, &call),
             UserOp::Reset => self.op_reset(&engine, &call),
             UserOp::Explain => self.op_explain(&engine, revision, &call),
+            UserOp::Import => self.op_import(&engine, &call),
         };
         if op != UserOp::Explain && op != UserOp::Check {
             self.arm().await?;
