@@ -6,8 +6,9 @@
 // was seen to succeed against the build before the fix.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import net from "node:net";
 import { start, stop } from "./harness.mjs";
-import { auth, chunkedPost, client, freeMessage, newKey, newUser, stable, sub, userAuth } from "./util.mjs";
+import { auth, browserAuth, chunkedPost, client, freeMessage, newKey, newUser, stable, sub, userAuth } from "./util.mjs";
 
 let w;
 let api;
@@ -105,6 +106,82 @@ describe("bodies are refused as soon as they pass their limit (item 13)", () => 
     // The header promises more than 64 KiB; the first bytes never finish it.
     const r = await openBody("/v1/check", { ...h, "content-length": String(70 * 1024) }, new Uint8Array(10).fill(0x20));
     assert.equal(r.status, 413, `${r.status} after ${r.ms} ms`);
+  });
+});
+
+/**
+ * Sends raw HTTP/1.1 `requests` (strings) one after the other on one
+ * kept-alive connection, each when the previous answer has arrived; answers
+ * their status lines (a missing answer: "closed" or "timeout").
+ */
+function oneConnection(requests, ms = 3000) {
+  const { hostname, port } = new URL(w.url);
+  return new Promise((resolve) => {
+    const sock = net.connect(Number(port), hostname);
+    const statuses = [];
+    let buf = Buffer.alloc(0);
+    let timer;
+    const finish = (last) => {
+      clearTimeout(timer);
+      if (last) statuses.push(last);
+      sock.destroy();
+      resolve(statuses);
+    };
+    timer = setTimeout(() => finish("timeout"), ms);
+    sock.on("error", () => {});
+    sock.on("close", () => finish(statuses.length < requests.length ? "closed" : null));
+    sock.on("data", (d) => {
+      buf = Buffer.concat([buf, d]);
+      for (;;) {
+        const head = buf.indexOf("\r\n\r\n");
+        if (head < 0) return;
+        const len = /content-length:\s*(\d+)/i.exec(buf.subarray(0, head).toString());
+        // A body of known length (in bytes), or chunked up to its last chunk.
+        const last = buf.indexOf("\r\n0\r\n\r\n", head);
+        const end = len ? head + 4 + Number(len[1]) : last + 7;
+        if ((len && buf.length < end) || (!len && last < 0)) return;
+        statuses.push(Number(buf.subarray(9, 12).toString()));
+        buf = buf.subarray(end);
+        if (statuses.length === requests.length) return finish(null);
+        sock.write(requests[statuses.length]);
+      }
+    });
+    sock.write(requests[0]);
+  });
+}
+
+const rawRequest = (method, path, headers, body = "") =>
+  `${method} ${path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+  Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("") + `\r\n${body}`;
+
+describe("a refusal before the body is read keeps the connection", () => {
+  test("401, 403 insufficient_scope and a bad path, then the next request on the same connection is answered", async () => {
+    const body = JSON.stringify(freeMessage());
+    const browser = browserAuth(user, sub("free"));
+    const statuses = await oneConnection([
+      rawRequest("POST", "/v1/reserve", { ...browser, "idempotency-key": newKey() }, body),
+      rawRequest("POST", "/v1/reserve", { authorization: "Bearer nope" }, body),
+      rawRequest("PUT", "/v1/admin/discounts/bad%20code!", auth.admin(), '{"max_uses":1}'),
+      rawRequest("GET", "/v1/usage", h),
+    ]);
+    assert.deepEqual(statuses, [403, 401, 400, 200]);
+  });
+
+  test("the refusal does not wait for a body that does not come", async () => {
+    const { hostname, port } = new URL(w.url);
+    const t0 = Date.now();
+    const status = await new Promise((resolve) => {
+      const sock = net.connect(Number(port), hostname);
+      sock.on("error", () => {});
+      sock.on("data", (d) => {
+        resolve(Number(String(d).slice(9, 12)));
+        sock.destroy();
+      });
+      // 1,000 bytes declared, none sent.
+      sock.write("POST /v1/reserve HTTP/1.1\r\nhost: x\r\nauthorization: Bearer nope\r\ncontent-length: 1000\r\n\r\n");
+    });
+    assert.equal(status, 401);
+    assert.ok(Date.now() - t0 < 900, `answered after ${Date.now() - t0} ms`);
   });
 });
 

@@ -234,6 +234,81 @@ pub async fn read_limited(req: &Request, limit: usize) -> std::result::Result<Ve
     }
 }
 
+/// The request body as the Worker received it, to read and drop after the
+/// answer when no route read it.
+///
+/// workerd closes a connection whose request body was left unread once the
+/// answer is sent, and a client that sends its next request on that kept-
+/// alive connection before it sees the close gets "other side closed" instead
+/// of an answer. Routes that refuse before reading (401, 403
+/// `insufficient_scope`, a bad code or hold id) therefore leave the body to
+/// [`UnreadBody::drain`]: at most [`MAX_BODY`] bytes for at most
+/// [`DRAIN_MS`]; a body declared larger, or not over in time, is not waited
+/// for (the connection is closed as before: never a way to hold a request).
+pub struct UnreadBody {
+    stream: Option<web_sys::ReadableStream>,
+    declared: Option<u64>,
+}
+
+/// The longest an unread body is drained after the answer, in ms.
+pub const DRAIN_MS: u64 = 1000;
+
+impl UnreadBody {
+    pub fn of(req: &Request) -> UnreadBody {
+        UnreadBody {
+            stream: req.inner().body(),
+            declared: req
+                .headers()
+                .get("content-length")
+                .ok()
+                .flatten()
+                .and_then(|v| v.trim().parse().ok()),
+        }
+    }
+
+    /// Reads and drops the body if nothing read it (see [`UnreadBody`]).
+    pub async fn drain(self) {
+        let Some(stream) = self.stream else {
+            return;
+        };
+        if stream.locked() || self.declared.is_some_and(|n| n > MAX_BODY as u64) {
+            return;
+        }
+        let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
+        let mark: JsValue = worker::js_sys::Object::new().into();
+        let m = mark.clone();
+        let deadline = worker::wasm_bindgen_futures::future_to_promise(async move {
+            worker::Delay::from(std::time::Duration::from_millis(DRAIN_MS)).await;
+            Ok(m)
+        });
+        let mut left = MAX_BODY;
+        loop {
+            let both = worker::js_sys::Array::of2(&reader.read(), &deadline);
+            let Ok(step) = JsFuture::from(worker::js_sys::Promise::race(&both)).await else {
+                break;
+            };
+            if worker::js_sys::Object::is(&step, &mark) {
+                break;
+            }
+            let done = Reflect::get(&step, &JsValue::from_str("done"))
+                .ok()
+                .and_then(|d| d.as_bool())
+                .unwrap_or(true);
+            if done {
+                return;
+            }
+            let n = Reflect::get(&step, &JsValue::from_str("value"))
+                .map(|v| Uint8Array::new(&v).length() as usize)
+                .unwrap_or(usize::MAX);
+            if n > left {
+                break;
+            }
+            left -= n;
+        }
+        let _ = reader.cancel();
+    }
+}
+
 /// Reads the body as strict JSON (duplicated keys refused, see
 /// [`parse_strict`]), at most [`MAX_BODY`] bytes (413 beyond, see
 /// [`read_limited`]). An empty body is `None`.

@@ -48,6 +48,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let origin = req.headers().get("origin").ok().flatten();
     let allowed = internal::var(&env, "TOLLGATE_ALLOWED_ORIGINS").unwrap_or_default();
     let cors = http::cors_origin(&allowed, origin.as_deref());
+    let unread = http::UnreadBody::of(&req);
     // Gateway mode (OpenAI-compatible routes, issue #5): worker/src/gateway.rs.
     let mut resp = if gateway::handles(&req.path()) {
         gateway::handle(req, &env, &ctx).await?
@@ -60,6 +61,10 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     if let Some(o) = cors {
         http::add_cors(&mut resp, &o)?;
     }
+    // An answer given before the body was read (401, 403, a bad path) keeps
+    // the connection usable for the client's next request; the answer does
+    // not wait for it.
+    ctx.wait_until(unread.drain());
     Ok(resp)
 }
 
