@@ -59,6 +59,15 @@ pub struct Plan {
     pub files: FileRules,
     /// Open holds allowed at once; `None`: no concurrency limit.
     pub max_concurrent: Option<u64>,
+    /// Fallback models (SPEC §11), tried in order for a quota-denied message.
+    pub fallbacks: Vec<Fallback>,
+}
+
+/// `{from: "<glob>", to: "<model id>"}` (SPEC §11).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fallback {
+    pub from: String,
+    pub to: String,
 }
 
 impl Plan {
@@ -85,6 +94,9 @@ pub struct Config {
     pub on_hold_expiry: OnExpiry,
     /// `gateway`: the OpenAI-compatible gateway's rules (SPEC §8).
     pub gateway: GatewayConfig,
+    /// Warning thresholds in thousandths of a limit's `max` (SPEC §10;
+    /// config `warn_at`, default `[0.8]`).
+    pub warn_at: Vec<u16>,
     /// The document as given, for `GET /v1/admin/config`.
     pub raw: Value,
 }
@@ -103,6 +115,8 @@ const CONFIG_KEYS: &[&str] = &[
     "messages",
     "discounts",
     "gateway",
+    // Revision 2: warnings (SPEC §10).
+    "warn_at",
 ];
 const MODEL_KEYS: &[&str] = &[
     "id",
@@ -122,8 +136,11 @@ const PLAN_KEYS: &[&str] = &[
     "limits",
     "files",
     "max_concurrent",
+    // Revision 2: fallback models (SPEC §11).
+    "fallbacks",
 ];
-const LIMIT_KEYS: &[&str] = &["metric", "scope", "window", "max"];
+// Revision 2 adds `overflow` (SPEC §9) and `warn_at` (SPEC §10).
+const LIMIT_KEYS: &[&str] = &["metric", "scope", "window", "max", "overflow", "warn_at"];
 const FILES_KEYS: &[&str] = &["max_file_bytes", "allowed_extensions"];
 
 /// `hold_max_ttl_s` when the config does not say.
@@ -233,11 +250,16 @@ impl Config {
             }
         };
 
+        let warn_at = match m.get("warn_at") {
+            None | Some(Value::Null) => vec![DEFAULT_WARN_AT],
+            Some(v) => read_warn_at(&mut r, v, "warn_at"),
+        };
         let models = read_models(&mut r, m);
         let plans = read_plans(&mut r, m);
         let messages = read_messages(&mut r, m);
         read_discounts(&mut r, m);
         let gateway = read_gateway(&mut r, m, &models);
+        check_fallbacks(&mut r, &plans, &models);
 
         let cfg = Config {
             version,
@@ -255,6 +277,7 @@ impl Config {
             hold_max_ttl_s,
             on_hold_expiry,
             gateway,
+            warn_at,
             raw: v.clone(),
         };
         r.finish(cfg)
@@ -418,6 +441,7 @@ fn read_plan(r: &mut Reader, pm: &Map<String, Value>, path: &str) -> Option<Plan
         }
     }
     let max_concurrent = r.opt_count(pm, path, "max_concurrent");
+    let fallbacks = read_fallbacks(r, pm, path);
     Some(Plan {
         id: id?.to_string(),
         active,
@@ -426,6 +450,7 @@ fn read_plan(r: &mut Reader, pm: &Map<String, Value>, path: &str) -> Option<Plan
         limits,
         files: files_rules,
         max_concurrent,
+        fallbacks,
     })
 }
 
@@ -478,12 +503,92 @@ fn read_limit(r: &mut Reader, v: &Value, path: &str) -> Option<Limit> {
         (Some(Metric::CostUsd), Some(v)) => r.as_usd_micros(v, &join(path, "max")),
         (_, Some(v)) => r.as_count(v, &join(path, "max")),
     };
+    // --- credits (SPEC §9): `"overflow": "credits"` opts a limit in.
+    let overflow_credits = match lm.get("overflow") {
+        None | Some(Value::Null) => false,
+        Some(Value::String(s)) if s == "credits" => true,
+        Some(_) => {
+            r.err(join(path, "overflow"), "expected \"credits\"");
+            false
+        }
+    };
+    let warn_at = lm
+        .get("warn_at")
+        .filter(|v| !v.is_null())
+        .map(|v| read_warn_at(r, v, &join(path, "warn_at")));
     Some(Limit {
         metric: metric?,
         scope: scope?,
         window: window?,
         max: max?,
+        overflow_credits,
+        warn_at,
     })
+}
+
+// ---------------------------------------------------------------- fallbacks
+
+/// A plan's `fallbacks: [{from, to}]` (SPEC §11). `to` must be a model the
+/// config knows (checked with the models, see `check_fallbacks`).
+fn read_fallbacks(r: &mut Reader, pm: &Map<String, Value>, path: &str) -> Vec<Fallback> {
+    let mut out = Vec::new();
+    let fpath = join(path, "fallbacks");
+    let Some(a) = pm.get("fallbacks").and_then(|v| r.array(v, &fpath)) else {
+        return out;
+    };
+    for (i, f) in a.iter().enumerate() {
+        let p = index(&fpath, i);
+        let Some(m) = r.object(f, &p) else {
+            continue;
+        };
+        r.known_keys(m, &p, &["from", "to"]);
+        let from = r.req_id(m, &p, "from", 256);
+        let to = r.req_id(m, &p, "to", 256);
+        if let (Some(from), Some(to)) = (from, to) {
+            out.push(Fallback {
+                from: from.to_string(),
+                to: to.to_string(),
+            });
+        }
+    }
+    out
+}
+
+/// Every fallback goes to a model the config knows.
+fn check_fallbacks(r: &mut Reader, plans: &[Plan], models: &[Model]) {
+    for (pi, p) in plans.iter().enumerate() {
+        for (i, f) in p.fallbacks.iter().enumerate() {
+            if !models.iter().any(|m| m.id == f.to) {
+                r.err(
+                    format!("plans[{pi}].fallbacks[{i}].to"),
+                    format!("unknown model {:?}", f.to),
+                );
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- warnings
+
+/// `warn_at` when the config does not say: 80 % (in thousandths).
+pub const DEFAULT_WARN_AT: u16 = 800;
+
+/// A list of fractions of `max` in (0, 1], kept in thousandths, ascending,
+/// without duplicates; `[]` turns warnings off.
+fn read_warn_at(r: &mut Reader, v: &Value, path: &str) -> Vec<u16> {
+    let mut out = Vec::new();
+    if let Some(a) = r.array(v, path) {
+        for (i, x) in a.iter().enumerate() {
+            let p = index(path, i);
+            match x.as_f64() {
+                Some(f) if f > 0.0 && f <= 1.0 => out.push((f * 1000.0).round().max(1.0) as u16),
+                _ => r.err(p, "expected a fraction of max, more than 0 and at most 1"),
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
 fn read_messages(
@@ -792,6 +897,31 @@ mod tests {
         assert!(s.contains("two limits on tokens · all · 1h"), "{s}");
         assert!(s.contains("messages.fa.window_exceeded"), "{s}");
         assert!(s.contains("messages.de"), "{s}");
+    }
+
+    #[test]
+    fn warn_at_and_overflow_are_read_and_checked() {
+        let mut v = spec_example();
+        let c = Config::from_value(&v).unwrap();
+        assert_eq!(c.warn_at, [DEFAULT_WARN_AT]);
+        v["warn_at"] = json!([0.9, 0.5, 0.5]);
+        v["plans"][0]["limits"][0]["warn_at"] = json!([]);
+        v["plans"][0]["limits"][1]["overflow"] = json!("credits");
+        let c = Config::from_value(&v).unwrap();
+        assert_eq!(c.warn_at, [500, 900]);
+        assert_eq!(c.plans[0].limits[0].warn_at, Some(vec![]));
+        assert!(c.plans[0].limits[1].overflow_credits);
+        v["warn_at"] = json!([0, 1.5, "x"]);
+        v["plans"][0]["limits"][1]["overflow"] = json!("debt");
+        let e = Config::from_value(&v).unwrap_err().to_string();
+        for p in [
+            "warn_at[0]",
+            "warn_at[1]",
+            "warn_at[2]",
+            "plans[0].limits[1].overflow",
+        ] {
+            assert!(e.contains(p), "{p}: {e}");
+        }
     }
 
     #[test]

@@ -8,11 +8,11 @@
 
 use crate::action::{Action, FileInfo};
 use crate::config::{Config, Plan};
-use crate::decision::{Amount, Code, Decision, HoldRef, LimitState, Violation};
+use crate::decision::{Amount, Code, Decision, HoldRef, LimitState, Violation, Warning};
 use crate::discount::DiscountState;
 use crate::files;
 use crate::idem::{Idem, KeyReused};
-use crate::ledger::{Charge, Hold, IdemEntry, Ledger, Origin};
+use crate::ledger::{Charge, Hold, IdemEntry, Ledger, Origin, Warned};
 use crate::limit::{Amounts, Limit, Metric, Window};
 use crate::messages::{self, Locale, MessageArgs};
 use crate::snapshot::{HoldInfo, Snapshot};
@@ -58,6 +58,15 @@ pub trait UsageView {
     fn retry_after(&self, limit: &Limit, key: &str, ctx: &WinCtx, requested: u64) -> Option<i64>;
     /// Open holds of kinds that count against `max_concurrent`.
     fn in_flight(&self, now: i64) -> u64;
+    /// Credits usable at `now` for `metric` on a request on `model` (SPEC §9).
+    fn credits(&self, metric: Metric, model: Option<(&str, bool)>, now: i64) -> u64;
+    /// The credits a limit's meter shows (see [`crate::credits::for_limit`]).
+    fn limit_credits(&self, limit: &Limit, now: i64) -> u64;
+    /// The warnings already given for a limit (SPEC §10); a snapshot does
+    /// not know them (the browser may repeat a warning, never miss one).
+    fn warned(&self, _key: &str) -> Option<&Warned> {
+        None
+    }
 }
 
 impl UsageView for Ledger {
@@ -76,6 +85,15 @@ impl UsageView for Ledger {
             .filter(|h| h.expires > now && counts_in_flight(&h.kind))
             .count() as u64
     }
+    fn credits(&self, metric: Metric, model: Option<(&str, bool)>, now: i64) -> u64 {
+        crate::credits::available(&self.grants, metric, model, now)
+    }
+    fn limit_credits(&self, l: &Limit, now: i64) -> u64 {
+        crate::credits::for_limit(&self.grants, l.metric, &l.scope, now)
+    }
+    fn warned(&self, key: &str) -> Option<&Warned> {
+        self.warned.get(key)
+    }
 }
 
 /// Only model calls are "requests in flight"; an upload's hold is not.
@@ -89,6 +107,8 @@ struct Applied<'p> {
     limit: &'p Limit,
     key: &'p str,
     requested: u64,
+    /// Used before this action.
+    used: u64,
 }
 
 /// What an action asks of each metric.
@@ -113,6 +133,11 @@ struct Evaluation<'p> {
     applied: Vec<Applied<'p>>,
     demand: Demand,
     limit_states: Vec<LimitState>,
+    /// Per metric, what an allowed request draws from credits.
+    draw: Amounts,
+    /// The warnings an allowed action raises, and what to remember of them.
+    warnings: Vec<Warning>,
+    warned: Vec<(String, Warned)>,
 }
 
 /// A config made ready to decide.
@@ -387,6 +412,8 @@ impl Engine {
                         requested: Some(Amount::Count(f.size)),
                         remaining: Amount::Count(max),
                         resets_at: None,
+                        credits: None,
+                        from_credits: None,
                     });
                     sizes.push(v);
                 }
@@ -412,6 +439,9 @@ impl Engine {
             applied: Vec::new(),
             demand: self.demand(action),
             limit_states: Vec::new(),
+            draw: Amounts::default(),
+            warnings: Vec::new(),
+            warned: Vec::new(),
         };
         if let Action::Upgrade { to_plan } = action {
             ev.violations
@@ -474,6 +504,8 @@ impl Engine {
             chat: action.chat_id(),
         };
         let mut quota: Vec<(usize, Violation)> = Vec::new();
+        // Credits usable per metric, read once when an overflow limit asks.
+        let mut pool: [Option<u64>; 6] = [None; 6];
         for (li, limit) in plan.limits.iter().enumerate() {
             let mi = limit.metric.idx();
             if !ev.demand.touched[mi] || !limit.scope.matches(model_ref) {
@@ -486,18 +518,40 @@ impl Engine {
             let requested = ev.demand.amounts[mi];
             let used = view.used(limit, key, &ctx);
             let remaining = limit.max.saturating_sub(used);
-            let over = remaining == 0 || requested > remaining;
+            let mut over = remaining == 0 || requested > remaining;
+            // Credits (SPEC §9): an overflow limit lets the excess be drawn
+            // from the grants covering the request, when they hold enough.
+            let (mut credits, mut from_credits) = (0, None);
+            if limit.overflow_credits {
+                credits =
+                    *pool[mi].get_or_insert_with(|| view.credits(limit.metric, model_ref, now));
+                if over {
+                    let excess = requested.saturating_sub(remaining);
+                    if credits > 0 && excess <= credits {
+                        over = false;
+                        ev.draw[mi] = ev.draw[mi].max(excess);
+                    }
+                    from_credits = Some(excess.min(credits));
+                }
+            }
             if over || opts.explain {
                 let resets_at = view.resets_at(limit, key, &ctx);
-                let state = limit_state(limit, ctx.chat, used, Some(requested), resets_at);
+                let mut state = limit_state(limit, ctx.chat, used, Some(requested), resets_at);
+                if limit.overflow_credits {
+                    state.credits = Some(Amount::of(limit.metric, credits));
+                }
+                state.from_credits = from_credits.map(|n| Amount::of(limit.metric, n));
                 if over {
-                    let code = if remaining == 0 {
+                    // What the user may still use here: the plan's remaining
+                    // and, on an overflow limit, the credits.
+                    let usable = remaining.saturating_add(credits);
+                    let code = if usable == 0 {
                         Code::WindowExceeded
                     } else {
                         Code::InsufficientBudget
                     };
                     let retry = view
-                        .retry_after(limit, key, &ctx, requested)
+                        .retry_after(limit, key, &ctx, requested.saturating_sub(credits))
                         .map(|s| s.max(0) as u64);
                     // For a violation, `resets_at` is when this request would fit.
                     let fits_at = match (limit.window, retry) {
@@ -513,7 +567,7 @@ impl Engine {
                             window: Some(limit.window),
                             limit: Some(limit.max),
                             used: Some(used),
-                            remaining: Some(remaining),
+                            remaining: Some(usable),
                             requested: Some(requested),
                             resets_at: fits_at.as_deref(),
                             ..Default::default()
@@ -543,12 +597,109 @@ impl Engine {
                 limit,
                 key,
                 requested,
+                used,
             });
         }
         // Smallest window first; the config's order among equals.
         quota.sort_by_key(|(li, _)| (plan.limits[*li].window.rank(), *li));
         ev.violations.extend(quota.into_iter().map(|(_, v)| v));
+        if ev.violations.is_empty() {
+            self.warnings(view, &mut ev, &ctx, locale);
+        }
         ev
+    }
+
+    /// Warnings (SPEC §10): every limit this action takes past one of its
+    /// `warn_at` thresholds (the highest one passed), unless that threshold
+    /// was already warned in the limit's period. A period is a calendar
+    /// period (by its end), a subscription (by its id), a chat, the whole
+    /// lifetime, or for a rolling window of length W the W-long slice of
+    /// time since the epoch that `now` falls in.
+    fn warnings(&self, view: &dyn UsageView, ev: &mut Evaluation, ctx: &WinCtx, locale: Locale) {
+        for a in &ev.applied {
+            let l = a.limit;
+            let ts: &[u16] = l.warn_at.as_deref().unwrap_or(&self.config.warn_at);
+            if l.max == 0 || ts.is_empty() {
+                continue;
+            }
+            let mi = l.metric.idx();
+            // What this limit's counter takes (credits pay the rest).
+            let charge = if l.overflow_credits {
+                a.requested - ev.draw[mi].min(a.requested)
+            } else {
+                a.requested
+            };
+            let (before, after) = (
+                u128::from(a.used),
+                u128::from(a.used.saturating_add(charge)),
+            );
+            let max = u128::from(l.max);
+            let Some(&t) = ts.iter().rev().find(|&&t| {
+                let line = u128::from(t) * max;
+                before * 1000 < line && line <= after * 1000
+            }) else {
+                continue;
+            };
+            let wkey = match ctx.chat {
+                Some(c) if l.window == Window::Chat => format!("{}#{c}", a.key),
+                _ => a.key.to_string(),
+            };
+            let resets_at = view.resets_at(l, a.key, ctx);
+            let period = match l.window {
+                Window::Rolling(..) => {
+                    (ctx.now / l.window.rolling_secs().unwrap_or(1).max(1)).to_string()
+                }
+                Window::Day | Window::Week | Window::Month => resets_at.unwrap_or(0).to_string(),
+                Window::Subscription => ctx.sub_id.unwrap_or("").to_string(),
+                Window::Lifetime | Window::Chat => String::new(),
+            };
+            if view
+                .warned(&wkey)
+                .is_some_and(|w| w.period == period && w.threshold >= t)
+            {
+                continue;
+            }
+            let used = a.used.saturating_add(charge);
+            let remaining = l.max.saturating_sub(used);
+            let resets = resets_at.map(rfc3339);
+            let message = messages::render_warning(
+                locale,
+                &MessageArgs {
+                    metric: Some(l.metric),
+                    scope: Some(&l.scope),
+                    window: Some(l.window),
+                    limit: Some(l.max),
+                    used: Some(used),
+                    remaining: Some(remaining),
+                    resets_at: resets.as_deref(),
+                    percent: Some((u64::from(t) + 5) / 10),
+                    ..Default::default()
+                },
+                self.config.template(locale, messages::WARNING),
+            );
+            let amount = |n| Amount::of(l.metric, n);
+            ev.warnings.push(Warning {
+                metric: l.metric.as_str().to_string(),
+                scope: l.scope.as_str().to_string(),
+                window: l.window.to_string(),
+                chat_id: (l.window == Window::Chat)
+                    .then(|| ctx.chat.map(str::to_string))
+                    .flatten(),
+                threshold: f64::from(t) / 1000.0,
+                used: amount(used),
+                limit: amount(l.max),
+                remaining: amount(remaining),
+                resets_at: resets,
+                message,
+            });
+            ev.warned.push((
+                wkey,
+                Warned {
+                    period,
+                    threshold: t,
+                },
+            ));
+        }
     }
 
     fn upgrade_check(
@@ -596,6 +747,8 @@ impl Engine {
         let Evaluation {
             violations,
             limit_states,
+            draw,
+            warnings,
             ..
         } = ev;
         match violations.first() {
@@ -608,6 +761,14 @@ impl Engine {
                 violations,
                 limits: limit_states,
                 hold: None,
+                from_credits: Metric::ALL
+                    .iter()
+                    .filter(|m| draw[m.idx()] > 0)
+                    .map(|m| (m.as_str().to_string(), Amount::of(*m, draw[m.idx()])))
+                    .collect(),
+                warnings,
+                model: None,
+                fallback_from: None,
             },
             Some(first) => {
                 // Waiting helps only if every violation clears by waiting: then
@@ -625,6 +786,10 @@ impl Engine {
                     violations,
                     limits: limit_states,
                     hold: None,
+                    from_credits: Default::default(),
+                    warnings: Vec::new(),
+                    model: None,
+                    fallback_from: None,
                 }
             }
         }
@@ -643,10 +808,65 @@ impl Engine {
     ) -> Decision {
         let now = secs(now_ms);
         let l = as_of(ledger, now);
-        self.decide(
-            self.evaluate(&*l, sub, action, now, opts),
-            self.locale(opts),
+        let ev = self.evaluate(&*l, sub, action, now, opts);
+        let (ev, fallback) = self.fallback(&*l, sub, action, now, opts, ev);
+        with_fallback(
+            self.decide(ev, self.locale(opts)),
+            action,
+            fallback.as_ref(),
         )
+    }
+
+    /// Fallback models (SPEC §11): a `message` denied only for quota (every
+    /// violation a 429) is tried again, in the plan's order, for each
+    /// fallback whose `from` matches its model; the first that passes
+    /// replaces the evaluation. Access denials (403) and file problems
+    /// never fall back.
+    fn fallback<'p>(
+        &'p self,
+        view: &dyn UsageView,
+        sub: Option<&Subscription>,
+        action: &Action,
+        now: i64,
+        opts: &Options,
+        ev: Evaluation<'p>,
+    ) -> (Evaluation<'p>, Option<Action>) {
+        let Action::Message { model, .. } = action else {
+            return (ev, None);
+        };
+        if ev.violations.is_empty() || ev.violations.iter().any(|v| v.status != 429) {
+            return (ev, None);
+        }
+        let Some(plan) = sub.and_then(|s| self.config.plan(&s.plan)) else {
+            return (ev, None);
+        };
+        for f in plan
+            .fallbacks
+            .iter()
+            .filter(|f| f.to != *model && crate::glob::matches(&f.from, model))
+        {
+            let other = match action.clone() {
+                Action::Message {
+                    input_tokens,
+                    max_output_tokens,
+                    chat_id,
+                    kind,
+                    ..
+                } => Action::Message {
+                    model: f.to.clone(),
+                    input_tokens,
+                    max_output_tokens,
+                    chat_id,
+                    kind,
+                },
+                a => a,
+            };
+            let try_ev = self.evaluate(view, sub, &other, now, opts);
+            if try_ev.violations.is_empty() {
+                return (try_ev, Some(other));
+            }
+        }
+        (ev, None)
     }
 
     /// Atomic check-and-hold: allowed → every applicable counter moves and a
@@ -678,14 +898,28 @@ impl Engine {
         }
         let locale = self.locale(opts);
         let ev = self.evaluate(ledger, sub, action, now, opts);
+        let (mut ev, fallback) = self.fallback(ledger, sub, action, now, opts, ev);
+        // Allowed for a fallback model: the hold is for that model.
+        let asked = action;
+        let action = fallback.as_ref().unwrap_or(action);
+        let warned = std::mem::take(&mut ev.warned);
         // What to charge if allowed: borrowed from the engine's plans, no copies.
-        let charges: Vec<(&str, Window, Metric, u64)> = ev
+        let charges: Vec<(&str, Window, Metric, u64, bool)> = ev
             .applied
             .iter()
-            .map(|a| (a.key, a.limit.window, a.limit.metric, a.requested))
+            .map(|a| {
+                (
+                    a.key,
+                    a.limit.window,
+                    a.limit.metric,
+                    a.requested,
+                    a.limit.overflow_credits,
+                )
+            })
             .collect();
         let demand = ev.demand;
-        let mut d = self.decide(ev, locale);
+        let draw = ev.draw;
+        let mut d = with_fallback(self.decide(ev, locale), asked, fallback.as_ref());
         let holds_usage = !matches!(
             action,
             Action::Discount { .. } | Action::Upgrade { .. } | Action::Validate { .. }
@@ -699,7 +933,29 @@ impl Engine {
                 chat: action.chat_id(),
             };
             let mut hold_charges = Vec::with_capacity(charges.len());
-            for (key, win, metric, amount) in charges {
+            // Credits first: an overflow limit's counter gets the part the
+            // plan pays, the grants the rest (see `crate::credits`).
+            let model_ref = action
+                .model()
+                .and_then(|m| self.config.model(m).map(|x| (m, x.free)));
+            let mut draws = Vec::new();
+            for m in Metric::ALL {
+                if draw[m.idx()] > 0 {
+                    draws.extend(crate::credits::draw(
+                        &mut ledger.grants,
+                        m,
+                        model_ref,
+                        draw[m.idx()],
+                        now,
+                    ));
+                }
+            }
+            for (key, win, metric, requested, overflow) in charges {
+                let amount = if overflow {
+                    requested - draw[metric.idx()].min(requested)
+                } else {
+                    requested
+                };
                 let mut slot = ledger.counters.remove(key);
                 let s = window::charge(&mut slot, win, &ctx, amount);
                 if let Some(c) = slot {
@@ -710,6 +966,7 @@ impl Engine {
                     metric: metric.idx() as u8,
                     slot: s,
                     amount,
+                    overflow,
                 });
             }
             let id = ledger.new_hold_id();
@@ -741,11 +998,14 @@ impl Engine {
                         b
                     }
                 })),
+                draws,
             });
             d.hold = Some(HoldRef {
                 id,
                 expires_at: rfc3339(expires),
             });
+            // A threshold warns once per limit per period.
+            ledger.warned.extend(warned);
         }
         if let (Some(k), true) = (idem, d.allowed) {
             let mut stored = d.clone();
@@ -801,7 +1061,11 @@ impl Engine {
                     continue;
                 }
                 let resets_at = view.resets_at(limit, key, &ctx);
-                out.push(limit_state(limit, chat, used, None, resets_at));
+                let mut state = limit_state(limit, chat, used, None, resets_at);
+                if limit.overflow_credits {
+                    state.credits = Some(Amount::of(limit.metric, view.limit_credits(limit, now)));
+                }
+                out.push(state);
             }
         }
         out
@@ -823,6 +1087,12 @@ impl Engine {
             plan: sub.map(|s| s.plan.clone()),
             as_of: rfc3339(now),
             limits: self.limit_states(l, sub, &chats, false, now),
+            grants: l
+                .grants
+                .iter()
+                .filter(|g| g.listed(now))
+                .map(crate::credits::Grant::info)
+                .collect(),
             holds: l
                 .holds
                 .iter()
@@ -849,9 +1119,12 @@ impl Engine {
         opts: &Options,
     ) -> Decision {
         let now = secs(now_ms);
-        self.decide(
-            self.evaluate(snapshot, sub, action, now, opts),
-            self.locale(opts),
+        let ev = self.evaluate(snapshot, sub, action, now, opts);
+        let (ev, fallback) = self.fallback(snapshot, sub, action, now, opts, ev);
+        with_fallback(
+            self.decide(ev, self.locale(opts)),
+            action,
+            fallback.as_ref(),
         )
     }
 
@@ -916,6 +1189,15 @@ impl Engine {
     }
 }
 
+/// Marks a decision allowed for a fallback model (SPEC §11).
+fn with_fallback(mut d: Decision, asked: &Action, fallback: Option<&Action>) -> Decision {
+    if let Some(f) = fallback {
+        d.model = f.model().map(str::to_string);
+        d.fallback_from = asked.model().map(str::to_string);
+    }
+    d
+}
+
 /// The ledger as it stands at `now`: holds whose time is up no longer
 /// count, whether or not the alarm has run yet. Borrowed when none is due.
 fn as_of(ledger: &Ledger, now: i64) -> std::borrow::Cow<'_, Ledger> {
@@ -977,6 +1259,8 @@ fn limit_state(
         requested: requested.map(a),
         remaining: a(limit.max.saturating_sub(used)),
         resets_at: resets_at.map(rfc3339),
+        credits: None,
+        from_credits: None,
     }
 }
 

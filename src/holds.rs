@@ -46,6 +46,12 @@ fn origin_of(ledger: &Ledger, id: &str) -> Result<Origin, HoldError> {
     }
 }
 
+/// A commit's real usage per metric, and the part of it credits paid.
+struct Settled {
+    real: Amounts,
+    paid: Amounts,
+}
+
 fn owner_check(origin: Origin, by: Origin) -> Result<(), HoldError> {
     if origin == Origin::Gateway && by != Origin::Gateway {
         Err(HoldError::OwnedByGateway)
@@ -82,6 +88,22 @@ impl Engine {
             };
             window::prune(c, w, now);
             !window::is_idle(c, w, &ctx)
+        });
+        // Warnings are remembered for their period: forgotten once a
+        // calendar period or a rolling slice is over, or when the counter of
+        // a subscription, lifetime or chat limit is gone.
+        let counters = &ledger.counters;
+        ledger.warned.retain(|k, w| {
+            let base = k.split('#').next().unwrap_or(k);
+            let p = w.period.parse::<i64>().ok();
+            match window_of_key(base) {
+                Some(Window::Day | Window::Week | Window::Month) => p.is_some_and(|end| now < end),
+                Some(win @ Window::Rolling(..)) => {
+                    let len = win.rolling_secs().unwrap_or(1).max(1);
+                    p.is_some_and(|slice| slice >= now / len)
+                }
+                _ => counters.contains_key(base),
+            }
         });
         ledger.forget_old(now);
         expired
@@ -182,7 +204,9 @@ impl Engine {
         };
         let model = usage.model.clone().or_else(|| hold.model.clone());
         let real = self.real_usage(&hold.kind, model.as_deref(), &hold.est, usage);
-        self.record(ledger, &hold, on_counters, model.as_deref(), &real, now);
+        let paid = self.settle_credits(ledger, &hold, on_counters, model.as_deref(), &real, now);
+        let settled = Settled { real, paid };
+        self.record(ledger, &hold, on_counters, model.as_deref(), &settled, now);
         ledger.put_closed(ClosedHold {
             id: hold.id.clone(),
             closed_at: now,
@@ -231,6 +255,62 @@ impl Engine {
         })
     }
 
+    /// Credits (SPEC §9) at a commit: the part of the real usage over what
+    /// the plan paid on the hold's overflow limits comes from the grants —
+    /// more is drawn when the real figure is higher, the difference given
+    /// back when lower (`on_counters`: the hold's draws are still held; an
+    /// expired hold's were given back at expiry). Returns what credits pay
+    /// per metric; what the grants cannot pay lands on the counters.
+    fn settle_credits(
+        &self,
+        ledger: &mut Ledger,
+        hold: &Hold,
+        on_counters: bool,
+        model: Option<&str>,
+        real: &Amounts,
+        now: i64,
+    ) -> Amounts {
+        let mut paid = Amounts::default();
+        if !hold.charges.iter().any(|c| c.overflow) {
+            return paid;
+        }
+        let mut draws = if on_counters {
+            hold.draws.clone()
+        } else {
+            Vec::new()
+        };
+        if model != hold.model.as_deref() {
+            // Another model answered: its usage is charged on the limits of
+            // what really happened (see `record`), credits give back all.
+            crate::credits::give_back(&mut ledger.grants, &draws);
+            return paid;
+        }
+        let before = crate::credits::drawn(&draws);
+        let model_ref = model.map(|id| (id, self.config.model(id).is_some_and(|m| m.free)));
+        for m in Metric::ALL {
+            // What the plan paid on this metric's overflow limits.
+            let Some(plan_part) = hold
+                .charges
+                .iter()
+                .filter(|c| c.overflow && c.metric() == m)
+                .map(|c| c.amount)
+                .max()
+            else {
+                continue;
+            };
+            let need = real[m.idx()].saturating_sub(plan_part);
+            let had = before[m.idx()];
+            if need < had {
+                crate::credits::undraw(&mut ledger.grants, &mut draws, m, had - need);
+            } else if need > had {
+                let more = crate::credits::draw(&mut ledger.grants, m, model_ref, need - had, now);
+                draws.extend(more);
+            }
+            paid[m.idx()] = crate::credits::drawn(&draws)[m.idx()];
+        }
+        paid
+    }
+
     /// Puts a hold's real usage on the books: each charge's estimate
     /// (`on_counters`: still on the counters) replaced by the real figure
     /// where it landed; usage on limits the estimate did not touch (a cost
@@ -242,10 +322,20 @@ impl Engine {
         hold: &Hold,
         on_counters: bool,
         model: Option<&str>,
-        real: &Amounts,
+        settled: &Settled,
         now: i64,
     ) {
+        let (real, paid) = (&settled.real, &settled.paid);
         let minus = |amount: u64| if on_counters { amount } else { 0 };
+        // An overflow limit's counter gets what credits did not pay.
+        let real_for = |c: &crate::ledger::Charge| {
+            let m = c.metric().idx();
+            if c.overflow {
+                real[m].saturating_sub(paid[m])
+            } else {
+                real[m]
+            }
+        };
         // A bucket or chat entry recreated for the real figures is dated
         // when the hold was opened.
         let at = hold.created.min(now);
@@ -258,7 +348,7 @@ impl Engine {
             // A hold of revision 1 (no plan kept) or of a plan that left the
             // config: the real figures go where the estimate was.
             for c in &hold.charges {
-                let r = real[c.metric().idx()];
+                let r = real_for(c);
                 window::adjust(
                     ledger.counter_for(&c.key, r),
                     &c.slot,
@@ -277,7 +367,7 @@ impl Engine {
             .collect();
         for c in &hold.charges {
             let keep = !moved && targets.iter().any(|(k, ..)| *k == c.key);
-            let r = if keep { real[c.metric().idx()] } else { 0 };
+            let r = if keep { real_for(c) } else { 0 };
             window::adjust(
                 ledger.counter_for(&c.key, r),
                 &c.slot,

@@ -15,6 +15,7 @@
 //! books and the hold lifecycle's bookkeeping.
 
 use crate::config::OnExpiry;
+use crate::credits::{self, Draw, Grant};
 use crate::limit::{Amounts, Metric, Window};
 use crate::window::{self, Counter, Slot};
 use serde::{Deserialize, Serialize};
@@ -87,6 +88,10 @@ pub struct Charge {
     pub slot: Slot,
     #[serde(rename = "a")]
     pub amount: u64,
+    /// The limit draws on credits (SPEC §9): `amount` is the part the plan
+    /// paid, the hold's draws paid the rest.
+    #[serde(rename = "o", default, skip_serializing_if = "std::ops::Not::not")]
+    pub overflow: bool,
 }
 
 impl Charge {
@@ -164,6 +169,9 @@ pub struct Hold {
     /// stored by revision 1.
     #[serde(rename = "tm", default, skip_serializing_if = "Option::is_none")]
     pub touched: Option<u8>,
+    /// What it drew from the user's grants (SPEC §9), settled like its charges.
+    #[serde(rename = "cr", default, skip_serializing_if = "Vec::is_empty")]
+    pub draws: Vec<Draw>,
 }
 
 /// How a hold ended.
@@ -279,8 +287,30 @@ pub struct Ledger {
     pub closed: BTreeMap<String, ClosedHold>,
     #[serde(rename = "i", default)]
     pub idem: BTreeMap<String, IdemEntry>,
+    /// Credits (SPEC §9): every grant, spent, expired and revoked ones
+    /// included (the admin explain lists them). Absent from books written
+    /// before credits existed.
+    #[serde(rename = "gr", default, skip_serializing_if = "Vec::is_empty")]
+    pub grants: Vec<Grant>,
+    /// Warnings (SPEC §10): per limit (and chat), the period and the
+    /// highest threshold already warned in it, so a threshold warns once
+    /// per limit per period.
+    #[serde(rename = "wn", default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub warned: BTreeMap<String, Warned>,
     #[serde(skip)]
     dirty: Dirty,
+}
+
+/// The warnings already given for one limit in one period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Warned {
+    /// Which period (see `Engine`'s warnings): a calendar period's end, a
+    /// subscription id, a rolling window's slice of time.
+    #[serde(rename = "p")]
+    pub period: String,
+    /// The highest threshold warned, in thousandths.
+    #[serde(rename = "t")]
+    pub threshold: u16,
 }
 
 impl Default for Ledger {
@@ -292,6 +322,8 @@ impl Default for Ledger {
             next_hold: 1,
             closed: BTreeMap::new(),
             idem: BTreeMap::new(),
+            grants: Vec::new(),
+            warned: BTreeMap::new(),
             dirty: Dirty::default(),
         }
     }
@@ -304,6 +336,10 @@ struct Main<'a> {
     c: &'a BTreeMap<String, Counter>,
     h: &'a [Hold],
     n: u64,
+    #[serde(skip_serializing_if = "<[Grant]>::is_empty")]
+    gr: &'a [Grant],
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    wn: &'a BTreeMap<String, Warned>,
 }
 
 /// Rows to write or delete, for a store that keeps closed holds and
@@ -402,6 +438,7 @@ mod v1 {
                     sub_ends: None,
                     chat: None,
                     touched: None,
+                    draws: Vec::new(),
                 }
             });
             super::ClosedHold {
@@ -558,6 +595,8 @@ impl Ledger {
             c: &self.counters,
             h: &self.holds,
             n: self.next_hold,
+            gr: &self.grants,
+            wn: &self.warned,
         })
         .expect("a ledger always serialises")
     }
@@ -699,6 +738,7 @@ impl Ledger {
             let charged = hold.on_expiry == OnExpiry::Charge;
             if !charged {
                 self.undo_charges(&hold.charges, now);
+                credits::give_back(&mut self.grants, &hold.draws);
             }
             let c = ClosedHold {
                 id: hold.id.clone(),
@@ -725,6 +765,7 @@ impl Ledger {
     pub fn release(&mut self, id: &str, now: i64) -> Result<Released, HoldError> {
         if let Some(hold) = self.take_open(id) {
             self.undo_charges(&hold.charges, now);
+            credits::give_back(&mut self.grants, &hold.draws);
             self.put_closed(ClosedHold {
                 id: hold.id,
                 closed_at: now,
@@ -750,6 +791,7 @@ impl Ledger {
                 if c.charged {
                     if let Some(h) = &c.hold {
                         self.undo_charges(&h.charges, now);
+                        credits::give_back(&mut self.grants, &h.draws);
                     }
                 }
                 self.put_closed(ClosedHold {
@@ -792,6 +834,40 @@ impl Ledger {
         self.idem.insert(key.to_string(), entry);
     }
 
+    /// Adds a grant (SPEC §9). A grant with an id already present changes
+    /// nothing (creating it again is idempotent); returns whether it was added.
+    pub fn add_grant(&mut self, g: Grant) -> bool {
+        if self.grants.iter().any(|x| x.id == g.id) {
+            return false;
+        }
+        self.grants.push(g);
+        true
+    }
+
+    /// Revokes a grant: what remains is removed (draws of open holds stay
+    /// spent). Returns the amount removed, `None` for an unknown grant.
+    pub fn revoke_grant(&mut self, id: &str, now: i64) -> Option<u64> {
+        let g = self.grants.iter_mut().find(|g| g.id == id)?;
+        let removed = g.remaining;
+        g.remaining = 0;
+        if g.revoked_at.is_none() {
+            g.revoked_at = Some(now);
+        }
+        Some(removed)
+    }
+
+    /// A fresh grant id (`g1`, `g2`, …) not used by any grant of this user.
+    pub fn new_grant_id(&self) -> String {
+        let mut n = self.grants.len() + 1;
+        loop {
+            let id = format!("g{n}");
+            if !self.grants.iter().any(|g| g.id == id) {
+                return id;
+            }
+            n += 1;
+        }
+    }
+
     /// Resets the counters whose keys `pick` selects, and forgets the charges
     /// holds had on them (so a later commit or release cannot touch the new count).
     pub fn reset(&mut self, pick: impl Fn(&str) -> bool) -> usize {
@@ -826,6 +902,21 @@ mod tests {
             [1, 2, 3, 4, 5, 6]
         );
         assert!(amounts::from_vec(vec![1, 2, 3, 4, 5, 6, 7]).is_err());
+    }
+
+    #[test]
+    fn version_2_books_written_before_credits_still_load() {
+        let text = include_str!("../tests/fixtures/v2-ledger-before-credits.json");
+        let l = Ledger::from_json(text).unwrap();
+        assert!(l.grants.is_empty());
+        assert_eq!(l.holds.len(), 1);
+        assert!(l.holds[0].draws.is_empty());
+        assert!(!l.holds[0].charges[0].overflow);
+        assert_eq!(l.next_hold, 2);
+        // Written back without credits, the document keeps its old shape.
+        let again: serde_json::Value = serde_json::from_str(&l.main_json()).unwrap();
+        let before: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(again, before);
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod action;
 pub mod api;
 pub mod calendar;
 pub mod config;
+pub mod credits;
 pub mod decision;
 pub mod discount;
 pub mod django;

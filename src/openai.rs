@@ -2008,6 +2008,7 @@ mod tests {
             violations: Vec::<Violation>::new(),
             limits: vec![],
             hold: None,
+            ..Decision::default()
         }
     }
 

@@ -183,6 +183,26 @@ impl World {
                     let _ = s.redeem(user, self.sub.as_ref(), now / 1000);
                 }
             }
+            // Credits (SPEC §9): an admin grant and its revocation.
+            "grant" => {
+                let id = self.ledger.new_grant_id();
+                let g = crate::credits::read_grant(
+                    ev.get("grant").unwrap_or(&Value::Null),
+                    now / 1000,
+                    &id,
+                )
+                .map_err(|e| format!("{path}.grant: {e}"))?;
+                self.engine.maintain(&mut self.ledger, now);
+                self.ledger.add_grant(g);
+            }
+            "revoke" => {
+                let id = ev
+                    .get("grant")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| format!("{path}.grant: required"))?;
+                self.engine.maintain(&mut self.ledger, now);
+                let _ = self.ledger.revoke_grant(id, now / 1000);
+            }
             other => return Err(format!("{path}.op: unknown op {other:?}")),
         }
         Ok(())
@@ -208,6 +228,10 @@ pub fn run_case(config: &Value, case: &Value) -> Result<Value, String> {
     let user = case.get("user").and_then(Value::as_str).unwrap_or("u1");
     let op = case.get("op").and_then(Value::as_str).unwrap_or("check");
     let action_v = case.get("action").unwrap_or(&Value::Null);
+    if op == "usage" {
+        let snap = w.engine.snapshot(&w.ledger, w.sub.as_ref(), now);
+        return Ok(serde_json::to_value(snap).expect("serialises"));
+    }
     if op == "redeem" {
         let code = case.get("code").and_then(Value::as_str).unwrap_or("");
         let state = w.discounts.get_mut(code);
@@ -265,6 +289,16 @@ pub fn run_case(config: &Value, case: &Value) -> Result<Value, String> {
                     }))
                 }
             }
+        }
+        // The browser's check: against the snapshot `GET /v1/usage` gives
+        // at `at`, read back from its JSON as the package reads it.
+        "check_snapshot" => {
+            let snap = w.engine.snapshot(&w.ledger, w.sub.as_ref(), now);
+            let text = serde_json::to_string(&snap).expect("serialises");
+            let snap: crate::snapshot::Snapshot =
+                serde_json::from_str(&text).map_err(|e| format!("snapshot: {e}"))?;
+            w.engine
+                .check_snapshot(&snap, w.sub.as_ref(), &action, now, &opts)
         }
         _ => w
             .engine

@@ -119,6 +119,8 @@ pub fn read_seed_plan(r: &mut Reader, m: &Map<String, Value>, path: &str) -> Opt
                     scope: Scope::parse(scope),
                     window: Window::parse(window).expect("seed windows are valid"),
                     max: n,
+                    overflow_credits: false,
+                    warn_at: None,
                 });
             }
         }
@@ -130,6 +132,8 @@ pub fn read_seed_plan(r: &mut Reader, m: &Map<String, Value>, path: &str) -> Opt
                 scope: Scope::All,
                 window: Window::Subscription,
                 max: usd,
+                overflow_credits: false,
+                warn_at: None,
             });
         }
     }
@@ -150,6 +154,7 @@ pub fn read_seed_plan(r: &mut Reader, m: &Map<String, Value>, path: &str) -> Opt
         limits,
         files,
         max_concurrent,
+        fallbacks: Vec::new(),
     })
 }
 

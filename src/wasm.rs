@@ -188,6 +188,10 @@ export interface LimitState {
   remaining: number;
   /** RFC 3339, or `null` when waiting never frees room. */
   resets_at: string | null;
+  /** Credits this limit may draw on (only on limits with `"overflow": "credits"`). */
+  credits?: number;
+  /** What this request draws from credits on this limit. */
+  from_credits?: number;
 }
 
 /** One reason an action is refused. Quota violations carry the limit's fields. */
@@ -215,6 +219,42 @@ export interface Decision {
   /** Every limit that applied, when `explain` was asked for. */
   limits: LimitState[];
   hold?: HoldRef;
+  /** What an allowed request draws from credits, per metric. */
+  from_credits?: Partial<Record<Metric, number>>;
+  /** Thresholds (`warn_at`) this action takes a limit past; often empty. */
+  warnings: Warning[];
+  /** Allowed for the plan's fallback model (SPEC §11): that model… */
+  model?: string;
+  /** …and the model asked for. */
+  fallback_from?: string;
+}
+
+/** A limit taken past a `warn_at` threshold (SPEC §10). */
+export interface Warning {
+  metric: Metric;
+  scope: Scope;
+  window: Window;
+  chat_id?: string;
+  /** The fraction of `limit` passed, e.g. 0.8. */
+  threshold: number;
+  used: number;
+  limit: number;
+  remaining: number;
+  resets_at: string | null;
+  message: string;
+}
+
+/** A grant (SPEC §9) as `GET /v1/usage` lists it. */
+export interface GrantInfo {
+  id: string;
+  metric: Metric;
+  scope: Scope;
+  amount: number;
+  remaining: number;
+  source: "purchase" | "promo" | "admin" | "discount";
+  starts_at?: string;
+  expires_at: string | null;
+  revoked_at?: string;
 }
 
 export interface HoldInfo {
@@ -232,6 +272,8 @@ export interface Snapshot {
   as_of: string;
   limits?: LimitState[];
   holds?: HoldInfo[];
+  /** Credits: every grant not expired and not revoked. */
+  grants?: GrantInfo[];
 }
 
 export interface CheckOptions {

@@ -49,6 +49,7 @@ test("check: allowed on an empty snapshot", () => {
   const d = tg.check(Tollgate.emptySnapshot(premium), premium, msg(), NOW);
   assert.deepEqual(d, {
     allowed: true, status: 200, code: "ok", message: d.message, retry_after_s: null, violations: [], limits: [],
+    warnings: [],
   });
   assert.match(d.message, PERSIAN);
   // null snapshot = no usage.
@@ -266,7 +267,7 @@ test("sniffType: magic bytes → {mime, ext} or null", () => {
 
 test("emptySnapshot: the snapshot of a user with no usage", () => {
   const s = Tollgate.emptySnapshot(premium);
-  assert.deepEqual(s, { subscription: premium, plan: "premium", as_of: "1970-01-01T00:00:00Z", limits: [], holds: [] });
+  assert.deepEqual(s, { subscription: premium, plan: "premium", as_of: "1970-01-01T00:00:00Z", limits: [], holds: [], grants: [] });
   assert.equal(Object.getPrototypeOf(s), Object.prototype, "a plain object, not a Map");
   assert.deepEqual(Tollgate.emptySnapshot(null).plan, null);
   assert.deepEqual(Tollgate.emptySnapshot().subscription, null);

@@ -138,6 +138,8 @@ pub struct ExplainAnswer {
     pub counters: Vec<String>,
     /// When the alarm will release the next hold.
     pub next_expiry: Option<String>,
+    /// Credits (SPEC §9): every grant, spent, expired and revoked ones included.
+    pub grants: Vec<tollgate::credits::GrantInfo>,
 }
 
 /// A discount code (`PUT` → 201/200 and `GET /v1/admin/discounts/{code}`).

@@ -251,6 +251,9 @@ fn fresh_key() -> String {
 struct Reserved {
     hold_id: String,
     headers: Vec<(String, String)>,
+    /// The plan's fallback model the reserve was allowed for (SPEC §11),
+    /// when the asked-for model's quota was spent.
+    fallback: Option<String>,
 }
 
 /// Reserves `action` in the caller's ledger as a gateway hold (settleable
@@ -300,10 +303,17 @@ async fn reserve(
     };
     headers.extend(tollgate::headers::openai(&limits, secs(who.now_ms)));
     match (&d.hold, d.allowed) {
-        (Some(h), true) => Ok(Reserved {
-            hold_id: h.id.clone(),
-            headers,
-        }),
+        (Some(h), true) => {
+            let fallback = d.fallback_from.as_ref().and(d.model.clone());
+            if let Some(m) = &fallback {
+                headers.push(("x-tollgate-model".into(), m.clone()));
+            }
+            Ok(Reserved {
+                hold_id: h.id.clone(),
+                headers,
+                fallback,
+            })
+        }
         _ => {
             if let Some(r) = d.retry_after_s {
                 if !headers
@@ -405,12 +415,20 @@ async fn chat(mut req: Request, env: &Env, ctx: &Context) -> GwResult {
             input_estimate: chat.input_tokens,
         }
     };
-    let upstream_body = chat.upstream_body(&body, gw);
+    let mut upstream_body = chat.upstream_body(&body, gw);
+    // A fallback: the upstream is called with the model that was reserved.
+    let model = match &held.fallback {
+        Some(to) => {
+            upstream_body["model"] = Value::String(to.clone());
+            to.clone()
+        }
+        None => chat.model,
+    };
     let call = Call {
         endpoint: "chat/completions",
         body: upstream_body,
         mode,
-        model: chat.model,
+        model,
     };
     forward(env, ctx, who, held, &engine, call).await
 }

@@ -7,7 +7,7 @@
 //!
 //! | object (binding, name)            | ops |
 //! |-----------------------------------|-----|
-//! | `UserLedger` (`USERS`, `sub`)     | `check`, `reserve`, `commit`, `release`, `extend`, `usage`, `explain`, `reset`, `import` — body [`UserCall`] |
+//! | `UserLedger` (`USERS`, `sub`)     | `check`, `reserve`, `commit`, `release`, `extend`, `usage`, `explain`, `reset`, `import`, `grant`, `revoke` — body [`UserCall`] |
 //! | `DiscountCode` (`DISCOUNTS`, code)| `put`, `get`, `redeem`, `check` — body [`DiscountCall`] |
 //! | `ConfigStore` (`CONFIG`, `"global"`) | `get`, `put`, `revisions`, `rollback` — body [`ConfigCall`] |
 //!
@@ -53,6 +53,9 @@ pub enum UserOp {
     Extend,
     /// Usage from another system (SPEC §12): body in `usage`, `Idempotency-Key` honoured.
     Import,
+    /// Credits (SPEC §9): create a grant / revoke one.
+    Grant,
+    Revoke,
 }
 
 impl UserOp {
@@ -67,6 +70,8 @@ impl UserOp {
             UserOp::Reset => "reset",
             UserOp::Extend => "extend",
             UserOp::Import => "import",
+            UserOp::Grant => "grant",
+            UserOp::Revoke => "revoke",
         }
     }
 
@@ -81,6 +86,8 @@ impl UserOp {
             UserOp::Reset,
             UserOp::Extend,
             UserOp::Import,
+            UserOp::Grant,
+            UserOp::Revoke,
         ]
         .into_iter()
         .find(|o| o.as_str() == s)
@@ -132,6 +139,11 @@ pub struct UserCall {
     /// reserved one; the usage is charged as that model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answered_model: Option<String>,
+    /// `grant`: the grant to create (SPEC §9); `revoke`: `grant_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_id: Option<String>,
 }
 
 impl UserCall {

@@ -86,6 +86,9 @@ enum Route {
     AdminUserUsage(String),
     AdminUserReset(String),
     AdminDiscount(String),
+    // Credits (SPEC §9).
+    AdminUserGrants(String),
+    AdminUserGrant(String, String),
     BenchCounter,
 }
 
@@ -109,6 +112,8 @@ impl Route {
             ["v1", "admin", "users", id, "reset"] => Route::AdminUserReset(dec(id)),
             ["v1", "admin", "users", id, "usage"] => Route::AdminUserUsage(dec(id)),
             ["v1", "admin", "discounts", code] => Route::AdminDiscount(dec(code)),
+            ["v1", "admin", "users", id, "grants"] => Route::AdminUserGrants(dec(id)),
+            ["v1", "admin", "users", id, "grants", g] => Route::AdminUserGrant(dec(id), dec(g)),
             ["bench", "counter"] => Route::BenchCounter,
             _ => return None,
         })
@@ -121,6 +126,7 @@ impl Route {
                 &["GET"]
             }
             Route::AdminConfig | Route::AdminDiscount(_) => &["GET", "PUT"],
+            Route::AdminUserGrant(..) => &["DELETE"],
             _ => &["POST"],
         }
     }
@@ -172,6 +178,8 @@ async fn handle(req: Request, env: &Env) -> ApiResult {
         (Route::AdminUserUsage(id), _) => route_admin_user_usage(req, &ctx, &id).await,
         (Route::AdminDiscount(code), "PUT") => route_admin_discount_put(req, &ctx, &code).await,
         (Route::AdminDiscount(code), _) => route_admin_discount_get(req, &ctx, &code).await,
+        (Route::AdminUserGrants(id), _) => route_admin_grant_create(req, &ctx, &id).await,
+        (Route::AdminUserGrant(id, g), _) => route_admin_grant_revoke(req, &ctx, &id, &g).await,
         (Route::BenchCounter, _) => route_bench_counter(req, &ctx).await,
     }
 }
@@ -693,6 +701,50 @@ async fn route_admin_discount_get(req: Request, ctx: &Ctx, code: &str) -> ApiRes
         ..DiscountCall::default()
     };
     Ok(internal::discount(&ctx.env, "get", &call)
+        .await?
+        .into_response()?)
+}
+
+// ---------------------------------------------------------------- credits
+
+/// `POST /v1/admin/users/{id}/grants`: creates a grant (SPEC §9); the
+/// server assigns `id` when absent; `Idempotency-Key` honoured.
+async fn route_admin_grant_create(mut req: Request, ctx: &Ctx, id: &str) -> ApiResult {
+    require_admin(&req, ctx)?;
+    check_user_id(id)?;
+    let key = idempotency_key(&req)?;
+    let body = http::require_json(&mut req).await?;
+    tollgate::credits::read_grant(&body, secs(ctx.now_ms), "g")
+        .map_err(|p| ApiError::bad_request("invalid grant", p.0))?;
+    let call = UserCall {
+        caller: Caller::Admin,
+        fingerprint: Some(tollgate::idem::fingerprint("grant", &body)),
+        grant: Some(body),
+        idempotency_key: key,
+        ..UserCall::new(ctx.now_ms, id, None)
+    };
+    Ok(internal::user(&ctx.env, id, UserOp::Grant, &call)
+        .await?
+        .into_response()?)
+}
+
+/// `DELETE /v1/admin/users/{id}/grants/{grant}`: what remains is removed.
+async fn route_admin_grant_revoke(req: Request, ctx: &Ctx, id: &str, grant: &str) -> ApiResult {
+    require_admin(&req, ctx)?;
+    check_user_id(id)?;
+    if !http::valid_user_id(grant) {
+        return Err(ApiError::new(
+            404,
+            "grant_unknown",
+            "no such grant for this user",
+        ));
+    }
+    let call = UserCall {
+        caller: Caller::Admin,
+        grant_id: Some(grant.to_string()),
+        ..UserCall::new(ctx.now_ms, id, None)
+    };
+    Ok(internal::user(&ctx.env, id, UserOp::Revoke, &call)
         .await?
         .into_response()?)
 }

@@ -448,6 +448,86 @@ impl UserLedger {
         Ok(http::json(200, &snap)?)
     }
 
+    /// Credits (SPEC §9): creates a grant. The same `id` again changes
+    /// nothing (200, `created: false`); an `Idempotency-Key` seen in the
+    /// last day with the same body answers the first answer, with another
+    /// body 422 (keys share the user's key space with reserves).
+    fn op_grant(&self, engine: &Engine, call: &UserCall) -> ApiResult {
+        let now = call.now_ms;
+        let fp = call.fingerprint.as_deref().unwrap_or("");
+        let mut b = self.books.borrow_mut();
+        let ledger = b.ledger_mut()?;
+        engine.maintain(ledger, now);
+        if let Some(k) = call.idempotency_key.as_deref() {
+            if let Some(e) = ledger.idem_get(k, secs(now)) {
+                if e.fp != fp {
+                    return Err(ApiError::new(
+                        KeyReused::STATUS,
+                        KeyReused::CODE,
+                        "this Idempotency-Key was used in the last 24 hours with another request",
+                    ));
+                }
+                let answer = e.answer.clone();
+                let created = serde_json::from_str::<serde_json::Value>(&answer)
+                    .ok()
+                    .and_then(|v| v.get("created").and_then(serde_json::Value::as_bool))
+                    .unwrap_or(false);
+                return Ok(http::json_text(if created { 201 } else { 200 }, answer)?);
+            }
+        }
+        let id = ledger.new_grant_id();
+        let g = tollgate::credits::read_grant(
+            call.grant.as_ref().unwrap_or(&json!(null)),
+            secs(now),
+            &id,
+        )
+        .map_err(|p| ApiError::bad_request("invalid grant", p.0))?;
+        let gid = g.id.clone();
+        let created = ledger.add_grant(g);
+        let info = ledger.grants.iter().find(|g| g.id == gid).map(|g| g.info());
+        let answer = json!({"created": created, "user": call.user, "grant": info});
+        let text = serde_json::to_string(&answer)?;
+        if let Some(k) = call.idempotency_key.as_deref() {
+            ledger.idem_put(
+                k,
+                tollgate::ledger::IdemEntry {
+                    at: secs(now),
+                    fp: fp.to_string(),
+                    answer: text.clone(),
+                },
+            );
+        }
+        self.persist(&mut b, now)?;
+        Ok(http::json_text(if created { 201 } else { 200 }, text)?)
+    }
+
+    /// Credits (SPEC §9): revokes a grant; what remains is removed. Again
+    /// for the same grant: 200 with nothing more removed.
+    fn op_revoke(&self, engine: &Engine, call: &UserCall) -> ApiResult {
+        let now = call.now_ms;
+        let gid = call.grant_id.as_deref().unwrap_or("");
+        let mut b = self.books.borrow_mut();
+        let ledger = b.ledger_mut()?;
+        engine.maintain(ledger, now);
+        let Some(removed) = ledger.revoke_grant(gid, secs(now)) else {
+            return Err(ApiError::new(
+                404,
+                "grant_unknown",
+                format!("no grant {gid:?} for this user"),
+            ));
+        };
+        let g = ledger.grants.iter().find(|g| g.id == gid).map(|g| g.info());
+        let removed = g
+            .as_ref()
+            .and_then(|g| tollgate::limit::Metric::parse(&g.metric))
+            .map_or(Amount::Count(removed), |m| Amount::of(m, removed));
+        self.persist(&mut b, now)?;
+        Ok(http::json(
+            200,
+            &json!({"revoked": true, "user": call.user, "removed": removed, "grant": g}),
+        )?)
+    }
+
     fn op_reset(&self, engine: &Engine, call: &UserCall) -> ApiResult {
         let (metrics, windows) = read_reset(call.reset.as_ref().unwrap_or(&json!({})))
             .map_err(|p| ApiError::bad_request("invalid reset", p.0))?;
@@ -576,6 +656,7 @@ impl UserLedger {
                 idempotency_keys: ledger.idem.len(),
                 counters: ledger.counters.keys().cloned().collect(),
                 next_expiry: ledger.next_expiry().map(rfc3339),
+                grants: ledger.grants.iter().map(|g| g.info()).collect(),
             },
         )?)
     }
@@ -598,6 +679,8 @@ impl UserLedger {
             UserOp::Reset => self.op_reset(&engine, &call),
             UserOp::Explain => self.op_explain(&engine, revision, &call),
             UserOp::Import => self.op_import(&engine, &call),
+            UserOp::Grant => self.op_grant(&engine, &call),
+            UserOp::Revoke => self.op_revoke(&engine, &call),
         };
         if op != UserOp::Explain && op != UserOp::Check {
             self.arm().await?;
