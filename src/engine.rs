@@ -226,15 +226,10 @@ impl Engine {
         require_active_plan: bool,
     ) -> Result<(usize, &'s Plan), Box<Violation>> {
         let deny = |code| Err(Box::new(self.simple(code, locale, &MessageArgs::default())));
-        let Some(sub) = sub else {
-            return deny(Code::SubscriptionMissing);
+        let sub = match crate::subscription::standing(sub, now) {
+            Ok(s) => s,
+            Err(code) => return deny(code),
         };
-        if !sub.active || sub.starts_at > now {
-            return deny(Code::SubscriptionInactive);
-        }
-        if sub.ends_at.is_some_and(|e| e <= now) {
-            return deny(Code::SubscriptionExpired);
-        }
         let Some(pi) = self.plan_index(&sub.plan) else {
             // A plan the config no longer has is as good as an inactive one.
             return deny(Code::PlanInactive);
@@ -757,9 +752,8 @@ impl Engine {
         locale: Locale,
         opts: &Options,
     ) -> Option<Violation> {
-        let plan = sub.map(|s| s.plan.as_str());
         let state = opts.discount.filter(|d| d.code == code);
-        match crate::discount::judge(state, opts.user.unwrap_or(""), plan, now) {
+        match crate::discount::judge(state, opts.user.unwrap_or(""), sub, now) {
             Ok(()) => None,
             Err((c, limit)) => Some(self.simple(
                 c,

@@ -6,6 +6,7 @@
 //! `wasm`) are thin shells over [`engine::Engine`]. See DESIGN.md.
 
 pub mod action;
+pub mod api;
 pub mod calendar;
 pub mod config;
 pub mod credits;

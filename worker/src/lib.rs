@@ -16,11 +16,15 @@
 //! | `ConfigStore`  | `CONFIG`    | `"global"`          |
 //! | `BareCounter`  | `BARE`      | any name (benchmark baseline, `TOLLGATE_BENCH=1` only) |
 //!
-//! Routes: one function each (`route_*` below); see [`Route`].
+//! Routes: one function each (`route_*` below); see [`Route`]. Each user
+//! route names the token scope it needs (SPEC §5) in its `user_claims` call:
+//! `usage` for `GET /v1/usage` and `POST /v1/check`, `reserve` for reserve and
+//! redeem, `settle` for commit, release and extend; the gateway's routes need
+//! `gateway` (worker/src/gateway.rs). Without it: 403 `insufficient_scope`.
 
 use serde_json::{json, Value};
+use tollgate::api::{read_extend, read_reset, read_usage};
 use tollgate::discount::DiscountRule;
-use tollgate::replay::{read_extend, read_reset, read_usage};
 use tollgate::time::secs;
 use tollgate::{Action, Config};
 use worker::{event, Context, Date, Env, Request, Response, Result, Url};
@@ -34,7 +38,7 @@ pub mod internal;
 mod objects;
 mod webhook;
 
-use auth::Claims;
+use auth::{Claims, Scope};
 use http::{ApiError, ApiResult};
 use internal::{Caller, ConfigCall, DiscountCall, UserCall, UserOp};
 
@@ -45,6 +49,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let origin = req.headers().get("origin").ok().flatten();
     let allowed = internal::var(&env, "TOLLGATE_ALLOWED_ORIGINS").unwrap_or_default();
     let cors = http::cors_origin(&allowed, origin.as_deref());
+    let unread = http::UnreadBody::of(&req);
     // Gateway mode (OpenAI-compatible routes, issue #5): worker/src/gateway.rs.
     let mut resp = if gateway::handles(&req.path()) {
         gateway::handle(req, &env, &ctx).await?
@@ -57,6 +62,10 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     if let Some(o) = cors {
         http::add_cors(&mut resp, &o)?;
     }
+    // An answer given before the body was read (401, 403, a bad path) keeps
+    // the connection usable for the client's next request; the answer does
+    // not wait for it.
+    ctx.wait_until(unread.drain());
     Ok(resp)
 }
 
@@ -226,12 +235,25 @@ fn bearer(req: &Request) -> std::result::Result<String, ApiError> {
         .map_err(ApiError::unauthorized)
 }
 
-/// The caller's verified token.
-fn user_claims(req: &Request, ctx: &Ctx) -> std::result::Result<Claims, ApiError> {
+/// The caller's verified token, which must carry `scope` (401 for a bad
+/// token, then 403 `insufficient_scope`; SPEC §5).
+fn user_claims(req: &Request, ctx: &Ctx, scope: Scope) -> std::result::Result<Claims, ApiError> {
     let token = bearer(req)?;
     let secret = internal::var(&ctx.env, "TOLLGATE_JWT_SECRET")
         .ok_or_else(|| ApiError::internal("TOLLGATE_JWT_SECRET is not configured"))?;
-    auth::verify_jwt(&token, secret.as_bytes(), secs(ctx.now_ms)).map_err(ApiError::unauthorized)
+    let claims = auth::verify_jwt(&token, secret.as_bytes(), secs(ctx.now_ms))
+        .map_err(ApiError::unauthorized)?;
+    require_scope(&claims, scope)?;
+    Ok(claims)
+}
+
+/// 403 `insufficient_scope` unless the token carries `scope`.
+pub(crate) fn require_scope(claims: &Claims, scope: Scope) -> std::result::Result<(), ApiError> {
+    if claims.scopes.allows(scope) {
+        Ok(())
+    } else {
+        Err(ApiError::insufficient_scope(scope.as_str()))
+    }
 }
 
 /// The admin token, or 401 (also for user tokens).
@@ -320,7 +342,7 @@ fn route_healthz() -> ApiResult {
 
 /// `POST /v1/check`: dry run of an action; `?explain=1` fills `limits`.
 async fn route_check(mut req: Request, ctx: &Ctx) -> ApiResult {
-    let claims = user_claims(&req, ctx)?;
+    let claims = user_claims(&req, ctx, Scope::Usage)?;
     let body = http::require_json(&mut req).await?;
     let action = parse_action(&body)?;
     let explain = http::explain(&ctx.url);
@@ -354,7 +376,7 @@ async fn route_check(mut req: Request, ctx: &Ctx) -> ApiResult {
 
 /// `POST /v1/reserve`: atomic check-and-hold; `Idempotency-Key` required.
 async fn route_reserve(mut req: Request, ctx: &Ctx) -> ApiResult {
-    let claims = user_claims(&req, ctx)?;
+    let claims = user_claims(&req, ctx, Scope::Reserve)?;
     let key =
         idempotency_key(&req)?.ok_or_else(|| ApiError::bad_field("Idempotency-Key", "required"))?;
     let body = http::require_json(&mut req).await?;
@@ -380,7 +402,7 @@ async fn route_reserve(mut req: Request, ctx: &Ctx) -> ApiResult {
 
 /// `POST /v1/holds/{id}/commit`: the real usage replaces the hold's estimate.
 async fn route_commit(mut req: Request, ctx: &Ctx, id: &str) -> ApiResult {
-    let claims = user_claims(&req, ctx)?;
+    let claims = user_claims(&req, ctx, Scope::Settle)?;
     let body = http::require_json(&mut req).await?;
     read_usage(&body).map_err(|p| ApiError::bad_request("invalid usage", p.0))?;
     check_hold_id(id)?;
@@ -396,7 +418,7 @@ async fn route_commit(mut req: Request, ctx: &Ctx, id: &str) -> ApiResult {
 
 /// `POST /v1/holds/{id}/release`: drops the hold; idempotent.
 async fn route_release(mut req: Request, ctx: &Ctx, id: &str) -> ApiResult {
-    let claims = user_claims(&req, ctx)?;
+    let claims = user_claims(&req, ctx, Scope::Settle)?;
     optional_object(&mut req).await?;
     check_hold_id(id)?;
     let call = UserCall {
@@ -411,7 +433,7 @@ async fn route_release(mut req: Request, ctx: &Ctx, id: &str) -> ApiResult {
 /// `POST /v1/holds/{id}/extend`: `{ttl_s?}`; the hold now expires `ttl_s`
 /// from now (never past `hold_max_ttl_s` after it was opened).
 async fn route_extend(mut req: Request, ctx: &Ctx, id: &str) -> ApiResult {
-    let claims = user_claims(&req, ctx)?;
+    let claims = user_claims(&req, ctx, Scope::Settle)?;
     let body = optional_object(&mut req).await?;
     let ttl_s = read_extend(&body).map_err(|p| ApiError::bad_request("invalid extend", p.0))?;
     check_hold_id(id)?;
@@ -427,7 +449,7 @@ async fn route_extend(mut req: Request, ctx: &Ctx, id: &str) -> ApiResult {
 
 /// `GET /v1/usage`: the caller's snapshot.
 async fn route_usage(req: Request, ctx: &Ctx) -> ApiResult {
-    let claims = user_claims(&req, ctx)?;
+    let claims = user_claims(&req, ctx, Scope::Usage)?;
     let call = UserCall::new(ctx.now_ms, &claims.sub, claims.subscription);
     Ok(internal::user(&ctx.env, &call.user, UserOp::Usage, &call)
         .await?
@@ -436,7 +458,7 @@ async fn route_usage(req: Request, ctx: &Ctx) -> ApiResult {
 
 /// `POST /v1/discounts/{code}/redeem`: atomic redemption; honours `Idempotency-Key`.
 async fn route_redeem(mut req: Request, ctx: &Ctx, code: &str) -> ApiResult {
-    let claims = user_claims(&req, ctx)?;
+    let claims = user_claims(&req, ctx, Scope::Reserve)?;
     check_code(code)?;
     let key = idempotency_key(&req)?;
     optional_object(&mut req).await?;
