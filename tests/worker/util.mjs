@@ -149,3 +149,53 @@ export function chunkedPost(w, path, headers, { chunkBytes = 16 * 1024, chunks =
     }, 2);
   });
 }
+
+/**
+ * One HTTP/1.1 request over a raw socket, for bodies the server may refuse
+ * before reading them (413): the server's early answer is read even when
+ * it closes the connection while the body is still being written (which a
+ * fetch client reports as ECONNRESET). Resolves `{status, body, text}`.
+ */
+export async function rawHttp(w, method, path, headers, body) {
+  // workerd may reset such a connection before its answer is readable (the
+  // unread body): that attempt says nothing, so it is made again (3 at most).
+  let last;
+  for (let i = 0; i < 3; i++) {
+    try {
+      return await rawHttpOnce(w, method, path, headers, body);
+    } catch (e) {
+      last = e;
+    }
+  }
+  throw last;
+}
+
+async function rawHttpOnce(w, method, path, headers, body) {
+  const { default: net } = await import("node:net");
+  const { hostname, port } = new URL(w.url);
+  const payload = Buffer.from(body);
+  const head = [`${method} ${path} HTTP/1.1`, `host: ${hostname}:${port}`, "connection: close",
+    `content-length: ${payload.length}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), "", ""].join("\r\n");
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(Number(port), hostname);
+    const chunks = [];
+    const timer = setTimeout(() => { sock.destroy(); reject(new Error(`no answer to ${method} ${path} in 10 s`)); }, 10_000);
+    const done = () => {
+      clearTimeout(timer);
+      const raw = Buffer.concat(chunks).toString("utf8");
+      const m = /^HTTP\/1\.1 (\d{3})/.exec(raw);
+      if (!m) return reject(new Error(`no HTTP answer to ${method} ${path}: ${JSON.stringify(raw.slice(0, 200))}`));
+      const text = raw.slice(raw.indexOf("\r\n\r\n") + 4);
+      let parsed;
+      try { parsed = JSON.parse(text); } catch { parsed = undefined; }
+      resolve({ status: Number(m[1]), body: parsed, text });
+    };
+    sock.on("data", (d) => chunks.push(d));
+    sock.on("end", done);
+    sock.on("close", () => done());
+    // The server may stop reading early: a failed write is expected, not an error.
+    sock.on("error", () => {});
+    sock.write(head);
+    sock.write(payload);
+  });
+}

@@ -242,9 +242,11 @@ pub async fn read_limited(req: &Request, limit: usize) -> std::result::Result<Ve
 /// alive connection before it sees the close gets "other side closed" instead
 /// of an answer. Routes that refuse before reading (401, 403
 /// `insufficient_scope`, a bad code or hold id) therefore leave the body to
-/// [`UnreadBody::drain`]: at most [`MAX_BODY`] bytes for at most
+/// [`UnreadBody::drain`]: at most [`DRAIN_MAX_BYTES`] for at most
 /// [`DRAIN_MS`]; a body declared larger, or not over in time, is not waited
 /// for (the connection is closed as before: never a way to hold a request).
+/// A body refused by its declared length (413) is drained too, so the
+/// client, still writing, reads the 413 instead of a reset connection.
 pub struct UnreadBody {
     stream: Option<web_sys::ReadableStream>,
     declared: Option<u64>,
@@ -252,6 +254,8 @@ pub struct UnreadBody {
 
 /// The longest an unread body is drained after the answer, in ms.
 pub const DRAIN_MS: u64 = 1000;
+/// The most bytes of an unread body drained after the answer.
+pub const DRAIN_MAX_BYTES: usize = 2 * 1024 * 1024;
 
 impl UnreadBody {
     pub fn of(req: &Request) -> UnreadBody {
@@ -271,7 +275,7 @@ impl UnreadBody {
         let Some(stream) = self.stream else {
             return;
         };
-        if stream.locked() || self.declared.is_some_and(|n| n > MAX_BODY as u64) {
+        if stream.locked() || self.declared.is_some_and(|n| n > DRAIN_MAX_BYTES as u64) {
             return;
         }
         let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
@@ -281,7 +285,7 @@ impl UnreadBody {
             worker::Delay::from(std::time::Duration::from_millis(DRAIN_MS)).await;
             Ok(m)
         });
-        let mut left = MAX_BODY;
+        let mut left = DRAIN_MAX_BYTES;
         loop {
             let both = worker::js_sys::Array::of2(&reader.read(), &deadline);
             let Ok(step) = JsFuture::from(worker::js_sys::Promise::race(&both)).await else {
