@@ -98,54 +98,94 @@ export function stable(explainBody) {
 }
 
 /**
- * POSTs a chunked body over a raw socket, writing `chunks` chunks of
- * `chunkBytes` every few ms without waiting for an answer, and resolves with
- * the answer's `{status, body, ms}` as soon as its head and body arrived
- * (or `{status: "timeout"}` after `ms`). A raw socket because the Worker
- * answers 413 while the client is still writing and then closes the
- * connection: `fetch` reports only the reset, a client that reads sees the 413.
+ * Sends a request over a raw socket and resolves with the answer's
+ * `{status, body, ms, sentBytes}` as soon as its head and body arrived (or
+ * `{status: "timeout"}` after `ms`, `{status: "closed"}` without an answer).
+ * `write(sock, done)` writes the request (and may go on writing until
+ * `done()` is true). A raw socket because the Worker may answer 413 while the
+ * client is still writing and then close the connection: `fetch` reports
+ * only the reset, a client that reads sees the 413.
  */
-export function chunkedPost(w, path, headers, { chunkBytes = 16 * 1024, chunks = 64, ms = 5000 } = {}) {
+function rawExchange(w, write, ms) {
   const { hostname, port } = new URL(w.url);
   return new Promise((resolve) => {
     const t0 = Date.now();
     const sock = net.connect(Number(port), hostname);
     let got = Buffer.alloc(0);
-    let sent = 0;
     let done = false;
+    const state = { sentBytes: 0 };
     const finish = (v) => {
       if (done) return;
       done = true;
-      clearInterval(writer);
       clearTimeout(timer);
       sock.destroy();
-      resolve({ ...v, ms: Date.now() - t0, sentBytes: sent * chunkBytes });
+      resolve({ ...v, ms: Date.now() - t0, sentBytes: state.sentBytes });
     };
     const timer = setTimeout(() => finish({ status: "timeout" }), ms);
     sock.on("error", () => {});
     sock.on("close", () => finish({ status: "closed", raw: got.toString() }));
     sock.on("data", (d) => {
       got = Buffer.concat([got, d]);
-      const text = got.toString();
-      const head = text.indexOf("\r\n\r\n");
-      const len = /content-length:\s*(\d+)/i.exec(text);
-      if (head >= 0 && len && got.length >= head + 4 + Number(len[1])) {
+      const head = got.indexOf("\r\n\r\n");
+      if (head < 0) return;
+      const len = /content-length:\s*(\d+)/i.exec(got.subarray(0, head).toString());
+      if (len && got.length >= head + 4 + Number(len[1])) {
         const body = got.subarray(head + 4, head + 4 + Number(len[1])).toString();
-        finish({ status: Number(/^HTTP\/1\.1 (\d+)/.exec(text)?.[1]), body: JSON.parse(body) });
+        finish({ status: Number(got.subarray(9, 12).toString()), body: JSON.parse(body) });
       }
     });
-    const lines = Object.entries({ host: hostname, "content-type": "application/json", ...headers })
-      .map(([k, v]) => `${k}: ${v}\r\n`)
-      .join("");
-    sock.write(`POST ${path} HTTP/1.1\r\n${lines}transfer-encoding: chunked\r\n\r\n`);
-    const chunk = `${chunkBytes.toString(16)}\r\n${" ".repeat(chunkBytes)}\r\n`;
-    const writer = setInterval(() => {
-      if (sock.destroyed || done) return;
-      if (sent++ < chunks) sock.write(chunk);
-      else {
-        clearInterval(writer);
-        sock.write("0\r\n\r\n");
-      }
-    }, 2);
+    write(sock, () => done, state);
   });
+}
+
+const headerLines = (hostname, headers) =>
+  Object.entries({ host: hostname, "content-type": "application/json", ...headers })
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join("");
+
+/**
+ * POSTs (or `method`s) `body` over a raw socket with its Content-Length, or
+ * with `headers["content-length"]` when given (then more than is sent: the
+ * connection stays open, waiting): see rawExchange.
+ */
+export function declaredPost(w, path, headers, body, { method = "POST", ms = 5000 } = {}) {
+  const { hostname } = new URL(w.url);
+  const bytes = Buffer.from(body);
+  const { "content-length": declared = String(bytes.length), ...rest } = headers;
+  return rawExchange(
+    w,
+    (sock, _done, state) => {
+      sock.write(`${method} ${path} HTTP/1.1\r\n${headerLines(hostname, rest)}content-length: ${declared}\r\n\r\n`);
+      sock.write(bytes);
+      state.sentBytes = bytes.length;
+    },
+    ms,
+  );
+}
+
+/**
+ * POSTs a chunked body over a raw socket, writing `chunks` chunks of
+ * `chunkBytes` every few ms without waiting for an answer (see rawExchange).
+ */
+export function chunkedPost(w, path, headers, { chunkBytes = 16 * 1024, chunks = 64, ms = 5000 } = {}) {
+  const { hostname } = new URL(w.url);
+  return rawExchange(
+    w,
+    (sock, done, state) => {
+      sock.write(`POST ${path} HTTP/1.1\r\n${headerLines(hostname, headers)}transfer-encoding: chunked\r\n\r\n`);
+      const chunk = `${chunkBytes.toString(16)}\r\n${" ".repeat(chunkBytes)}\r\n`;
+      let sent = 0;
+      const writer = setInterval(() => {
+        if (sock.destroyed || done()) return clearInterval(writer);
+        if (sent++ < chunks) {
+          sock.write(chunk);
+          state.sentBytes += chunkBytes;
+        } else {
+          clearInterval(writer);
+          sock.write("0\r\n\r\n");
+        }
+      }, 2);
+    },
+    ms,
+  );
 }

@@ -240,11 +240,14 @@ pub async fn read_limited(req: &Request, limit: usize) -> std::result::Result<Ve
 /// workerd closes a connection whose request body was left unread once the
 /// answer is sent, and a client that sends its next request on that kept-
 /// alive connection before it sees the close gets "other side closed" instead
-/// of an answer. Routes that refuse before reading (401, 403
+/// of an answer. Routes that answer before reading (401, 403
 /// `insufficient_scope`, a bad code or hold id) therefore leave the body to
-/// [`UnreadBody::drain`]: at most [`MAX_BODY`] bytes for at most
-/// [`DRAIN_MS`]; a body declared larger, or not over in time, is not waited
-/// for (the connection is closed as before: never a way to hold a request).
+/// [`UnreadBody::drain`], which runs after the answer has gone (under
+/// `wait_until`): at most [`MAX_BODY`] bytes for at most [`DRAIN_MS`]. A body
+/// declared larger (the 413 before any byte is read), or not over in time, is
+/// not waited for: the connection is closed as before — never a way to hold a
+/// request or its answer. (A client still writing a large body when that
+/// close comes may see a reset instead of its 413: workerd does not linger.)
 pub struct UnreadBody {
     stream: Option<web_sys::ReadableStream>,
     declared: Option<u64>,
@@ -272,6 +275,7 @@ impl UnreadBody {
             return;
         };
         if stream.locked() || self.declared.is_some_and(|n| n > MAX_BODY as u64) {
+            // Read by a route (or cancelled after a 413), or too big to wait for.
             return;
         }
         let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
