@@ -14,6 +14,7 @@ pub mod decision;
 pub mod discount;
 pub mod django;
 pub mod engine;
+pub mod events;
 pub mod files;
 pub mod glob;
 pub mod headers;

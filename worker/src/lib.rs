@@ -36,12 +36,13 @@ mod gateway;
 mod http;
 pub mod internal;
 mod objects;
+mod webhook;
 
 use auth::{Claims, Scope};
 use http::{ApiError, ApiResult};
 use internal::{Caller, ConfigCall, DiscountCall, UserCall, UserOp};
 
-pub use objects::{BareCounter, ConfigStore, DiscountCode, UserLedger};
+pub use objects::{BareCounter, ConfigStore, DiscountCode, EventLog, UserLedger};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
@@ -89,6 +90,9 @@ enum Route {
     // Credits (SPEC §9).
     AdminUserGrants(String),
     AdminUserGrant(String, String),
+    // Events (SPEC §10).
+    AdminEvents,
+    AdminUserEvents(String),
     BenchCounter,
 }
 
@@ -114,6 +118,8 @@ impl Route {
             ["v1", "admin", "discounts", code] => Route::AdminDiscount(dec(code)),
             ["v1", "admin", "users", id, "grants"] => Route::AdminUserGrants(dec(id)),
             ["v1", "admin", "users", id, "grants", g] => Route::AdminUserGrant(dec(id), dec(g)),
+            ["v1", "admin", "events"] => Route::AdminEvents,
+            ["v1", "admin", "users", id, "events"] => Route::AdminUserEvents(dec(id)),
             ["bench", "counter"] => Route::BenchCounter,
             _ => return None,
         })
@@ -122,9 +128,12 @@ impl Route {
     /// The methods the route answers (besides OPTIONS for CORS preflight).
     fn methods(&self) -> &'static [&'static str] {
         match self {
-            Route::Healthz | Route::Usage | Route::AdminUser(_) | Route::AdminConfigRevisions => {
-                &["GET"]
-            }
+            Route::Healthz
+            | Route::Usage
+            | Route::AdminUser(_)
+            | Route::AdminConfigRevisions
+            | Route::AdminEvents
+            | Route::AdminUserEvents(_) => &["GET"],
             Route::AdminConfig | Route::AdminDiscount(_) => &["GET", "PUT"],
             Route::AdminUserGrant(..) => &["DELETE"],
             _ => &["POST"],
@@ -180,6 +189,8 @@ async fn handle(req: Request, env: &Env) -> ApiResult {
         (Route::AdminDiscount(code), _) => route_admin_discount_get(req, &ctx, &code).await,
         (Route::AdminUserGrants(id), _) => route_admin_grant_create(req, &ctx, &id).await,
         (Route::AdminUserGrant(id, g), _) => route_admin_grant_revoke(req, &ctx, &id, &g).await,
+        (Route::AdminEvents, _) => route_admin_events(req, &ctx).await,
+        (Route::AdminUserEvents(id), _) => route_admin_user_events(req, &ctx, &id).await,
         (Route::BenchCounter, _) => route_bench_counter(req, &ctx).await,
     }
 }
@@ -748,6 +759,72 @@ async fn route_admin_grant_revoke(req: Request, ctx: &Ctx, id: &str, grant: &str
         .await?
         .into_response()?)
 }
+
+// ------------------------------------------------------------ events (SPEC §10)
+
+/// `?limit=`: 1..=1000 (default 100).
+fn page_limit(ctx: &Ctx) -> std::result::Result<u32, ApiError> {
+    match http::query(&ctx.url, "limit") {
+        None => Ok(100),
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=objects::MAX_PAGE).contains(n))
+            .ok_or_else(|| ApiError::bad_field("limit", "an integer from 1 to 1000")),
+    }
+}
+
+/// `GET /v1/admin/events?since=<id>&limit=`: every user's events of the
+/// last 7 days, in the order the `EventLog` received them, after the event
+/// `since` (absent: from the oldest kept). Answers `{events, next, more}`:
+/// pass `next` as `since` for the following page. An event reaches the log
+/// from its user's object's alarm, moments after it was raised.
+async fn route_admin_events(req: Request, ctx: &Ctx) -> ApiResult {
+    require_admin(&req, ctx)?;
+    let since = http::query(&ctx.url, "since").filter(|s| !s.is_empty());
+    if let Some(s) = &since {
+        if s.len() > 200 || s.chars().any(char::is_control) {
+            return Err(ApiError::bad_field("since", "not an event id"));
+        }
+    }
+    let call = internal::EventLogCall {
+        since,
+        limit: page_limit(ctx)?,
+        ..Default::default()
+    };
+    Ok(internal::event_log(&ctx.env, "list", &call)
+        .await?
+        .into_response()?)
+}
+
+/// `GET /v1/admin/users/{id}/events?since=<n>&limit=`: this user's own
+/// outbox, straight from their object: each event with its `delivery`
+/// (`pending` / `delivered` / `failed`, attempts, next attempt, last error).
+/// `since` is the number after the last `:` of an event id.
+async fn route_admin_user_events(req: Request, ctx: &Ctx, id: &str) -> ApiResult {
+    require_admin(&req, ctx)?;
+    check_user_id(id)?;
+    let since = match http::query(&ctx.url, "since").filter(|s| !s.is_empty()) {
+        None => None,
+        Some(v) => {
+            let n = v.rsplit(':').next().unwrap_or("");
+            Some(n.parse::<i64>().map_err(|_| {
+                ApiError::bad_field("since", "an event id (`<user>:<n>`) or its number")
+            })?)
+        }
+    };
+    let call = UserCall {
+        caller: Caller::Admin,
+        since,
+        limit: Some(page_limit(ctx)?),
+        ..UserCall::new(ctx.now_ms, id, None)
+    };
+    Ok(internal::user(&ctx.env, id, UserOp::Events, &call)
+        .await?
+        .into_response()?)
+}
+
+// ---------------------------------------------------------------- benchmark
 
 /// `POST /bench/counter?user=`: the benchmark baseline (a bare SQLite counter
 /// object, no Tollgate logic); only with `TOLLGATE_BENCH=1`.
