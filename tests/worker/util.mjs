@@ -98,104 +98,94 @@ export function stable(explainBody) {
 }
 
 /**
- * POSTs a chunked body over a raw socket, writing `chunks` chunks of
- * `chunkBytes` every few ms without waiting for an answer, and resolves with
- * the answer's `{status, body, ms}` as soon as its head and body arrived
- * (or `{status: "timeout"}` after `ms`). A raw socket because the Worker
- * answers 413 while the client is still writing and then closes the
- * connection: `fetch` reports only the reset, a client that reads sees the 413.
+ * Sends a request over a raw socket and resolves with the answer's
+ * `{status, body, ms, sentBytes}` as soon as its head and body arrived (or
+ * `{status: "timeout"}` after `ms`, `{status: "closed"}` without an answer).
+ * `write(sock, done)` writes the request (and may go on writing until
+ * `done()` is true). A raw socket because the Worker may answer 413 while the
+ * client is still writing and then close the connection: `fetch` reports
+ * only the reset, a client that reads sees the 413.
  */
-export function chunkedPost(w, path, headers, { chunkBytes = 16 * 1024, chunks = 64, ms = 5000 } = {}) {
+function rawExchange(w, write, ms) {
   const { hostname, port } = new URL(w.url);
   return new Promise((resolve) => {
     const t0 = Date.now();
     const sock = net.connect(Number(port), hostname);
     let got = Buffer.alloc(0);
-    let sent = 0;
     let done = false;
+    const state = { sentBytes: 0 };
     const finish = (v) => {
       if (done) return;
       done = true;
-      clearInterval(writer);
       clearTimeout(timer);
       sock.destroy();
-      resolve({ ...v, ms: Date.now() - t0, sentBytes: sent * chunkBytes });
+      resolve({ ...v, ms: Date.now() - t0, sentBytes: state.sentBytes });
     };
     const timer = setTimeout(() => finish({ status: "timeout" }), ms);
     sock.on("error", () => {});
     sock.on("close", () => finish({ status: "closed", raw: got.toString() }));
     sock.on("data", (d) => {
       got = Buffer.concat([got, d]);
-      const text = got.toString();
-      const head = text.indexOf("\r\n\r\n");
-      const len = /content-length:\s*(\d+)/i.exec(text);
-      if (head >= 0 && len && got.length >= head + 4 + Number(len[1])) {
+      const head = got.indexOf("\r\n\r\n");
+      if (head < 0) return;
+      const len = /content-length:\s*(\d+)/i.exec(got.subarray(0, head).toString());
+      if (len && got.length >= head + 4 + Number(len[1])) {
         const body = got.subarray(head + 4, head + 4 + Number(len[1])).toString();
-        finish({ status: Number(/^HTTP\/1\.1 (\d+)/.exec(text)?.[1]), body: JSON.parse(body) });
+        finish({ status: Number(got.subarray(9, 12).toString()), body: JSON.parse(body) });
       }
     });
-    const lines = Object.entries({ host: hostname, "content-type": "application/json", ...headers })
-      .map(([k, v]) => `${k}: ${v}\r\n`)
-      .join("");
-    sock.write(`POST ${path} HTTP/1.1\r\n${lines}transfer-encoding: chunked\r\n\r\n`);
-    const chunk = `${chunkBytes.toString(16)}\r\n${" ".repeat(chunkBytes)}\r\n`;
-    const writer = setInterval(() => {
-      if (sock.destroyed || done) return;
-      if (sent++ < chunks) sock.write(chunk);
-      else {
-        clearInterval(writer);
-        sock.write("0\r\n\r\n");
-      }
-    }, 2);
+    write(sock, () => done, state);
   });
+}
+
+const headerLines = (hostname, headers) =>
+  Object.entries({ host: hostname, "content-type": "application/json", ...headers })
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join("");
+
+/**
+ * POSTs (or `method`s) `body` over a raw socket with its Content-Length, or
+ * with `headers["content-length"]` when given (then more than is sent: the
+ * connection stays open, waiting): see rawExchange.
+ */
+export function declaredPost(w, path, headers, body, { method = "POST", ms = 5000 } = {}) {
+  const { hostname } = new URL(w.url);
+  const bytes = Buffer.from(body);
+  const { "content-length": declared = String(bytes.length), ...rest } = headers;
+  return rawExchange(
+    w,
+    (sock, _done, state) => {
+      sock.write(`${method} ${path} HTTP/1.1\r\n${headerLines(hostname, rest)}content-length: ${declared}\r\n\r\n`);
+      sock.write(bytes);
+      state.sentBytes = bytes.length;
+    },
+    ms,
+  );
 }
 
 /**
- * One HTTP/1.1 request over a raw socket, for bodies the server may refuse
- * before reading them (413): the server's early answer is read even when
- * it closes the connection while the body is still being written (which a
- * fetch client reports as ECONNRESET). Resolves `{status, body, text}`.
+ * POSTs a chunked body over a raw socket, writing `chunks` chunks of
+ * `chunkBytes` every few ms without waiting for an answer (see rawExchange).
  */
-export async function rawHttp(w, method, path, headers, body) {
-  // workerd may reset such a connection before its answer is readable (the
-  // unread body): that attempt says nothing, so it is made again (3 at most).
-  let last;
-  for (let i = 0; i < 3; i++) {
-    try {
-      return await rawHttpOnce(w, method, path, headers, body);
-    } catch (e) {
-      last = e;
-    }
-  }
-  throw last;
-}
-
-async function rawHttpOnce(w, method, path, headers, body) {
-  const { default: net } = await import("node:net");
-  const { hostname, port } = new URL(w.url);
-  const payload = Buffer.from(body);
-  const head = [`${method} ${path} HTTP/1.1`, `host: ${hostname}:${port}`, "connection: close",
-    `content-length: ${payload.length}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), "", ""].join("\r\n");
-  return new Promise((resolve, reject) => {
-    const sock = net.connect(Number(port), hostname);
-    const chunks = [];
-    const timer = setTimeout(() => { sock.destroy(); reject(new Error(`no answer to ${method} ${path} in 10 s`)); }, 10_000);
-    const done = () => {
-      clearTimeout(timer);
-      const raw = Buffer.concat(chunks).toString("utf8");
-      const m = /^HTTP\/1\.1 (\d{3})/.exec(raw);
-      if (!m) return reject(new Error(`no HTTP answer to ${method} ${path}: ${JSON.stringify(raw.slice(0, 200))}`));
-      const text = raw.slice(raw.indexOf("\r\n\r\n") + 4);
-      let parsed;
-      try { parsed = JSON.parse(text); } catch { parsed = undefined; }
-      resolve({ status: Number(m[1]), body: parsed, text });
-    };
-    sock.on("data", (d) => chunks.push(d));
-    sock.on("end", done);
-    sock.on("close", () => done());
-    // The server may stop reading early: a failed write is expected, not an error.
-    sock.on("error", () => {});
-    sock.write(head);
-    sock.write(payload);
-  });
+export function chunkedPost(w, path, headers, { chunkBytes = 16 * 1024, chunks = 64, ms = 5000 } = {}) {
+  const { hostname } = new URL(w.url);
+  return rawExchange(
+    w,
+    (sock, done, state) => {
+      sock.write(`POST ${path} HTTP/1.1\r\n${headerLines(hostname, headers)}transfer-encoding: chunked\r\n\r\n`);
+      const chunk = `${chunkBytes.toString(16)}\r\n${" ".repeat(chunkBytes)}\r\n`;
+      let sent = 0;
+      const writer = setInterval(() => {
+        if (sock.destroyed || done()) return clearInterval(writer);
+        if (sent++ < chunks) {
+          sock.write(chunk);
+          state.sentBytes += chunkBytes;
+        } else {
+          clearInterval(writer);
+          sock.write("0\r\n\r\n");
+        }
+      }, 2);
+    },
+    ms,
+  );
 }

@@ -240,7 +240,7 @@ pub async fn read_limited(req: &Request, limit: usize) -> std::result::Result<Ve
 /// workerd closes a connection whose request body was left unread once the
 /// answer is sent, and a client that sends its next request on that kept-
 /// alive connection before it sees the close gets "other side closed" instead
-/// of an answer. Routes that refuse before reading (401, 403
+/// of an answer. Routes that answer before reading (401, 403
 /// `insufficient_scope`, a bad code or hold id) therefore leave the body to
 /// [`UnreadBody::drain`]: at most [`DRAIN_MAX_BYTES`] for at most
 /// [`DRAIN_MS`]; a body declared larger, or not over in time, is not waited
@@ -276,6 +276,7 @@ impl UnreadBody {
             return;
         };
         if stream.locked() || self.declared.is_some_and(|n| n > DRAIN_MAX_BYTES as u64) {
+            // Read by a route (or cancelled after a 413), or too big to wait for.
             return;
         }
         let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
