@@ -123,7 +123,7 @@ cli:
 # `cargo test`, which has no Worker build, and run here). cli/tests/grant.rs
 # waits for the Worker's grants route (SPEC §9): add `--test grant` then.
 test-cli: worker
-	$(ENV) cargo test -p tollgate-cli --bins --test local --test remote -- --include-ignored
+	$(ENV) cargo test -p tollgate-cli --bins --test local --test remote --test grant -- --include-ignored
 
 # The admin console (admin/, served by the Worker at /admin/) in headless
 # Chromium against the built Worker in workerd; screenshots in test-output/.

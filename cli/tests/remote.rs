@@ -76,7 +76,11 @@ fn from_the_django_dump_to_a_running_tollgate() {
     // Run twice: the key derived from the file makes it count once.
     let again = json(&ok(&w.run(&["user", "import", "u-77", &import])));
     assert_eq!(again, a);
-    let token = w.token("u-77", "Free", &["--sub-id", "s-77"]);
+    let token = w.token(
+        "u-77",
+        "Free",
+        &["--sub-id", "s-77", "--scope", "usage", "reserve", "settle"],
+    );
     let (status, d) = w.user_call(&token, "POST", "/v1/check", Some(&message(50)));
     assert_eq!(status, 429, "{d}");
     assert_eq!(d["code"], "insufficient_budget");
