@@ -18,6 +18,7 @@ pub mod json;
 pub mod ledger;
 pub mod limit;
 pub mod messages;
+#[cfg(feature = "gateway")]
 pub mod openai;
 pub mod replay;
 pub mod seed;
@@ -27,6 +28,7 @@ pub mod time;
 #[cfg(feature = "wasm")]
 pub mod wasm;
 pub mod window;
+pub mod zone;
 
 pub use action::Action;
 pub use config::Config;

@@ -1,13 +1,15 @@
 //! The npm package's bindings (feature `wasm`, built into `pkg/` by
-//! wasm-pack): SPEC §6.
+//! scripts/pkg-build.sh): SPEC §6.
 //!
 //! This layer converts types and nothing else. Every JS input is turned into
-//! the same `serde_json::Value` the Worker and native callers parse, and read
-//! by the core's own strict readers ([`Config::from_value`],
-//! [`Action::from_value`], [`Subscription::from_value`]); every answer is the
-//! core's own serde output, made into plain JS objects with
-//! `Serializer::json_compatible()`. No decision is taken here, so a decision
-//! in the browser is the decision native Rust gives for the same input.
+//! the same JSON text the Worker reads (`JSON.stringify`) and read by the
+//! core's own strict readers ([`Config::from_value`], [`Action::from_value`],
+//! [`Subscription::from_value`]); every answer is the core's own serde
+//! output as JSON text, made into plain JS objects by `JSON.parse`. No
+//! decision is taken here, so a decision in the browser is the decision
+//! native Rust gives for the same input. In a build without the bundled time
+//! zone database the host's `Intl` supplies zone offsets ([`host`]), data
+//! only: the calendar's rules stay in the core.
 //!
 //! Errors are JS `Error`s whose message lists every problem; the problems are
 //! also attached as `err.problems` (`[{path, reason}]`).
@@ -21,11 +23,9 @@ use crate::snapshot::Snapshot;
 use crate::subscription::Subscription;
 use crate::time::{rfc3339, secs};
 use js_sys::{Array, ArrayBuffer, Function, Promise, Reflect, Uint8Array};
-use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Serialize;
 use serde_json::{Map, Number, Value};
 use std::cell::RefCell;
-use std::fmt;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -251,6 +251,9 @@ export interface Problem { path: string; reason: string }
 /** The errors this package throws carry every problem. */
 export interface TollgateError extends Error { problems: Problem[] }
 
+/** `timeZoneData()`: the IANA release compiled in, and where other zones come from. */
+export interface TimeZoneData { tzdata: string; source: string }
+
 /** One case of a shared test vector (tests/vectors/*.json). */
 export interface VectorCase { [field: string]: unknown }
 "#;
@@ -283,88 +286,53 @@ extern "C" {
     pub type JsVectorCase;
     #[wasm_bindgen(typescript_type = "Decision | Record<string, unknown>")]
     pub type JsReplayed;
+    #[wasm_bindgen(typescript_type = "TimeZoneData")]
+    pub type JsTimeZoneData;
 }
 
 // ------------------------------------------------------------- conversion
 
-/// A JSON value read from any JS value: like `serde_json::Value`, but byte
-/// arrays (`Uint8Array`, `ArrayBuffer`) become lists of byte values, the
-/// form the core reads a file `head` in.
-struct Json(Value);
+// Everything crosses the boundary as JSON text: `JSON.stringify` and
+// `JSON.parse` are the JS engine's own fast paths, and the core reads and
+// writes exactly the text the Worker reads and writes over HTTP.
 
-impl<'de> Deserialize<'de> for Json {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(JsonVisitor).map(Json)
-    }
-}
-
-struct JsonVisitor;
-
-impl<'de> Visitor<'de> for JsonVisitor {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON-compatible value")
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        // NaN and ±Infinity have no JSON form: JSON.stringify makes them null.
-        Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_string()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-    fn visit_bytes<E>(self, v: &[u8]) -> Result<Value, E> {
-        Ok(Value::Array(v.iter().map(|&b| Value::from(b)).collect()))
-    }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(JsonVisitor)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(Json(v)) = seq.next_element()? {
-            out.push(v);
-        }
-        Ok(Value::Array(out))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut out = Map::new();
-        while let Some(k) = map.next_key::<String>()? {
-            let Json(v) = map.next_value()?;
-            out.insert(k, v);
-        }
-        Ok(Value::Object(out))
-    }
+#[wasm_bindgen(inline_js = r#"
+const bytes = (k, x) => x instanceof Uint8Array ? Array.from(x)
+  : x instanceof ArrayBuffer ? Array.from(new Uint8Array(x)) : x;
+export function tollgate_stringify_bytes(v) { return JSON.stringify(v, bytes); }
+"#)]
+extern "C" {
+    /// `JSON.stringify` where a `Uint8Array` or `ArrayBuffer` (a file's
+    /// `head`) becomes its list of byte values, the form the core reads.
+    #[wasm_bindgen(catch)]
+    fn tollgate_stringify_bytes(v: &JsValue) -> Result<JsValue, JsValue>;
 }
 
 /// A JS value as JSON; `what` names it in the error.
 fn json(v: &JsValue, what: &str) -> Result<Value, JsValue> {
-    serde_wasm_bindgen::from_value::<Json>(v.clone())
-        .map(|j| j.0)
-        .map_err(|e| error(what, &Problems::one(what, e.to_string())))
+    parse(&json_text(v, what)?, what)
 }
 
-/// Any serialisable answer as a plain JS object (no `Map`s, `null` for `None`).
+/// A JS value that may carry bytes (`Uint8Array`, `ArrayBuffer`) as JSON.
+fn json_with_bytes(v: &JsValue, what: &str) -> Result<Value, JsValue> {
+    let text = tollgate_stringify_bytes(v)
+        .ok()
+        .and_then(|s| s.as_string())
+        .ok_or_else(|| error(what, &Problems::one(what, "not representable as JSON")))?;
+    parse(&text, what)
+}
+
+fn parse(text: &str, what: &str) -> Result<Value, JsValue> {
+    serde_json::from_str(text).map_err(|e| error(what, &Problems::one(what, e.to_string())))
+}
+
+/// Any serialisable answer as a plain JS object (`JSON.parse` of the core's
+/// serde output: no `Map`s, `null` for `None`).
 fn to_js<T: Serialize + ?Sized>(v: &T) -> Result<JsValue, JsValue> {
-    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| error("output", &Problems::one("", e.to_string())))
+    serde_json::to_string(v)
+        .ok()
+        .and_then(|text| js_sys::JSON::parse(&text).ok())
+        .ok_or_else(|| error("output", &Problems::one("", "not representable as JSON")))
 }
 
 /// A JS `Error` listing every problem, with the list as `err.problems`.
@@ -387,7 +355,9 @@ fn is_nullish(v: &JsValue) -> bool {
 
 /// A JS value as JSON text (`JSON.stringify`): the cheapest way across the
 /// boundary for a document without bytes, and exactly the text the core
-/// reads at the edge (a snapshot is the body of `GET /v1/usage`).
+/// reads at the edge (a snapshot is the body of `GET /v1/usage`). A value
+/// with no JSON form (`undefined`, a function, a `BigInt`, a cycle) is a
+/// problem, not an exception of another kind.
 fn json_text(v: &JsValue, what: &str) -> Result<String, JsValue> {
     js_sys::JSON::stringify(v)
         .ok()
@@ -447,15 +417,14 @@ fn read_subscription(text: &str) -> Result<Option<Subscription>, JsValue> {
         .map_err(|p| error("subscription", &p))
 }
 
-/// An action. Files may carry their first bytes as a `Uint8Array`, which
-/// JSON text cannot carry: those go through serde-wasm-bindgen; every other
-/// action as JSON text.
+/// An action. Files may carry their first bytes as a `Uint8Array`: those
+/// actions are stringified with the byte replacer (slower per key, so only
+/// for them).
 fn action(v: &JsValue) -> Result<Action, JsValue> {
     let ty = get(v, "type").as_string();
     let value = match ty.as_deref() {
-        Some("upload" | "analyze_image") | None => json(v, "action")?,
-        Some(_) => serde_json::from_str(&json_text(v, "action")?)
-            .map_err(|e| error("action", &Problems::one("", e.to_string())))?,
+        Some("upload" | "analyze_image") | None => json_with_bytes(v, "action")?,
+        Some(_) => json(v, "action")?,
     };
     Action::from_value(&value).map_err(|p| error("action", &p))
 }
@@ -571,21 +540,96 @@ fn upload_files(chat_id: &str, files: Vec<Value>) -> Result<Vec<FileInfo>, JsVal
     }
 }
 
-/// In a slim build (feature `wasm-tz-filter`, `PKG_TZ_FILTER=… make pkg`)
-/// a zone the build left out says so, rather than looking like a typo.
-fn slim_zones(mut problems: Problems) -> Problems {
-    if let (true, Some(filter)) = (
-        cfg!(feature = "wasm-tz-filter"),
-        option_env!("CHRONO_TZ_TIMEZONE_FILTER"),
-    ) {
-        for p in problems.0.iter_mut().filter(|p| p.path == "timezone") {
-            p.reason.push_str(&format!(
-                " (this slim build of the package has only the time zones matching {filter:?}; \
-                 use the full build for other zones)"
-            ));
+// ------------------------------------------------------------- host zones
+
+/// Time zone data from the JavaScript engine (`Intl`, i.e. ICU), for
+/// builds without the bundled database (feature `tzdb` off: the default
+/// npm package). The host answers one question, "the UTC offset of zone Z at
+/// instant t"; every rule about days, weeks and months stays in the core
+/// ([`crate::calendar`]). Asia/Tehran and UTC are compiled in and never ask.
+#[cfg(not(feature = "tzdb"))]
+mod host {
+    use crate::zone::{self, ZoneRules, ZoneSource};
+    use std::sync::Arc;
+    use wasm_bindgen::prelude::*;
+
+    #[wasm_bindgen(inline_js = r#"
+const zones = [];
+const ids = new Map();
+export function tollgate_zone_open(name) {
+  let id = ids.get(name);
+  if (id === undefined) {
+    let format = null;
+    try {
+      format = new Intl.DateTimeFormat("en-US", { timeZone: name, hourCycle: "h23", era: "short",
+        year: "numeric", month: "numeric", day: "numeric", hour: "numeric", minute: "numeric", second: "numeric" });
+    } catch (e) {}
+    id = format === null ? -1 : zones.push({ format, memo: new Map() }) - 1;
+    ids.set(name, id);
+  }
+  return id;
+}
+export function tollgate_zone_offset(id, t) {
+  const z = zones[id];
+  let off = z.memo.get(t);
+  if (off !== undefined) return off;
+  const ms = Math.max(-8.64e15, Math.min(8.64e15, t * 1000));
+  const p = {};
+  for (const { type, value } of z.format.formatToParts(ms)) p[type] = value;
+  const local = new Date(0);
+  const year = p.era === "BC" || p.era === "B" ? 1 - Number(p.year) : Number(p.year);
+  local.setUTCFullYear(year, Number(p.month) - 1, Number(p.day));
+  local.setUTCHours(Number(p.hour), Number(p.minute), Number(p.second));
+  off = Math.round((local.getTime() - ms) / 1000);
+  if (z.memo.size >= 4096) z.memo.clear();
+  z.memo.set(t, off);
+  return off;
+}
+"#)]
+    extern "C" {
+        fn tollgate_zone_open(name: &str) -> i32;
+        fn tollgate_zone_offset(id: i32, t: f64) -> f64;
+    }
+
+    struct Intl;
+
+    impl ZoneSource for Intl {
+        fn zone(&self, name: &str) -> Option<Arc<dyn ZoneRules>> {
+            let id = tollgate_zone_open(name);
+            (id >= 0).then(|| Arc::new(IntlZone(id)) as Arc<dyn ZoneRules>)
+        }
+        fn describe(&self) -> &'static str {
+            "the JavaScript engine's Intl time zone data"
         }
     }
-    problems
+
+    /// A zone the host knows, by its index in the JS-side table.
+    struct IntlZone(i32);
+
+    impl ZoneRules for IntlZone {
+        fn offset_at(&self, t: i64) -> i32 {
+            let o = tollgate_zone_offset(self.0, t as f64);
+            if o.is_finite() {
+                o as i32
+            } else {
+                0
+            }
+        }
+    }
+
+    static INTL: Intl = Intl;
+
+    /// Makes the host's zones available to the core (once; cheap after).
+    pub fn install() {
+        zone::install_host(&INTL);
+    }
+}
+
+/// Zone data for configs read from here on: the host's, in a build without
+/// the bundled database.
+fn install_zones() {
+    #[cfg(not(feature = "tzdb"))]
+    host::install();
 }
 
 // ------------------------------------------------------------------- API
@@ -596,6 +640,18 @@ pub struct Tollgate {
     engine: Rc<Engine>,
     last_snapshot: Slot<Snapshot>,
     last_subscription: Slot<Option<Subscription>>,
+}
+
+/// A snapshot and a subscription read once, for a page that checks many
+/// actions against the same `GET /v1/usage` answer (`tg.prepare(snapshot,
+/// subscription)`): its calls skip reading them again, where
+/// `Tollgate.check` must serialise the plain objects on every call to notice
+/// a change.
+#[wasm_bindgen]
+pub struct Prepared {
+    engine: Rc<Engine>,
+    snapshot: Rc<Snapshot>,
+    subscription: Option<Subscription>,
 }
 
 impl Tollgate {
@@ -626,6 +682,109 @@ impl Tollgate {
             None => Ok(Rc::new(Snapshot::empty(sub.clone()))),
         }
     }
+
+    /// The snapshot and subscription of one call, read (or reused).
+    fn state(
+        &self,
+        snapshot: Option<&JsValue>,
+        subscription: Option<&JsValue>,
+    ) -> Result<(Rc<Snapshot>, Option<Subscription>), JsValue> {
+        let sub = self.subscription(subscription)?;
+        Ok((self.snapshot(snapshot, &sub)?, sub))
+    }
+}
+
+/// `check` against parsed state.
+fn check(
+    engine: &Engine,
+    snap: &Snapshot,
+    sub: Option<&Subscription>,
+    action: &JsValue,
+    now_ms: f64,
+    options: Option<&JsValue>,
+) -> Result<JsDecision, JsValue> {
+    let action = self::action(action)?;
+    let opts = self::options(options)?;
+    let d = engine.check_snapshot(snap, sub, &action, now(now_ms)?, &opts);
+    Ok(to_js(&d)?.unchecked_into())
+}
+
+/// `checkFiles` against parsed state.
+fn check_files(
+    engine: &Rc<Engine>,
+    snap: Rc<Snapshot>,
+    sub: Option<Subscription>,
+    chat_id: String,
+    files: &JsValue,
+    now_ms: f64,
+    options: Option<&JsValue>,
+) -> JsFilesPromise {
+    let ready = (|| {
+        let opts = self::options(options)?;
+        let now = now(now_ms)?;
+        let list = if is_blob_like(files) {
+            Array::of1(files)
+        } else {
+            Array::from(files)
+        };
+        // Each Blob's first bytes (a Promise), each descriptor as is.
+        let pending = Array::new();
+        for f in list.iter() {
+            pending.push(&if is_blob_like(&f) {
+                read_head(&f)?
+            } else {
+                JsValue::UNDEFINED
+            });
+        }
+        Ok::<_, JsValue>((opts, now, list, pending))
+    })();
+    let (opts, now, list, pending) = match ready {
+        Ok(r) => r,
+        Err(e) => return Promise::reject(&e).unchecked_into(),
+    };
+    let engine = Rc::clone(engine);
+    let finish = Closure::once_into_js(move |heads: JsValue| -> Result<JsValue, JsValue> {
+        let heads: Array = heads.unchecked_into();
+        let mut described = Vec::with_capacity(list.length() as usize);
+        for (i, f) in list.iter().enumerate() {
+            let head = heads.get(i as u32);
+            described.push(if head.is_instance_of::<ArrayBuffer>() {
+                blob_descriptor(&f, &head)
+            } else {
+                json_with_bytes(&f, "files")?
+            });
+        }
+        let files = upload_files(&chat_id, described)?;
+        let verdict = engine.check_files(&snap, sub.as_ref(), &chat_id, &files, now, &opts);
+        to_js(&verdict)
+    });
+    let all = Promise::all(&pending);
+    let then: Function = get(&all, "then").unchecked_into();
+    match then.call1(&all, &finish) {
+        Ok(p) => p.unchecked_into(),
+        Err(e) => Promise::reject(&e).unchecked_into(),
+    }
+}
+
+/// `status` against parsed state.
+fn status(
+    engine: &Engine,
+    snap: &Snapshot,
+    sub: Option<&Subscription>,
+    now_ms: f64,
+) -> Result<JsStatus, JsValue> {
+    #[derive(Serialize)]
+    struct Status {
+        as_of: String,
+        limits: Vec<crate::decision::LimitState>,
+    }
+    let now = now(now_ms)?;
+    let limits = engine.status_from_snapshot(snap, sub, now);
+    Ok(to_js(&Status {
+        as_of: rfc3339(secs(now)),
+        limits,
+    })?
+    .unchecked_into())
 }
 
 #[wasm_bindgen]
@@ -634,8 +793,9 @@ impl Tollgate {
     /// `err.problems`) when it is invalid.
     #[wasm_bindgen(constructor)]
     pub fn new(config: &JsConfig) -> Result<Tollgate, JsValue> {
+        install_zones();
         let v = json(config, "config")?;
-        let config = Config::from_value(&v).map_err(|p| error("config", &slim_zones(p)))?;
+        let config = Config::from_value(&v).map_err(|p| error("config", &p))?;
         Ok(Tollgate {
             engine: Rc::new(Engine::new(config)),
             last_snapshot: RefCell::new(None),
@@ -653,14 +813,15 @@ impl Tollgate {
         #[wasm_bindgen(js_name = nowMs)] now_ms: f64,
         options: Option<JsCheckOptions>,
     ) -> Result<JsDecision, JsValue> {
-        let sub = self.subscription(subscription.as_deref())?;
-        let snap = self.snapshot(snapshot.as_deref(), &sub)?;
-        let action = self::action(action)?;
-        let opts = self::options(options.as_deref())?;
-        let d = self
-            .engine
-            .check_snapshot(&snap, sub.as_ref(), &action, now(now_ms)?, &opts);
-        Ok(to_js(&d)?.unchecked_into())
+        let (snap, sub) = self.state(snapshot.as_deref(), subscription.as_deref())?;
+        check(
+            &self.engine,
+            &snap,
+            sub.as_ref(),
+            action,
+            now_ms,
+            options.as_deref(),
+        )
     }
 
     /// Pre-upload verdicts: a Promise of `{allowed, decision, files}`, one
@@ -676,51 +837,16 @@ impl Tollgate {
         #[wasm_bindgen(js_name = nowMs)] now_ms: f64,
         options: Option<JsCheckOptions>,
     ) -> JsFilesPromise {
-        let ready = (|| {
-            let sub = self.subscription(subscription.as_deref())?;
-            let snap = self.snapshot(snapshot.as_deref(), &sub)?;
-            let opts = self::options(options.as_deref())?;
-            let now = now(now_ms)?;
-            let list = if is_blob_like(files) {
-                Array::of1(files)
-            } else {
-                Array::from(files)
-            };
-            // Each Blob's first bytes (a Promise), each descriptor as is.
-            let pending = Array::new();
-            for f in list.iter() {
-                pending.push(&if is_blob_like(&f) {
-                    read_head(&f)?
-                } else {
-                    JsValue::UNDEFINED
-                });
-            }
-            Ok::<_, JsValue>((sub, snap, opts, now, list, pending))
-        })();
-        let (sub, snap, opts, now, list, pending) = match ready {
-            Ok(r) => r,
-            Err(e) => return Promise::reject(&e).unchecked_into(),
-        };
-        let engine = Rc::clone(&self.engine);
-        let finish = Closure::once_into_js(move |heads: JsValue| -> Result<JsValue, JsValue> {
-            let heads: Array = heads.unchecked_into();
-            let mut described = Vec::with_capacity(list.length() as usize);
-            for (i, f) in list.iter().enumerate() {
-                let head = heads.get(i as u32);
-                described.push(if head.is_instance_of::<ArrayBuffer>() {
-                    blob_descriptor(&f, &head)
-                } else {
-                    json(&f, "files")?
-                });
-            }
-            let files = upload_files(&chat_id, described)?;
-            let verdict = engine.check_files(&snap, sub.as_ref(), &chat_id, &files, now, &opts);
-            to_js(&verdict)
-        });
-        let all = Promise::all(&pending);
-        let then: Function = get(&all, "then").unchecked_into();
-        match then.call1(&all, &finish) {
-            Ok(p) => p.unchecked_into(),
+        match self.state(snapshot.as_deref(), subscription.as_deref()) {
+            Ok((snap, sub)) => check_files(
+                &self.engine,
+                snap,
+                sub,
+                chat_id,
+                files,
+                now_ms,
+                options.as_deref(),
+            ),
             Err(e) => Promise::reject(&e).unchecked_into(),
         }
     }
@@ -733,20 +859,26 @@ impl Tollgate {
         subscription: Option<JsSubscription>,
         #[wasm_bindgen(js_name = nowMs)] now_ms: f64,
     ) -> Result<JsStatus, JsValue> {
-        #[derive(Serialize)]
-        struct Status {
-            as_of: String,
-            limits: Vec<crate::decision::LimitState>,
-        }
-        let sub = self.subscription(subscription.as_deref())?;
-        let snap = self.snapshot(snapshot.as_deref(), &sub)?;
-        let now = now(now_ms)?;
-        let limits = self.engine.status_from_snapshot(&snap, sub.as_ref(), now);
-        Ok(to_js(&Status {
-            as_of: rfc3339(secs(now)),
-            limits,
-        })?
-        .unchecked_into())
+        let (snap, sub) = self.state(snapshot.as_deref(), subscription.as_deref())?;
+        status(&self.engine, &snap, sub.as_ref(), now_ms)
+    }
+
+    /// `snapshot` and `subscription` read once, for many checks: the
+    /// returned object's `check`, `checkFiles` and `status` take the other
+    /// arguments and answer as this object's would for the same snapshot.
+    /// It does not see later changes to the objects given here: prepare
+    /// again after a new `GET /v1/usage`.
+    pub fn prepare(
+        &self,
+        snapshot: Option<JsSnapshot>,
+        subscription: Option<JsSubscription>,
+    ) -> Result<Prepared, JsValue> {
+        let (snapshot, subscription) = self.state(snapshot.as_deref(), subscription.as_deref())?;
+        Ok(Prepared {
+            engine: Rc::clone(&self.engine),
+            snapshot,
+            subscription,
+        })
     }
 
     /// The snapshot of a user with no usage.
@@ -757,6 +889,59 @@ impl Tollgate {
             None => None,
         };
         Ok(to_js(&Snapshot::empty(sub))?.unchecked_into())
+    }
+}
+
+#[wasm_bindgen]
+impl Prepared {
+    /// `Tollgate.check` for the prepared snapshot and subscription.
+    pub fn check(
+        &self,
+        action: &JsAction,
+        #[wasm_bindgen(js_name = nowMs)] now_ms: f64,
+        options: Option<JsCheckOptions>,
+    ) -> Result<JsDecision, JsValue> {
+        check(
+            &self.engine,
+            &self.snapshot,
+            self.subscription.as_ref(),
+            action,
+            now_ms,
+            options.as_deref(),
+        )
+    }
+
+    /// `Tollgate.checkFiles` for the prepared snapshot and subscription.
+    #[wasm_bindgen(js_name = checkFiles)]
+    pub fn check_files(
+        &self,
+        #[wasm_bindgen(js_name = chatId)] chat_id: String,
+        files: &JsFiles,
+        #[wasm_bindgen(js_name = nowMs)] now_ms: f64,
+        options: Option<JsCheckOptions>,
+    ) -> JsFilesPromise {
+        check_files(
+            &self.engine,
+            Rc::clone(&self.snapshot),
+            self.subscription.clone(),
+            chat_id,
+            files,
+            now_ms,
+            options.as_deref(),
+        )
+    }
+
+    /// `Tollgate.status` for the prepared snapshot and subscription.
+    pub fn status(
+        &self,
+        #[wasm_bindgen(js_name = nowMs)] now_ms: f64,
+    ) -> Result<JsStatus, JsValue> {
+        status(
+            &self.engine,
+            &self.snapshot,
+            self.subscription.as_ref(),
+            now_ms,
+        )
     }
 }
 
@@ -786,14 +971,35 @@ pub fn sniff_type(bytes: &JsBytes) -> Result<JsSniffed, JsValue> {
     .unchecked_into())
 }
 
-/// Conformance helper: replays one case of a shared test vector
+/// Which time zone data this build decides with: `{tzdata, source}` —
+/// the IANA release compiled in (every zone with the bundled database,
+/// otherwise Asia/Tehran and UTC) and where other zones come from.
+#[wasm_bindgen(js_name = timeZoneData)]
+pub fn time_zone_data() -> Result<JsTimeZoneData, JsValue> {
+    install_zones();
+    #[derive(Serialize)]
+    struct Data {
+        tzdata: &'static str,
+        source: String,
+    }
+    Ok(to_js(&Data {
+        tzdata: crate::zone::TZDATA_VERSION,
+        source: crate::zone::data_source(),
+    })?
+    .unchecked_into())
+}
+
+/// Conformance helper of the test build (feature `conformance`; not in the
+/// shipped package): replays one case of a shared test vector
 /// (tests/vectors/*.json, format in `src/replay.rs`) with the core's own
 /// replayer and returns its final decision (or redemption).
+#[cfg(feature = "conformance")]
 #[wasm_bindgen(js_name = replayCase)]
 pub fn replay_case(
     config: &JsConfig,
     #[wasm_bindgen(js_name = vectorCase)] vector_case: &JsVectorCase,
 ) -> Result<JsReplayed, JsValue> {
+    install_zones();
     let config = json(config, "config")?;
     let case = json(vector_case, "case")?;
     match crate::replay::run_case(&config, &case) {
