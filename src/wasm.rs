@@ -296,30 +296,48 @@ extern "C" {
 // `JSON.parse` are the JS engine's own fast paths, and the core reads and
 // writes exactly the text the Worker reads and writes over HTTP.
 
-#[wasm_bindgen(inline_js = r#"
-const bytes = (k, x) => x instanceof Uint8Array ? Array.from(x)
-  : x instanceof ArrayBuffer ? Array.from(new Uint8Array(x)) : x;
-export function tollgate_stringify_bytes(v) { return JSON.stringify(v, bytes); }
-"#)]
-extern "C" {
-    /// `JSON.stringify` where a `Uint8Array` or `ArrayBuffer` (a file's
-    /// `head`) becomes its list of byte values, the form the core reads.
-    #[wasm_bindgen(catch)]
-    fn tollgate_stringify_bytes(v: &JsValue) -> Result<JsValue, JsValue>;
-}
-
 /// A JS value as JSON; `what` names it in the error.
 fn json(v: &JsValue, what: &str) -> Result<Value, JsValue> {
     parse(&json_text(v, what)?, what)
 }
 
-/// A JS value that may carry bytes (`Uint8Array`, `ArrayBuffer`) as JSON.
-fn json_with_bytes(v: &JsValue, what: &str) -> Result<Value, JsValue> {
-    let text = tollgate_stringify_bytes(v)
-        .ok()
-        .and_then(|s| s.as_string())
-        .ok_or_else(|| error(what, &Problems::one(what, "not representable as JSON")))?;
-    parse(&text, what)
+/// A file description (`{name, size, type?, head?}`) whose `head` may be a
+/// `Uint8Array` or an `ArrayBuffer`, which have no JSON form: a shallow copy
+/// with the bytes as base64, the form the core also reads over HTTP.
+fn with_base64_head(file: &JsValue) -> JsValue {
+    let head = get(file, "head");
+    let bytes = if let Some(a) = head.dyn_ref::<Uint8Array>() {
+        a.to_vec()
+    } else if head.is_instance_of::<ArrayBuffer>() {
+        Uint8Array::new(&head).to_vec()
+    } else {
+        return file.clone();
+    };
+    let copy = js_sys::Object::assign(&js_sys::Object::new(), file.unchecked_ref());
+    let _ = Reflect::set(&copy, &"head".into(), &base64_encode(&bytes).into());
+    copy.into()
+}
+
+/// An action whose files may carry their first bytes (`upload`'s `files`,
+/// `analyze_image`'s `file`) as JSON.
+fn json_with_heads(v: &JsValue, what: &str) -> Result<Value, JsValue> {
+    let files = get(v, "files");
+    let file = get(v, "file");
+    if !Array::is_array(&files) && !file.is_object() {
+        return json(v, what);
+    }
+    let copy = js_sys::Object::assign(&js_sys::Object::new(), v.unchecked_ref());
+    if Array::is_array(&files) {
+        let list = Array::new();
+        for f in Array::from(&files).iter() {
+            list.push(&with_base64_head(&f));
+        }
+        let _ = Reflect::set(&copy, &"files".into(), &list);
+    }
+    if file.is_object() {
+        let _ = Reflect::set(&copy, &"file".into(), &with_base64_head(&file));
+    }
+    json(&copy, what)
 }
 
 fn parse(text: &str, what: &str) -> Result<Value, JsValue> {
@@ -417,14 +435,11 @@ fn read_subscription(text: &str) -> Result<Option<Subscription>, JsValue> {
         .map_err(|p| error("subscription", &p))
 }
 
-/// An action. Files may carry their first bytes as a `Uint8Array`: those
-/// actions are stringified with the byte replacer (slower per key, so only
-/// for them).
+/// An action. Files may carry their first bytes as a `Uint8Array`.
 fn action(v: &JsValue) -> Result<Action, JsValue> {
-    let ty = get(v, "type").as_string();
-    let value = match ty.as_deref() {
-        Some("upload" | "analyze_image") | None => json_with_bytes(v, "action")?,
-        Some(_) => json(v, "action")?,
+    let value = match get(v, "type").as_string().as_deref() {
+        Some("upload" | "analyze_image") => json_with_heads(v, "action")?,
+        _ => json(v, "action")?,
     };
     Action::from_value(&value).map_err(|p| error("action", &p))
 }
@@ -550,71 +565,117 @@ fn upload_files(chat_id: &str, files: Vec<Value>) -> Result<Vec<FileInfo>, JsVal
 #[cfg(not(feature = "tzdb"))]
 mod host {
     use crate::zone::{self, ZoneRules, ZoneSource};
+    use js_sys::Object;
+    use std::cell::RefCell;
     use std::sync::Arc;
     use wasm_bindgen::prelude::*;
 
-    #[wasm_bindgen(inline_js = r#"
-const zones = [];
-const ids = new Map();
-export function tollgate_zone_open(name) {
-  let id = ids.get(name);
-  if (id === undefined) {
-    let format = null;
-    try {
-      format = new Intl.DateTimeFormat("en-US", { timeZone: name, hourCycle: "h23", era: "short",
-        year: "numeric", month: "numeric", day: "numeric", hour: "numeric", minute: "numeric", second: "numeric" });
-    } catch (e) {}
-    id = format === null ? -1 : zones.push({ format, memo: new Map() }) - 1;
-    ids.set(name, id);
-  }
-  return id;
-}
-export function tollgate_zone_offset(id, t) {
-  const z = zones[id];
-  let off = z.memo.get(t);
-  if (off !== undefined) return off;
-  const ms = Math.max(-8.64e15, Math.min(8.64e15, t * 1000));
-  const p = {};
-  for (const { type, value } of z.format.formatToParts(ms)) p[type] = value;
-  const local = new Date(0);
-  const year = p.era === "BC" || p.era === "B" ? 1 - Number(p.year) : Number(p.year);
-  local.setUTCFullYear(year, Number(p.month) - 1, Number(p.day));
-  local.setUTCHours(Number(p.hour), Number(p.minute), Number(p.second));
-  off = Math.round((local.getTime() - ms) / 1000);
-  if (z.memo.size >= 4096) z.memo.clear();
-  z.memo.set(t, off);
-  return off;
-}
-"#)]
+    #[wasm_bindgen]
     extern "C" {
-        fn tollgate_zone_open(name: &str) -> i32;
-        fn tollgate_zone_offset(id: i32, t: f64) -> f64;
+        /// `Intl.DateTimeFormat`, set to print only the UTC offset.
+        #[wasm_bindgen(js_namespace = Intl, js_name = DateTimeFormat)]
+        type OffsetFormat;
+        #[wasm_bindgen(constructor, js_namespace = Intl, js_class = "DateTimeFormat", catch)]
+        fn new(locale: &str, options: &Object) -> Result<OffsetFormat, JsValue>;
+        /// `format(ms)`: `"1/1/2026, GMT+03:30"` (seconds too where the
+        /// offset has them: `GMT+03:25:44`).
+        #[wasm_bindgen(method)]
+        fn format(this: &OffsetFormat, ms: f64) -> String;
+    }
+
+    thread_local! {
+        /// The zones asked for so far, by index (an `IntlZone` is its index,
+        /// so it is `Send + Sync` as the core's trait wants; wasm32 has one
+        /// thread).
+        static ZONES: RefCell<Vec<(String, OffsetFormat)>> = const { RefCell::new(Vec::new()) };
+        /// Offsets already asked for, `(zone, t, offset)` in a direct-mapped
+        /// table: the calendar asks for the same midnights again and again,
+        /// and each question crosses into JS.
+        static MEMO: RefCell<Vec<(usize, i64, i32)>> = RefCell::new(vec![(usize::MAX, 0, 0); MEMO_SIZE]);
     }
 
     struct Intl;
 
     impl ZoneSource for Intl {
         fn zone(&self, name: &str) -> Option<Arc<dyn ZoneRules>> {
-            let id = tollgate_zone_open(name);
-            (id >= 0).then(|| Arc::new(IntlZone(id)) as Arc<dyn ZoneRules>)
+            let id = ZONES.with(|zones| {
+                let mut zones = zones.borrow_mut();
+                if let Some(i) = zones.iter().position(|(n, _)| n == name) {
+                    return Some(i);
+                }
+                let options = Object::new();
+                let _ = js_sys::Reflect::set(&options, &"timeZone".into(), &name.into());
+                let _ = js_sys::Reflect::set(&options, &"timeZoneName".into(), &"longOffset".into());
+                // A zone (or `longOffset`) the engine does not know: RangeError.
+                let format = OffsetFormat::new("en-US", &options).ok()?;
+                zones.push((name.to_string(), format));
+                Some(zones.len() - 1)
+            })?;
+            // The engine must also be able to answer (a very old one has no
+            // `longOffset` and prints a zone name instead).
+            let zone = IntlZone(id);
+            zone.ask(0)?;
+            Some(Arc::new(zone))
         }
         fn describe(&self) -> &'static str {
-            "the JavaScript engine's Intl time zone data"
+            "the JavaScript engine's Intl (ICU) time zone data"
         }
     }
 
-    /// A zone the host knows, by its index in the JS-side table.
-    struct IntlZone(i32);
+    /// A zone the host knows, by its index in `ZONES`.
+    struct IntlZone(usize);
+
+    impl IntlZone {
+        /// The offset at `t` as the host prints it, or `None` when the text
+        /// is not `GMT`, `GMT±hh:mm` or `GMT±hh:mm:ss`.
+        fn ask(&self, t: i64) -> Option<i32> {
+            // Dates beyond ±8.64e15 ms do not exist in JS; the calendar never
+            // asks outside 1800–2400.
+            let ms = (t as f64 * 1000.0).clamp(-8.64e15, 8.64e15);
+            let text = ZONES.with(|z| z.borrow().get(self.0).map(|(_, f)| f.format(ms)))?;
+            parse_gmt_offset(&text[text.rfind("GMT")? + 3..])
+        }
+    }
+
+    const MEMO_SIZE: usize = 1024;
 
     impl ZoneRules for IntlZone {
         fn offset_at(&self, t: i64) -> i32 {
-            let o = tollgate_zone_offset(self.0, t as f64);
-            if o.is_finite() {
-                o as i32
-            } else {
-                0
+            let slot = ((t as u64 ^ self.0 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54) as usize;
+            if let Some(o) = MEMO.with(|m| {
+                let (z, at, o) = m.borrow()[slot];
+                (z == self.0 && at == t).then_some(o)
+            }) {
+                return o;
             }
+            let o = self.ask(t).unwrap_or(0);
+            MEMO.with(|m| m.borrow_mut()[slot] = (self.0, t, o));
+            o
         }
+    }
+
+    /// `""` (UTC), `"+03:30"`, `"-04:56:02"` (ASCII or U+2212 minus) in seconds.
+    pub(super) fn parse_gmt_offset(s: &str) -> Option<i32> {
+        if s.is_empty() {
+            return Some(0);
+        }
+        let (sign, rest) = if let Some(r) = s.strip_prefix('+') {
+            (1, r)
+        } else if let Some(r) = s.strip_prefix('-').or_else(|| s.strip_prefix('\u{2212}')) {
+            (-1, r)
+        } else {
+            return None;
+        };
+        let mut secs = 0;
+        let mut parts = 0;
+        for (part, unit) in rest.split(':').zip([3600, 60, 1]) {
+            if part.is_empty() || part.len() > 2 || !part.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            secs += part.parse::<i32>().ok()? * unit;
+            parts += 1;
+        }
+        (parts == rest.split(':').count()).then_some(sign * secs)
     }
 
     static INTL: Intl = Intl;
@@ -751,7 +812,7 @@ fn check_files(
             described.push(if head.is_instance_of::<ArrayBuffer>() {
                 blob_descriptor(&f, &head)
             } else {
-                json_with_bytes(&f, "files")?
+                json(&with_base64_head(&f), "files")?
             });
         }
         let files = upload_files(&chat_id, described)?;
