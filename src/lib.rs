@@ -7,6 +7,7 @@
 
 pub mod action;
 pub mod calendar;
+pub mod case;
 pub mod config;
 pub mod decision;
 pub mod discount;

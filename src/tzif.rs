@@ -54,7 +54,10 @@ pub fn parse(data: &[u8]) -> Result<Zone, String> {
         .collect::<Option<Vec<i32>>>()
         .ok_or("transition to an unknown local time type")?;
     let footer = r.0.strip_prefix(b"\n").ok_or("no TZif footer")?;
-    let end = footer.iter().position(|&b| b == b'\n').ok_or("unterminated footer")?;
+    let end = footer
+        .iter()
+        .position(|&b| b == b'\n')
+        .ok_or("unterminated footer")?;
     let footer = String::from_utf8(footer[..end].to_vec()).map_err(|e| e.to_string())?;
     Ok(Zone {
         times,

@@ -605,7 +605,8 @@ mod host {
                 }
                 let options = Object::new();
                 let _ = js_sys::Reflect::set(&options, &"timeZone".into(), &name.into());
-                let _ = js_sys::Reflect::set(&options, &"timeZoneName".into(), &"longOffset".into());
+                let _ =
+                    js_sys::Reflect::set(&options, &"timeZoneName".into(), &"longOffset".into());
                 // A zone (or `longOffset`) the engine does not know: RangeError.
                 let format = OffsetFormat::new("en-US", &options).ok()?;
                 zones.push((name.to_string(), format));
@@ -641,7 +642,8 @@ mod host {
 
     impl ZoneRules for IntlZone {
         fn offset_at(&self, t: i64) -> i32 {
-            let slot = ((t as u64 ^ self.0 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54) as usize;
+            let slot =
+                ((t as u64 ^ self.0 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54) as usize;
             if let Some(o) = MEMO.with(|m| {
                 let (z, at, o) = m.borrow()[slot];
                 (z == self.0 && at == t).then_some(o)
