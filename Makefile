@@ -7,6 +7,7 @@
 #   make dev     wrangler dev on http://127.0.0.1:8787
 #   make bench   load benchmark against a local wrangler dev
 #   make fmt / make clippy / make worker
+#   make cli     the `tollgate` command (target/release/tollgate)
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
@@ -99,8 +100,36 @@ test-www: pkg
 bench-pkg: pkg
 	$(ENV) scripts/pkg-bench.sh
 
-test: tools fmt-check clippy test-core test-worker test-gateway test-pkg test-www
+# The Python client and its Django integration (clients/python, SPEC §13):
+# ruff, mypy --strict on the package, then pytest against the built Worker,
+# which the test session starts itself in workerd (miniflare, 127.0.0.1). The
+# virtualenv ($$TOLLGATE_TOOLS/py-<hash>) comes from scripts/install-tools.sh.
+.PHONY: test-python
+test-python: worker
+	$(ENV) clients/python/tools/check.sh
+
+test: tools fmt-check clippy test-core test-worker test-cli test-admin test-gateway test-pkg test-www test-python
 	@echo "make test: all passed"
+
+# The `tollgate` command (cli/, SPEC §12): native only, never in a wasm build.
+.PHONY: cli test-cli
+cli:
+	cargo build --release -p tollgate-cli
+	@ls -l target/release/tollgate | awk '{print "  " $$5 "\t" $$9}'
+
+# The real binary (cli/tests/): local subcommands, and the remote ones
+# against the built Worker in workerd (cli/tests/worker-launcher.mjs starts
+# it through tests/worker/harness.mjs; those tests are #[ignore]d in a bare
+# `cargo test`, which has no Worker build, and run here). cli/tests/grant.rs
+# waits for the Worker's grants route (SPEC §9): add `--test grant` then.
+test-cli: worker
+	$(ENV) cargo test -p tollgate-cli --bins --test local --test remote -- --include-ignored
+
+# The admin console (admin/, served by the Worker at /admin/) in headless
+# Chromium against the built Worker in workerd; screenshots in test-output/.
+.PHONY: test-admin
+test-admin: worker
+	$(ENV) node --test --test-reporter=spec 'tests/admin/*.test.mjs'
 
 # Local dev server. wrangler runs the [build] command from wrangler.toml itself
 # (and again when worker/src or src change), so no separate build here.

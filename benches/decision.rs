@@ -202,6 +202,7 @@ fn cross_check(
         now: NOW_S,
         cal: &engine.config.calendar,
         sub_id: Some(&sub.id),
+        sub_ends: None,
         chat: None,
     };
     for q in qs {
@@ -341,13 +342,17 @@ fn main() {
         cost_micros: None,
         images: None,
         files: None,
+        model: None,
     };
     let mut g = c.benchmark_group("reserve_commit_message");
     for (n, ledger) in ledgers.iter().filter(|(n, _)| n != "0") {
         for (name, key) in [
             (
                 "tollgate_with_key",
-                Some("5b0c1a52-8a8e-4b7e-9a51-3f0f3c1d2e7a"),
+                Some(tollgate::idem::Idem {
+                    key: "5b0c1a52-8a8e-4b7e-9a51-3f0f3c1d2e7a",
+                    fingerprint: "f",
+                }),
             ),
             ("tollgate_no_key", None),
         ] {
@@ -355,8 +360,9 @@ fn main() {
                 bch.iter_batched_ref(
                     || l.clone(),
                     |l| {
-                        let d =
-                            engine.reserve(l, Some(&sub), black_box(&action), NOW_MS, key, &opts);
+                        let d = engine
+                            .reserve(l, Some(&sub), black_box(&action), NOW_MS, key, &opts)
+                            .expect("a fresh key");
                         let h = d.hold.expect("allowed");
                         engine
                             .commit(l, &h.id, &usage, NOW_MS + 2_000)

@@ -87,14 +87,19 @@ fn main() {
                     }
                     _ => {
                         let mut l = black_box(&ledger).clone();
-                        let d = engine.reserve(
-                            &mut l,
-                            Some(&sub),
-                            &action,
-                            NOW_MS,
-                            Some("5b0c1a52-8a8e-4b7e-9a51-3f0f3c1d2e7a"),
-                            &opts,
-                        );
+                        let d = engine
+                            .reserve(
+                                &mut l,
+                                Some(&sub),
+                                &action,
+                                NOW_MS,
+                                Some(tollgate::idem::Idem {
+                                    key: "5b0c1a52-8a8e-4b7e-9a51-3f0f3c1d2e7a",
+                                    fingerprint: "f",
+                                }),
+                                &opts,
+                            )
+                            .expect("a fresh key");
                         let hold = d.hold.expect("allowed");
                         engine
                             .commit(&mut l, &hold.id, &usage, NOW_MS + 2_000)

@@ -112,14 +112,22 @@ fn main() {
     for (i, (min, a, commit)) in history.iter().enumerate() {
         let at = NOW_MS + min * 60_000;
         let action = Action::from_value(a).expect("valid history action");
-        let d = engine.reserve(
-            &mut ledger,
-            Some(&sub),
-            &action,
-            at,
-            Some(&format!("k{i}")),
-            &Options::default(),
-        );
+        let key = format!("k{i}");
+        let fp = tollgate::idem::fingerprint("reserve", a);
+        let idem = tollgate::idem::Idem {
+            key: &key,
+            fingerprint: &fp,
+        };
+        let d = engine
+            .reserve(
+                &mut ledger,
+                Some(&sub),
+                &action,
+                at,
+                Some(idem),
+                &Options::default(),
+            )
+            .expect("a fresh key");
         assert!(d.allowed, "history action {i} denied: {}", d.message);
         if let (Some(c), Some(h)) = (commit, &d.hold) {
             engine

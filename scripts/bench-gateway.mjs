@@ -104,6 +104,8 @@ async function main() {
       signJwt({
         sub: `bench-${i}`,
         exp: now + 3600,
+        // One token for both: the gateway's routes and the API's reserve + commit pair.
+        scope: "gateway reserve settle",
         subscription: { id: `s-${i}`, plan: "bench", active: true, starts_at: now - 60, ends_at: null },
       }),
     );

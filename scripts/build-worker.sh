@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build the Worker: worker/build/index.js + index_bg.wasm (worker-build --release).
+# Build the Worker: worker/build/index.js + index_bg.wasm (worker-build --release),
+# and its static assets, the admin console (scripts/build-admin.sh).
 # Used by `make worker` and by wrangler.toml's [build] command.
 # TOLLGATE_SKIP_BUILD=1 makes it a no-op (bench runs wrangler on a prebuilt worker).
 set -euo pipefail
@@ -12,10 +13,9 @@ fi
 for bin in worker-build "$WASM_BINDGEN_BIN" "$WASM_OPT_BIN"; do
   command -v "$bin" >/dev/null || { echo "build-worker: $bin missing; run make tools" >&2; exit 1; }
 done
-cd "$ROOT/worker"
 # Profile `worker` (Cargo.toml: release with opt-level "z"), wasm-opt -Oz
 # (worker/Cargo.toml's package metadata).
-worker-build --profile worker "$@"
+(cd "$ROOT/worker" && worker-build --profile worker "$@")
 # worker-build always keeps the names section (function names in stack
 # traces): 150 KB raw, 40 KB gzipped of the bundle's compressed size, which
 # the platform limits and every cold start loads. TOLLGATE_KEEP_NAMES=1 keeps
@@ -27,3 +27,5 @@ if [ "${TOLLGATE_KEEP_NAMES:-0}" != 1 ]; then
     --enable-reference-types --enable-exception-handling "$wasm" -o "$wasm.stripped"
   mv "$wasm.stripped" "$wasm"
 fi
+# After worker-build, which owns worker/build/.
+bash "$ROOT/scripts/build-admin.sh"

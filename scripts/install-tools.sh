@@ -100,5 +100,44 @@ if [ "${TOLLGATE_SKIP_NPM:-0}" != 1 ]; then
   fi
 fi
 
+# --- Python client (clients/python): a virtualenv in the tools cache --------
+# $TOLLGATE_TOOLS/py-<hash of requirements-dev.txt + pyproject.toml>, outside
+# the repository, shared by every clone. It holds the pinned test tools
+# (pytest, ruff, mypy, django, django-stubs) and the package itself, installed
+# the way a user installs it (`pip install ./clients/python`), which proves
+# that works on this machine. `make test-python` puts the clone's own source
+# first on PYTHONPATH. A venv cannot be moved once made, so it is built in
+# place, marked complete last, and a half-built one is removed and redone;
+# a lock keeps two clones from building it at once.
+#   TOLLGATE_SKIP_PY=1   skip this step
+if [ "${TOLLGATE_SKIP_PY:-0}" != 1 ]; then
+  # shellcheck source=clients/python/tools/venv.sh
+  . "$ROOT/clients/python/tools/venv.sh"
+  py_bin="${TOLLGATE_PYTHON:-python3}"
+  exec 9>"$TOLLGATE_TOOLS/py.lock"
+  flock 9
+  if [ -f "$TOLLGATE_PY_VENV/.tollgate-complete" ]; then
+    log "python venv: cached ($TOLLGATE_PY_VENV)"
+  else
+    if ! "$py_bin" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+      log "ERROR: the Python client needs Python >= 3.10 ($py_bin: $("$py_bin" --version 2>&1 || echo missing))"
+      exit 1
+    fi
+    t0=$(now)
+    log "python venv: creating $TOLLGATE_PY_VENV ($("$py_bin" --version 2>&1))"
+    rm -rf "$TOLLGATE_PY_VENV"
+    "$py_bin" -m venv "$TOLLGATE_PY_VENV"
+    export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
+    "$TOLLGATE_PY_VENV/bin/pip" install -q -r "$TOLLGATE_PY_DIR/requirements-dev.txt"
+    "$TOLLGATE_PY_VENV/bin/pip" install -q "$TOLLGATE_PY_DIR"
+    # The installed copy (not the source tree) imports, Django part included.
+    (cd / && "$TOLLGATE_PY_VENV/bin/python" -c 'import tollgate, tollgate.django')
+    touch "$TOLLGATE_PY_VENV/.tollgate-complete"
+    log "python venv: installed in $(( $(now) - t0 )) s"
+  fi
+  flock -u 9
+  exec 9>&-
+fi
+
 log "node (repo): $("$ROOT/node_modules/.bin/node" --version 2>/dev/null || echo missing)"
 log "done"

@@ -230,26 +230,12 @@ impl Calendar {
     /// local midnight of day number `day`.
     fn day_start(&self, day: i64) -> i64 {
         let midnight = day * DAY;
-        // The offsets in effect around that midnight (before and after any
-        // transition near it), and the offsets at the instants they point to
-        // (a zone that changed twice within a day).
-        let before = self.offset(midnight - SEARCH_SPAN);
-        let after = self.offset(midnight + SEARCH_SPAN);
-        let mut tried = [before, after, before, after];
-        if before != after {
-            tried[2] = self.offset(midnight - before);
-            tried[3] = self.offset(midnight - after);
-        }
-        // Every instant whose wall clock reads exactly midnight; if midnight
-        // happens twice, the day starts at the first one.
-        let first = tried
-            .iter()
-            .map(|&o| midnight - o)
-            .filter(|&t| self.wall_seconds(t) == midnight)
-            .min();
-        // Midnight is skipped: the day starts at the transition, the first
-        // instant whose wall clock is past midnight.
-        first.unwrap_or_else(|| self.first_at_or_after(midnight))
+        // If midnight happens twice, the day starts at the first one; if it
+        // is skipped, at the transition, the first instant whose wall clock
+        // is past midnight.
+        self.tz
+            .earliest(midnight)
+            .unwrap_or_else(|| self.first_at_or_after(midnight))
     }
 
     /// The first instant whose wall clock reads `local` (seconds of the naive

@@ -59,6 +59,15 @@ pub struct Plan {
     pub files: FileRules,
     /// Open holds allowed at once; `None`: no concurrency limit.
     pub max_concurrent: Option<u64>,
+    /// Fallback models (SPEC §11), tried in order for a quota-denied message.
+    pub fallbacks: Vec<Fallback>,
+}
+
+/// `{from: "<glob>", to: "<model id>"}` (SPEC §11).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fallback {
+    pub from: String,
+    pub to: String,
 }
 
 impl Plan {
@@ -79,6 +88,15 @@ pub struct Config {
     /// `messages.<locale>.<code>` template overrides.
     pub messages: BTreeMap<String, BTreeMap<String, String>>,
     pub hold_ttl_s: u64,
+    /// A hold is never extended past this many seconds after it was opened.
+    pub hold_max_ttl_s: u64,
+    /// What the alarm does with a hold nobody settled (SPEC §5).
+    pub on_hold_expiry: OnExpiry,
+    /// `gateway`: the OpenAI-compatible gateway's rules (SPEC §8).
+    pub gateway: GatewayConfig,
+    /// Warning thresholds in thousandths of a limit's `max` (SPEC §10;
+    /// config `warn_at`, default `[0.8]`).
+    pub warn_at: Vec<u16>,
     /// The document as given, for `GET /v1/admin/config`.
     pub raw: Value,
 }
@@ -90,9 +108,15 @@ const CONFIG_KEYS: &[&str] = &[
     "week_start",
     "calendar",
     "hold_ttl_s",
+    "hold_max_ttl_s",
+    "on_hold_expiry",
     "models",
     "plans",
     "messages",
+    "discounts",
+    "gateway",
+    // Revision 2: warnings (SPEC §10).
+    "warn_at",
 ];
 const MODEL_KEYS: &[&str] = &[
     "id",
@@ -112,9 +136,28 @@ const PLAN_KEYS: &[&str] = &[
     "limits",
     "files",
     "max_concurrent",
+    // Revision 2: fallback models (SPEC §11).
+    "fallbacks",
 ];
-const LIMIT_KEYS: &[&str] = &["metric", "scope", "window", "max"];
+// Revision 2 adds `overflow` (SPEC §9) and `warn_at` (SPEC §10).
+const LIMIT_KEYS: &[&str] = &["metric", "scope", "window", "max", "overflow", "warn_at"];
 const FILES_KEYS: &[&str] = &["max_file_bytes", "allowed_extensions"];
+
+/// `hold_max_ttl_s` when the config does not say.
+pub const DEFAULT_HOLD_MAX_TTL_S: u64 = 3_600;
+
+/// What happens to a hold that nobody committed or released in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum OnExpiry {
+    /// The estimate is dropped (the default: the call most likely failed).
+    #[default]
+    #[serde(rename = "r")]
+    Release,
+    /// The estimate is committed as the usage (the work may have happened;
+    /// a late commit with the real figures still replaces it).
+    #[serde(rename = "c")]
+    Charge,
+}
 
 /// The longest a hold may stay open: a day. Longer would let a crashed client
 /// pin a user's quota for too long.
@@ -185,9 +228,38 @@ impl Config {
             }
         };
 
+        let hold_max_ttl_s = match r.opt_count(m, "", "hold_max_ttl_s") {
+            None => DEFAULT_HOLD_MAX_TTL_S.max(hold_ttl_s),
+            Some(t) if (hold_ttl_s..=MAX_HOLD_TTL_S).contains(&t) => t,
+            Some(_) => {
+                r.err(
+                    "hold_max_ttl_s",
+                    format!(
+                        "must be between hold_ttl_s ({hold_ttl_s}) and {MAX_HOLD_TTL_S} seconds"
+                    ),
+                );
+                DEFAULT_HOLD_MAX_TTL_S
+            }
+        };
+        let on_hold_expiry = match r.opt_str(m, "", "on_hold_expiry") {
+            None | Some("release") => OnExpiry::Release,
+            Some("charge") => OnExpiry::Charge,
+            Some(_) => {
+                r.err("on_hold_expiry", "expected \"release\" or \"charge\"");
+                OnExpiry::Release
+            }
+        };
+
+        let warn_at = match m.get("warn_at") {
+            None | Some(Value::Null) => vec![DEFAULT_WARN_AT],
+            Some(v) => read_warn_at(&mut r, v, "warn_at"),
+        };
         let models = read_models(&mut r, m);
         let plans = read_plans(&mut r, m);
         let messages = read_messages(&mut r, m);
+        read_discounts(&mut r, m);
+        let gateway = read_gateway(&mut r, m, &models);
+        check_fallbacks(&mut r, &plans, &models);
 
         let cfg = Config {
             version,
@@ -202,6 +274,10 @@ impl Config {
             plans,
             messages,
             hold_ttl_s,
+            hold_max_ttl_s,
+            on_hold_expiry,
+            gateway,
+            warn_at,
             raw: v.clone(),
         };
         r.finish(cfg)
@@ -365,6 +441,7 @@ fn read_plan(r: &mut Reader, pm: &Map<String, Value>, path: &str) -> Option<Plan
         }
     }
     let max_concurrent = r.opt_count(pm, path, "max_concurrent");
+    let fallbacks = read_fallbacks(r, pm, path);
     Some(Plan {
         id: id?.to_string(),
         active,
@@ -373,6 +450,7 @@ fn read_plan(r: &mut Reader, pm: &Map<String, Value>, path: &str) -> Option<Plan
         limits,
         files: files_rules,
         max_concurrent,
+        fallbacks,
     })
 }
 
@@ -425,12 +503,92 @@ fn read_limit(r: &mut Reader, v: &Value, path: &str) -> Option<Limit> {
         (Some(Metric::CostUsd), Some(v)) => r.as_usd_micros(v, &join(path, "max")),
         (_, Some(v)) => r.as_count(v, &join(path, "max")),
     };
+    // --- credits (SPEC §9): `"overflow": "credits"` opts a limit in.
+    let overflow_credits = match lm.get("overflow") {
+        None | Some(Value::Null) => false,
+        Some(Value::String(s)) if s == "credits" => true,
+        Some(_) => {
+            r.err(join(path, "overflow"), "expected \"credits\"");
+            false
+        }
+    };
+    let warn_at = lm
+        .get("warn_at")
+        .filter(|v| !v.is_null())
+        .map(|v| read_warn_at(r, v, &join(path, "warn_at")));
     Some(Limit {
         metric: metric?,
         scope: scope?,
         window: window?,
         max: max?,
+        overflow_credits,
+        warn_at,
     })
+}
+
+// ---------------------------------------------------------------- fallbacks
+
+/// A plan's `fallbacks: [{from, to}]` (SPEC §11). `to` must be a model the
+/// config knows (checked with the models, see `check_fallbacks`).
+fn read_fallbacks(r: &mut Reader, pm: &Map<String, Value>, path: &str) -> Vec<Fallback> {
+    let mut out = Vec::new();
+    let fpath = join(path, "fallbacks");
+    let Some(a) = pm.get("fallbacks").and_then(|v| r.array(v, &fpath)) else {
+        return out;
+    };
+    for (i, f) in a.iter().enumerate() {
+        let p = index(&fpath, i);
+        let Some(m) = r.object(f, &p) else {
+            continue;
+        };
+        r.known_keys(m, &p, &["from", "to"]);
+        let from = r.req_id(m, &p, "from", 256);
+        let to = r.req_id(m, &p, "to", 256);
+        if let (Some(from), Some(to)) = (from, to) {
+            out.push(Fallback {
+                from: from.to_string(),
+                to: to.to_string(),
+            });
+        }
+    }
+    out
+}
+
+/// Every fallback goes to a model the config knows.
+fn check_fallbacks(r: &mut Reader, plans: &[Plan], models: &[Model]) {
+    for (pi, p) in plans.iter().enumerate() {
+        for (i, f) in p.fallbacks.iter().enumerate() {
+            if !models.iter().any(|m| m.id == f.to) {
+                r.err(
+                    format!("plans[{pi}].fallbacks[{i}].to"),
+                    format!("unknown model {:?}", f.to),
+                );
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- warnings
+
+/// `warn_at` when the config does not say: 80 % (in thousandths).
+pub const DEFAULT_WARN_AT: u16 = 800;
+
+/// A list of fractions of `max` in (0, 1], kept in thousandths, ascending,
+/// without duplicates; `[]` turns warnings off.
+fn read_warn_at(r: &mut Reader, v: &Value, path: &str) -> Vec<u16> {
+    let mut out = Vec::new();
+    if let Some(a) = r.array(v, path) {
+        for (i, x) in a.iter().enumerate() {
+            let p = index(path, i);
+            match x.as_f64() {
+                Some(f) if f > 0.0 && f <= 1.0 => out.push((f * 1000.0).round().max(1.0) as u16),
+                _ => r.err(p, "expected a fraction of max, more than 0 and at most 1"),
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
 fn read_messages(
@@ -471,6 +629,184 @@ fn read_messages(
         out.insert(loc.clone(), map);
     }
     out
+}
+
+// ------------------------------------------------------------ discounts (SPEC §12)
+//
+// A config may carry `discounts: [{code, max_uses, max_uses_per_user,
+// expires_at, plans?, grant?}]`; an accepted `PUT /v1/admin/config` applies
+// each as `PUT /v1/admin/discounts/{code}` would (codes missing from the list
+// are left as they are). They are validated with the config, by the same
+// reader as that route's body, so a config is never accepted with a code the
+// route would refuse. The engine does not decide with them (a code's state
+// lives with the code), so they are read again from `raw` when applied.
+
+/// A discount code carried by a config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigDiscount {
+    pub code: String,
+    /// The body `PUT /v1/admin/discounts/{code}` takes (everything but `code`).
+    pub rule: Value,
+}
+
+/// A discount code's spelling: 1–64 characters of `A–Z a–z 0–9 . _ -` (it
+/// is a URL path segment and a Durable Object name).
+pub fn valid_discount_code(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+}
+
+impl Config {
+    /// The config's `discounts`, in order (empty without the field).
+    pub fn discounts(&self) -> Vec<ConfigDiscount> {
+        let mut r = Reader::new();
+        self.raw
+            .as_object()
+            .map(|m| read_discounts(&mut r, m))
+            .unwrap_or_default()
+    }
+}
+
+fn read_discounts(r: &mut Reader, m: &Map<String, Value>) -> Vec<ConfigDiscount> {
+    let mut out = Vec::new();
+    let Some(v) = m.get("discounts") else {
+        return out;
+    };
+    let Some(arr) = r.array(v, "discounts") else {
+        return out;
+    };
+    let mut seen = HashSet::new();
+    for (i, dv) in arr.iter().enumerate() {
+        let path = index("discounts", i);
+        let Some(dm) = r.object(dv, &path) else {
+            continue;
+        };
+        let code = r.req_str(dm, &path, "code");
+        if let Some(c) = code {
+            if !valid_discount_code(c) {
+                r.err(
+                    join(&path, "code"),
+                    "a discount code is 1-64 characters of A-Z a-z 0-9 . _ -",
+                );
+            } else if !seen.insert(c.to_string()) {
+                r.err(join(&path, "code"), format!("duplicate code {c:?}"));
+            }
+        }
+        let mut rule = dm.clone();
+        rule.remove("code");
+        let rule = Value::Object(rule);
+        if let Err(p) = crate::discount::DiscountRule::from_value(&rule) {
+            for problem in p.0 {
+                let at = if problem.path.is_empty() {
+                    path.clone()
+                } else {
+                    join(&path, &problem.path)
+                };
+                r.err(at, problem.reason);
+            }
+        }
+        if let Some(c) = code {
+            out.push(ConfigDiscount {
+                code: c.to_string(),
+                rule,
+            });
+        }
+    }
+    out
+}
+
+// ------------------------------------------------------------------ gateway
+
+/// The `gateway` section (SPEC §8): what the OpenAI-compatible gateway lets
+/// through beyond its defaults. Every field is optional; the default is the
+/// strictest gateway (nothing opted in, no aliases, images must name a model).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GatewayConfig {
+    /// Request fields the gateway forwards besides the ones it knows
+    /// (`tollgate::openai::CHAT_FIELDS` / `IMAGE_FIELDS`): the operator opts
+    /// in to a refused field (`provider`, `plugins`, …) or to a field of its
+    /// own upstream, knowing the hold does not cover what it may add.
+    pub allow_fields: Vec<String>,
+    /// `{answer-model-id: config-model-id}`: an answer naming the key is an
+    /// answer of the value (OpenAI's dated snapshots, OpenRouter's ids
+    /// without `:free`, …), not another model.
+    pub model_aliases: BTreeMap<String, String>,
+    /// The model of an image request that names none; `None`: `model` is required.
+    pub default_image_model: Option<String>,
+}
+
+const GATEWAY_KEYS: &[&str] = &["allow_fields", "model_aliases", "default_image_model"];
+
+/// The longest request field name `allow_fields` takes.
+const MAX_FIELD_NAME: usize = 64;
+
+/// Reads `gateway`; alias targets and the default image model must be
+/// models of the config (a typo would otherwise charge answers to nothing,
+/// or refuse every image).
+fn read_gateway(r: &mut Reader, m: &Map<String, Value>, models: &[Model]) -> GatewayConfig {
+    let mut g = GatewayConfig::default();
+    let Some(v) = m.get("gateway").filter(|v| !v.is_null()) else {
+        return g;
+    };
+    let Some(gm) = r.object(v, "gateway") else {
+        return g;
+    };
+    r.known_keys(gm, "gateway", GATEWAY_KEYS);
+    let known = |id: &str| models.iter().any(|m| m.id == id);
+    if let Some(v) = gm.get("allow_fields").filter(|v| !v.is_null()) {
+        if let Some(arr) = r.array(v, "gateway.allow_fields") {
+            for (i, f) in arr.iter().enumerate() {
+                let path = index("gateway.allow_fields", i);
+                let Some(name) = r.as_str(f, &path) else {
+                    continue;
+                };
+                let ok = !name.is_empty()
+                    && name.len() <= MAX_FIELD_NAME
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+                if !ok {
+                    r.err(
+                        &path,
+                        format!("expected a field name (1–{MAX_FIELD_NAME} of A–Z a–z 0–9 _ -)"),
+                    );
+                } else if !g.allow_fields.iter().any(|x| x == name) {
+                    g.allow_fields.push(name.to_string());
+                }
+            }
+        }
+    }
+    if let Some(v) = gm.get("model_aliases").filter(|v| !v.is_null()) {
+        if let Some(am) = r.object(v, "gateway.model_aliases") {
+            for (from, to) in am {
+                let path = join("gateway.model_aliases", from);
+                if r.check_id(from, &path, 256).is_none() {
+                    continue;
+                }
+                let Some(to) = r.as_str(to, &path) else {
+                    continue;
+                };
+                if !known(to) {
+                    r.err(&path, format!("{to:?} is not a model of this config"));
+                } else {
+                    g.model_aliases.insert(from.clone(), to.to_string());
+                }
+            }
+        }
+    }
+    if let Some(id) = r.opt_str(gm, "gateway", "default_image_model") {
+        if !known(id) {
+            r.err(
+                "gateway.default_image_model",
+                format!("{id:?} is not a model of this config"),
+            );
+        } else {
+            g.default_image_model = Some(id.to_string());
+        }
+    }
+    g
 }
 
 #[cfg(test)]
@@ -564,6 +900,31 @@ mod tests {
     }
 
     #[test]
+    fn warn_at_and_overflow_are_read_and_checked() {
+        let mut v = spec_example();
+        let c = Config::from_value(&v).unwrap();
+        assert_eq!(c.warn_at, [DEFAULT_WARN_AT]);
+        v["warn_at"] = json!([0.9, 0.5, 0.5]);
+        v["plans"][0]["limits"][0]["warn_at"] = json!([]);
+        v["plans"][0]["limits"][1]["overflow"] = json!("credits");
+        let c = Config::from_value(&v).unwrap();
+        assert_eq!(c.warn_at, [500, 900]);
+        assert_eq!(c.plans[0].limits[0].warn_at, Some(vec![]));
+        assert!(c.plans[0].limits[1].overflow_credits);
+        v["warn_at"] = json!([0, 1.5, "x"]);
+        v["plans"][0]["limits"][1]["overflow"] = json!("debt");
+        let e = Config::from_value(&v).unwrap_err().to_string();
+        for p in [
+            "warn_at[0]",
+            "warn_at[1]",
+            "warn_at[2]",
+            "plans[0].limits[1].overflow",
+        ] {
+            assert!(e.contains(p), "{p}: {e}");
+        }
+    }
+
+    #[test]
     fn cost_rounds_up() {
         let c = Config::from_value(&spec_example()).unwrap();
         let m = c.model("openai/gpt-4o-mini").unwrap();
@@ -579,5 +940,47 @@ mod tests {
         assert_eq!(Config::from_json("[]").unwrap_err().0[0].path, "");
         let e = Config::from_json("{}").unwrap_err();
         assert_eq!(e.0[0].path, "plans");
+    }
+
+    #[test]
+    fn gateway_section() {
+        let c = Config::from_value(&spec_example()).unwrap();
+        assert_eq!(c.gateway, GatewayConfig::default());
+        let mut v = spec_example();
+        v["gateway"] = json!({
+            "allow_fields": ["provider", "fake", "provider"],
+            "model_aliases": {"meta-llama/llama-3.3-8b-instruct": "meta-llama/llama-3.3-8b-instruct:free"},
+            "default_image_model": "openai/gpt-4o-mini"
+        });
+        let g = Config::from_value(&v).unwrap().gateway;
+        assert_eq!(g.allow_fields, ["provider", "fake"]);
+        assert_eq!(
+            g.model_aliases["meta-llama/llama-3.3-8b-instruct"],
+            "meta-llama/llama-3.3-8b-instruct:free"
+        );
+        assert_eq!(g.default_image_model.as_deref(), Some("openai/gpt-4o-mini"));
+
+        v["gateway"] = json!({
+            "allow_fields": [3, "", "a b"],
+            "model_aliases": {"x": "nope/y", "": "openai/gpt-4o-mini", "z": 1},
+            "default_image_model": "nope/z",
+            "extra": true
+        });
+        let e = Config::from_value(&v).unwrap_err();
+        let paths: Vec<&str> = e.0.iter().map(|p| p.path.as_str()).collect();
+        for want in [
+            "gateway.allow_fields[0]",
+            "gateway.allow_fields[1]",
+            "gateway.allow_fields[2]",
+            "gateway.model_aliases.x",
+            "gateway.model_aliases.",
+            "gateway.model_aliases.z",
+            "gateway.default_image_model",
+            "gateway.extra",
+        ] {
+            assert!(paths.contains(&want), "{want} missing from {paths:?}");
+        }
+        v["gateway"] = json!([]);
+        assert_eq!(Config::from_value(&v).unwrap_err().0[0].path, "gateway");
     }
 }

@@ -161,6 +161,11 @@ impl<'de> Deserialize<'de> for Amount {
     }
 }
 
+/// A field that may be `null`: present (even as `null`) → `Some`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
 /// One limit as it stands for this action: used in `violations`, `limits`,
 /// `GET /v1/usage` and the browser's quota meters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -168,8 +173,14 @@ pub struct LimitState {
     pub metric: String,
     pub scope: String,
     pub window: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub chat_id: Option<String>,
+    /// Only for `chat` windows: the chat, or `null` for a chat with no
+    /// usage yet (`status()`'s "what a new chat may use"); absent otherwise.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub chat_id: Option<Option<String>>,
     pub limit: Amount,
     /// Includes open holds.
     pub used: Amount,
@@ -179,6 +190,15 @@ pub struct LimitState {
     /// RFC 3339; `null` when waiting never frees room (subscription, lifetime,
     /// chat) or when nothing is counted in a rolling window.
     pub resets_at: Option<String>,
+    /// Credits (SPEC §9): what the user's grants still hold for this limit
+    /// to draw on; only on a limit with `"overflow": "credits"` (no other
+    /// limit can draw on any).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credits: Option<Amount>,
+    /// What this request draws from credits on this limit (its excess over
+    /// `remaining`); on a violation, what credits would have paid of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_credits: Option<Amount>,
 }
 
 /// One reason an action is refused.
@@ -220,6 +240,61 @@ pub struct Decision {
     pub limits: Vec<LimitState>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hold: Option<HoldRef>,
+    /// Credits (SPEC §9): what an allowed request draws from the user's
+    /// grants, per metric (`{"tokens": 500}`; dollars for `cost_usd`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub from_credits: std::collections::BTreeMap<String, Amount>,
+    /// Warnings (SPEC §10): the thresholds this action takes a limit past
+    /// for the first time in the limit's period; on every decision, often
+    /// empty (a denial raises none).
+    #[serde(default)]
+    pub warnings: Vec<Warning>,
+    /// Fallback models (SPEC §11): the model the decision is for, when a
+    /// quota-denied message was allowed for the plan's fallback instead…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// …and the model that was asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_from: Option<String>,
+}
+
+/// A limit taken past a `warn_at` threshold (SPEC §10).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Warning {
+    pub metric: String,
+    pub scope: String,
+    pub window: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chat_id: Option<String>,
+    /// The fraction of `limit` passed (`0.8`).
+    pub threshold: f64,
+    /// After this action.
+    pub used: Amount,
+    pub limit: Amount,
+    pub remaining: Amount,
+    pub resets_at: Option<String>,
+    pub message: String,
+}
+
+impl Default for Decision {
+    /// An allowed decision with nothing in it; for building answers field
+    /// by field (`..Decision::default()`).
+    fn default() -> Self {
+        Decision {
+            allowed: true,
+            status: 200,
+            code: Code::Ok,
+            message: String::new(),
+            retry_after_s: None,
+            violations: Vec::new(),
+            limits: Vec::new(),
+            hold: None,
+            from_credits: Default::default(),
+            warnings: Vec::new(),
+            model: None,
+            fallback_from: None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -8,10 +8,11 @@
 
 use crate::action::{Action, FileInfo};
 use crate::config::{Config, Plan};
-use crate::decision::{Amount, Code, Decision, HoldRef, LimitState, Violation};
+use crate::decision::{Amount, Code, Decision, HoldRef, LimitState, Violation, Warning};
 use crate::discount::DiscountState;
 use crate::files;
-use crate::ledger::{Charge, Committed, Hold, HoldError, Ledger, Released};
+use crate::idem::{Idem, KeyReused};
+use crate::ledger::{Charge, Hold, IdemEntry, Ledger, Origin, Warned};
 use crate::limit::{Amounts, Limit, Metric, Window};
 use crate::messages::{self, Locale, MessageArgs};
 use crate::snapshot::{HoldInfo, Snapshot};
@@ -30,17 +31,23 @@ pub struct Options<'a> {
     pub discount: Option<&'a DiscountState>,
     /// The caller's user id, for per-user discount caps.
     pub user: Option<&'a str>,
+    /// Who reserves: a gateway hold is settled only by the gateway.
+    pub origin: Origin,
 }
 
 /// Real usage reported when a hold is committed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Usage {
     pub input_tokens: u64,
     pub output_tokens: u64,
-    /// Micro-dollars; `None`: computed from the model's prices.
+    /// Micro-dollars; `None`: computed from the model's prices. When given it
+    /// always counts, free models included (SPEC §8).
     pub cost_micros: Option<u64>,
     pub images: Option<u64>,
     pub files: Option<u64>,
+    /// The model that answered, when it is not the reserved one: the usage
+    /// is charged as that model (its prices, its scope).
+    pub model: Option<String>,
 }
 
 /// Usage as seen by a decision: the ledger (exact) or a snapshot (advisory).
@@ -51,6 +58,15 @@ pub trait UsageView {
     fn retry_after(&self, limit: &Limit, key: &str, ctx: &WinCtx, requested: u64) -> Option<i64>;
     /// Open holds of kinds that count against `max_concurrent`.
     fn in_flight(&self, now: i64) -> u64;
+    /// Credits usable at `now` for `metric` on a request on `model` (SPEC §9).
+    fn credits(&self, metric: Metric, model: Option<(&str, bool)>, now: i64) -> u64;
+    /// The credits a limit's meter shows (see [`crate::credits::for_limit`]).
+    fn limit_credits(&self, limit: &Limit, now: i64) -> u64;
+    /// The warnings already given for a limit (SPEC §10); a snapshot does
+    /// not know them (the browser may repeat a warning, never miss one).
+    fn warned(&self, _key: &str) -> Option<&Warned> {
+        None
+    }
 }
 
 impl UsageView for Ledger {
@@ -69,6 +85,15 @@ impl UsageView for Ledger {
             .filter(|h| h.expires > now && counts_in_flight(&h.kind))
             .count() as u64
     }
+    fn credits(&self, metric: Metric, model: Option<(&str, bool)>, now: i64) -> u64 {
+        crate::credits::available(&self.grants, metric, model, now)
+    }
+    fn limit_credits(&self, l: &Limit, now: i64) -> u64 {
+        crate::credits::for_limit(&self.grants, l.metric, &l.scope, now)
+    }
+    fn warned(&self, key: &str) -> Option<&Warned> {
+        self.warned.get(key)
+    }
 }
 
 /// Only model calls are "requests in flight"; an upload's hold is not.
@@ -82,6 +107,8 @@ struct Applied<'p> {
     limit: &'p Limit,
     key: &'p str,
     requested: u64,
+    /// Used before this action.
+    used: u64,
 }
 
 /// What an action asks of each metric.
@@ -106,6 +133,11 @@ struct Evaluation<'p> {
     applied: Vec<Applied<'p>>,
     demand: Demand,
     limit_states: Vec<LimitState>,
+    /// Per metric, what an allowed request draws from credits.
+    draw: Amounts,
+    /// The warnings an allowed action raises, and what to remember of them.
+    warnings: Vec<Warning>,
+    warned: Vec<(String, Warned)>,
 }
 
 /// A config made ready to decide.
@@ -113,9 +145,9 @@ struct Evaluation<'p> {
 pub struct Engine {
     pub config: Config,
     /// Per plan (same order as `config.plans`), each limit's ledger key.
-    keys: Vec<Vec<String>>,
+    pub(crate) keys: Vec<Vec<String>>,
     /// Every limit key of every plan and its window, for housekeeping.
-    windows: std::collections::HashMap<String, Window>,
+    pub(crate) windows: std::collections::HashMap<String, Window>,
     /// The "ok" message per locale, rendered once (it has no placeholders
     /// that change between decisions).
     ok: [String; 2],
@@ -155,7 +187,7 @@ impl Engine {
         opts.locale.unwrap_or(self.config.locale)
     }
 
-    fn plan_index(&self, id: &str) -> Option<usize> {
+    pub(crate) fn plan_index(&self, id: &str) -> Option<usize> {
         self.config.plans.iter().position(|p| p.id == id)
     }
 
@@ -385,6 +417,8 @@ impl Engine {
                         requested: Some(Amount::Count(f.size)),
                         remaining: Amount::Count(max),
                         resets_at: None,
+                        credits: None,
+                        from_credits: None,
                     });
                     sizes.push(v);
                 }
@@ -410,6 +444,9 @@ impl Engine {
             applied: Vec::new(),
             demand: self.demand(action),
             limit_states: Vec::new(),
+            draw: Amounts::default(),
+            warnings: Vec::new(),
+            warned: Vec::new(),
         };
         if let Action::Upgrade { to_plan } = action {
             ev.violations
@@ -464,14 +501,16 @@ impl Engine {
             }
         }
 
-        let sub_id = sub.map(|s| s.id.as_str());
         let ctx = WinCtx {
             now,
             cal: &self.config.calendar,
-            sub_id,
+            sub_id: sub.map(|s| s.id.as_str()),
+            sub_ends: sub.and_then(|s| s.ends_at),
             chat: action.chat_id(),
         };
         let mut quota: Vec<(usize, Violation)> = Vec::new();
+        // Credits usable per metric, read once when an overflow limit asks.
+        let mut pool: [Option<u64>; 6] = [None; 6];
         for (li, limit) in plan.limits.iter().enumerate() {
             let mi = limit.metric.idx();
             if !ev.demand.touched[mi] || !limit.scope.matches(model_ref) {
@@ -484,18 +523,40 @@ impl Engine {
             let requested = ev.demand.amounts[mi];
             let used = view.used(limit, key, &ctx);
             let remaining = limit.max.saturating_sub(used);
-            let over = remaining == 0 || requested > remaining;
+            let mut over = remaining == 0 || requested > remaining;
+            // Credits (SPEC §9): an overflow limit lets the excess be drawn
+            // from the grants covering the request, when they hold enough.
+            let (mut credits, mut from_credits) = (0, None);
+            if limit.overflow_credits {
+                credits =
+                    *pool[mi].get_or_insert_with(|| view.credits(limit.metric, model_ref, now));
+                if over {
+                    let excess = requested.saturating_sub(remaining);
+                    if credits > 0 && excess <= credits {
+                        over = false;
+                        ev.draw[mi] = ev.draw[mi].max(excess);
+                    }
+                    from_credits = Some(excess.min(credits));
+                }
+            }
             if over || opts.explain {
                 let resets_at = view.resets_at(limit, key, &ctx);
-                let state = limit_state(limit, ctx.chat, used, Some(requested), resets_at);
+                let mut state = limit_state(limit, ctx.chat, used, Some(requested), resets_at);
+                if limit.overflow_credits {
+                    state.credits = Some(Amount::of(limit.metric, credits));
+                }
+                state.from_credits = from_credits.map(|n| Amount::of(limit.metric, n));
                 if over {
-                    let code = if remaining == 0 {
+                    // What the user may still use here: the plan's remaining
+                    // and, on an overflow limit, the credits.
+                    let usable = remaining.saturating_add(credits);
+                    let code = if usable == 0 {
                         Code::WindowExceeded
                     } else {
                         Code::InsufficientBudget
                     };
                     let retry = view
-                        .retry_after(limit, key, &ctx, requested)
+                        .retry_after(limit, key, &ctx, requested.saturating_sub(credits))
                         .map(|s| s.max(0) as u64);
                     // For a violation, `resets_at` is when this request would fit.
                     let fits_at = match (limit.window, retry) {
@@ -511,7 +572,7 @@ impl Engine {
                             window: Some(limit.window),
                             limit: Some(limit.max),
                             used: Some(used),
-                            remaining: Some(remaining),
+                            remaining: Some(usable),
                             requested: Some(requested),
                             resets_at: fits_at.as_deref(),
                             ..Default::default()
@@ -541,12 +602,109 @@ impl Engine {
                 limit,
                 key,
                 requested,
+                used,
             });
         }
         // Smallest window first; the config's order among equals.
         quota.sort_by_key(|(li, _)| (plan.limits[*li].window.rank(), *li));
         ev.violations.extend(quota.into_iter().map(|(_, v)| v));
+        if ev.violations.is_empty() {
+            self.warnings(view, &mut ev, &ctx, locale);
+        }
         ev
+    }
+
+    /// Warnings (SPEC §10): every limit this action takes past one of its
+    /// `warn_at` thresholds (the highest one passed), unless that threshold
+    /// was already warned in the limit's period. A period is a calendar
+    /// period (by its end), a subscription (by its id), a chat, the whole
+    /// lifetime, or for a rolling window of length W the W-long slice of
+    /// time since the epoch that `now` falls in.
+    fn warnings(&self, view: &dyn UsageView, ev: &mut Evaluation, ctx: &WinCtx, locale: Locale) {
+        for a in &ev.applied {
+            let l = a.limit;
+            let ts: &[u16] = l.warn_at.as_deref().unwrap_or(&self.config.warn_at);
+            if l.max == 0 || ts.is_empty() {
+                continue;
+            }
+            let mi = l.metric.idx();
+            // What this limit's counter takes (credits pay the rest).
+            let charge = if l.overflow_credits {
+                a.requested - ev.draw[mi].min(a.requested)
+            } else {
+                a.requested
+            };
+            let (before, after) = (
+                u128::from(a.used),
+                u128::from(a.used.saturating_add(charge)),
+            );
+            let max = u128::from(l.max);
+            let Some(&t) = ts.iter().rev().find(|&&t| {
+                let line = u128::from(t) * max;
+                before * 1000 < line && line <= after * 1000
+            }) else {
+                continue;
+            };
+            let wkey = match ctx.chat {
+                Some(c) if l.window == Window::Chat => format!("{}#{c}", a.key),
+                _ => a.key.to_string(),
+            };
+            let resets_at = view.resets_at(l, a.key, ctx);
+            let period = match l.window {
+                Window::Rolling(..) => {
+                    (ctx.now / l.window.rolling_secs().unwrap_or(1).max(1)).to_string()
+                }
+                Window::Day | Window::Week | Window::Month => resets_at.unwrap_or(0).to_string(),
+                Window::Subscription => ctx.sub_id.unwrap_or("").to_string(),
+                Window::Lifetime | Window::Chat => String::new(),
+            };
+            if view
+                .warned(&wkey)
+                .is_some_and(|w| w.period == period && w.threshold >= t)
+            {
+                continue;
+            }
+            let used = a.used.saturating_add(charge);
+            let remaining = l.max.saturating_sub(used);
+            let resets = resets_at.map(rfc3339);
+            let message = messages::render_warning(
+                locale,
+                &MessageArgs {
+                    metric: Some(l.metric),
+                    scope: Some(&l.scope),
+                    window: Some(l.window),
+                    limit: Some(l.max),
+                    used: Some(used),
+                    remaining: Some(remaining),
+                    resets_at: resets.as_deref(),
+                    percent: Some((u64::from(t) + 5) / 10),
+                    ..Default::default()
+                },
+                self.config.template(locale, messages::WARNING),
+            );
+            let amount = |n| Amount::of(l.metric, n);
+            ev.warnings.push(Warning {
+                metric: l.metric.as_str().to_string(),
+                scope: l.scope.as_str().to_string(),
+                window: l.window.to_string(),
+                chat_id: (l.window == Window::Chat)
+                    .then(|| ctx.chat.map(str::to_string))
+                    .flatten(),
+                threshold: f64::from(t) / 1000.0,
+                used: amount(used),
+                limit: amount(l.max),
+                remaining: amount(remaining),
+                resets_at: resets,
+                message,
+            });
+            ev.warned.push((
+                wkey,
+                Warned {
+                    period,
+                    threshold: t,
+                },
+            ));
+        }
     }
 
     fn upgrade_check(
@@ -595,6 +753,8 @@ impl Engine {
         let Evaluation {
             violations,
             limit_states,
+            draw,
+            warnings,
             ..
         } = ev;
         match violations.first() {
@@ -607,6 +767,14 @@ impl Engine {
                 violations,
                 limits: limit_states,
                 hold: None,
+                from_credits: Metric::ALL
+                    .iter()
+                    .filter(|m| draw[m.idx()] > 0)
+                    .map(|m| (m.as_str().to_string(), Amount::of(*m, draw[m.idx()])))
+                    .collect(),
+                warnings,
+                model: None,
+                fallback_from: None,
             },
             Some(first) => {
                 // Waiting helps only if every violation clears by waiting: then
@@ -624,6 +792,10 @@ impl Engine {
                     violations,
                     limits: limit_states,
                     hold: None,
+                    from_credits: Default::default(),
+                    warnings: Vec::new(),
+                    model: None,
+                    fallback_from: None,
                 }
             }
         }
@@ -642,66 +814,118 @@ impl Engine {
     ) -> Decision {
         let now = secs(now_ms);
         let l = as_of(ledger, now);
-        self.decide(
-            self.evaluate(&*l, sub, action, now, opts),
-            self.locale(opts),
+        let ev = self.evaluate(&*l, sub, action, now, opts);
+        let (ev, fallback) = self.fallback(&*l, sub, action, now, opts, ev);
+        with_fallback(
+            self.decide(ev, self.locale(opts)),
+            action,
+            fallback.as_ref(),
         )
     }
 
-    /// Housekeeping before any operation: expire holds whose time is up,
-    /// drop buckets and periods that can no longer count, forget old keys.
-    pub fn maintain(&self, ledger: &mut Ledger, now_ms: i64) {
-        let now = secs(now_ms);
-        ledger.expire(now);
-        let ctx = WinCtx {
-            now,
-            cal: &self.config.calendar,
-            sub_id: None,
-            chat: None,
+    /// Fallback models (SPEC §11): a `message` denied only for quota (every
+    /// violation a 429) is tried again, in the plan's order, for each
+    /// fallback whose `from` matches its model; the first that passes
+    /// replaces the evaluation. Access denials (403) and file problems
+    /// never fall back.
+    fn fallback<'p>(
+        &'p self,
+        view: &dyn UsageView,
+        sub: Option<&Subscription>,
+        action: &Action,
+        now: i64,
+        opts: &Options,
+        ev: Evaluation<'p>,
+    ) -> (Evaluation<'p>, Option<Action>) {
+        let Action::Message { model, .. } = action else {
+            return (ev, None);
         };
-        ledger.counters.retain(|key, c| {
-            // Counters of limits no plan has any more are dropped; a limit in
-            // some plan keeps its count (a user may switch back to it).
-            let Some(&w) = self.windows.get(key) else {
-                return false;
+        if ev.violations.is_empty() || ev.violations.iter().any(|v| v.status != 429) {
+            return (ev, None);
+        }
+        let Some(plan) = sub.and_then(|s| self.config.plan(&s.plan)) else {
+            return (ev, None);
+        };
+        for f in plan
+            .fallbacks
+            .iter()
+            .filter(|f| f.to != *model && crate::glob::matches(&f.from, model))
+        {
+            let other = match action.clone() {
+                Action::Message {
+                    input_tokens,
+                    max_output_tokens,
+                    chat_id,
+                    kind,
+                    ..
+                } => Action::Message {
+                    model: f.to.clone(),
+                    input_tokens,
+                    max_output_tokens,
+                    chat_id,
+                    kind,
+                },
+                a => a,
             };
-            window::prune(c, w, now);
-            !window::is_idle(c, w, &ctx)
-        });
-        ledger.forget_old(now);
+            let try_ev = self.evaluate(view, sub, &other, now, opts);
+            if try_ev.violations.is_empty() {
+                return (try_ev, Some(other));
+            }
+        }
+        (ev, None)
     }
 
     /// Atomic check-and-hold: allowed → every applicable counter moves and a
-    /// hold is opened; denied → nothing changes. The same `idem_key` returns
-    /// the same answer and never holds twice.
+    /// hold is opened; denied → nothing changes and nothing is remembered.
+    /// The same idempotency key with the same request returns the first
+    /// allowed answer and never holds twice; with another request it is
+    /// refused ([`KeyReused`]).
     pub fn reserve(
         &self,
         ledger: &mut Ledger,
         sub: Option<&Subscription>,
         action: &Action,
         now_ms: i64,
-        idem_key: Option<&str>,
+        idem: Option<Idem<'_>>,
         opts: &Options,
-    ) -> Decision {
+    ) -> Result<Decision, KeyReused> {
         let now = secs(now_ms);
-        if let Some(k) = idem_key {
-            if let Some(answer) = ledger.idem_answer(k, now) {
-                if let Ok(d) = serde_json::from_str::<Decision>(answer) {
-                    return d;
+        self.maintain(ledger, now_ms);
+        if let Some(k) = idem {
+            if let Some(e) = ledger.idem_get(k.key, now) {
+                // Revision 1 kept no fingerprint: its keys replay as before.
+                if !e.fp.is_empty() && e.fp != k.fingerprint {
+                    return Err(KeyReused);
+                }
+                if let Ok(d) = serde_json::from_str::<Decision>(&e.answer) {
+                    return Ok(d);
                 }
             }
         }
-        self.maintain(ledger, now_ms);
         let locale = self.locale(opts);
         let ev = self.evaluate(ledger, sub, action, now, opts);
+        let (mut ev, fallback) = self.fallback(ledger, sub, action, now, opts, ev);
+        // Allowed for a fallback model: the hold is for that model.
+        let asked = action;
+        let action = fallback.as_ref().unwrap_or(action);
+        let warned = std::mem::take(&mut ev.warned);
         // What to charge if allowed: borrowed from the engine's plans, no copies.
-        let charges: Vec<(&str, Window, Metric, u64)> = ev
+        let charges: Vec<(&str, Window, Metric, u64, bool)> = ev
             .applied
             .iter()
-            .map(|a| (a.key, a.limit.window, a.limit.metric, a.requested))
+            .map(|a| {
+                (
+                    a.key,
+                    a.limit.window,
+                    a.limit.metric,
+                    a.requested,
+                    a.limit.overflow_credits,
+                )
+            })
             .collect();
         let demand = ev.demand;
-        let mut d = self.decide(ev, locale);
+        let draw = ev.draw;
+        let mut d = with_fallback(self.decide(ev, locale), asked, fallback.as_ref());
         let holds_usage = !matches!(
             action,
             Action::Discount { .. } | Action::Upgrade { .. } | Action::Validate { .. }
@@ -711,10 +935,33 @@ impl Engine {
                 now,
                 cal: &self.config.calendar,
                 sub_id: sub.map(|s| s.id.as_str()),
+                sub_ends: sub.and_then(|s| s.ends_at),
                 chat: action.chat_id(),
             };
             let mut hold_charges = Vec::with_capacity(charges.len());
-            for (key, win, metric, amount) in charges {
+            // Credits first: an overflow limit's counter gets the part the
+            // plan pays, the grants the rest (see `crate::credits`).
+            let model_ref = action
+                .model()
+                .and_then(|m| self.config.model(m).map(|x| (m, x.free)));
+            let mut draws = Vec::new();
+            for m in Metric::ALL {
+                if draw[m.idx()] > 0 {
+                    draws.extend(crate::credits::draw(
+                        &mut ledger.grants,
+                        m,
+                        model_ref,
+                        draw[m.idx()],
+                        now,
+                    ));
+                }
+            }
+            for (key, win, metric, requested, overflow) in charges {
+                let amount = if overflow {
+                    requested - draw[metric.idx()].min(requested)
+                } else {
+                    requested
+                };
                 let mut slot = ledger.counters.remove(key);
                 let s = window::charge(&mut slot, win, &ctx, amount);
                 if let Some(c) = slot {
@@ -725,6 +972,7 @@ impl Engine {
                     metric: metric.idx() as u8,
                     slot: s,
                     amount,
+                    overflow,
                 });
             }
             let id = ledger.new_hold_id();
@@ -737,112 +985,60 @@ impl Engine {
                 model: action.model().map(str::to_string),
                 est: demand.amounts,
                 charges: hold_charges,
+                origin: opts.origin,
+                max_expires: Some(now + self.config.hold_max_ttl_s as i64),
+                // The gateway's calls are charged when nobody settles them:
+                // the upstream may have done the work (SPEC §8).
+                on_expiry: match opts.origin {
+                    Origin::Gateway => crate::config::OnExpiry::Charge,
+                    Origin::Api => self.config.on_hold_expiry,
+                },
+                plan: sub.map(|s| s.plan.clone()),
+                sub: sub.map(|s| s.id.clone()),
+                sub_ends: sub.and_then(|s| s.ends_at),
+                chat: action.chat_id().map(str::to_string),
+                touched: Some(demand.touched.iter().enumerate().fold(0u8, |b, (i, t)| {
+                    if *t {
+                        b | 1 << i
+                    } else {
+                        b
+                    }
+                })),
+                draws,
             });
             d.hold = Some(HoldRef {
                 id,
                 expires_at: rfc3339(expires),
             });
+            // A threshold warns once per limit per period.
+            ledger.warned.extend(warned);
         }
-        if let Some(k) = idem_key {
+        if let (Some(k), true) = (idem, d.allowed) {
             let mut stored = d.clone();
             stored.limits.clear();
-            ledger.remember_idem(k, serde_json::to_string(&stored).unwrap_or_default(), now);
+            ledger.idem_put(
+                k.key,
+                IdemEntry {
+                    at: now,
+                    fp: k.fingerprint.to_string(),
+                    answer: serde_json::to_string(&stored).unwrap_or_default(),
+                },
+            );
         }
-        d
-    }
-
-    /// The real usage a commit records, per metric.
-    pub fn real_usage(&self, kind: &str, model: Option<&str>, est: &Amounts, u: &Usage) -> Amounts {
-        let m = model.and_then(|id| self.config.model(id));
-        let mut real = *est;
-        real[Metric::Tokens.idx()] = u.input_tokens.saturating_add(u.output_tokens);
-        if let Some(i) = u.images {
-            real[Metric::Images.idx()] = i;
-        }
-        if let Some(f) = u.files {
-            real[Metric::Files.idx()] = f;
-        }
-        real[Metric::CostUsd.idx()] = match u.cost_micros {
-            Some(c) => c,
-            None => {
-                let tokens = m.map_or(0, |m| m.token_cost(u.input_tokens, u.output_tokens));
-                let images = if kind == "image" {
-                    m.map_or(0, |m| {
-                        m.image_micros.saturating_mul(real[Metric::Images.idx()])
-                    })
-                } else {
-                    0
-                };
-                tokens.saturating_add(images)
-            }
-        };
-        real
-    }
-
-    /// Replaces a hold's estimate by the real usage. Idempotent; a late
-    /// commit (after expiry) still records the usage.
-    pub fn commit(
-        &self,
-        ledger: &mut Ledger,
-        hold_id: &str,
-        usage: &Usage,
-        now_ms: i64,
-    ) -> Result<Committed, HoldError> {
-        let now = secs(now_ms);
-        ledger.expire(now);
-        let (kind, model, est) = if let Some(h) = ledger.hold(hold_id) {
-            (h.kind.clone(), h.model.clone(), h.est)
-        } else if let Some(c) = ledger.closed.iter().find(|c| c.id == hold_id) {
-            let est = c.est.or(c.usage).unwrap_or_else(|| {
-                // A hold expired before `est` was kept: rebuilt from its charges.
-                let mut e = [0u64; 6];
-                for ch in &c.charges {
-                    e[ch.metric().idx()] = e[ch.metric().idx()].max(ch.amount);
-                }
-                e
-            });
-            (c.kind.clone(), c.model.clone(), est)
-        } else {
-            return Err(HoldError::Unknown);
-        };
-        let real = self.real_usage(&kind, model.as_deref(), &est, usage);
-        ledger.commit(hold_id, real, now)
-    }
-
-    /// Drops a hold. Idempotent; after a commit it changes nothing.
-    pub fn release(
-        &self,
-        ledger: &mut Ledger,
-        hold_id: &str,
-        now_ms: i64,
-    ) -> Result<Released, HoldError> {
-        let now = secs(now_ms);
-        ledger.expire(now);
-        ledger.release(hold_id, now)
-    }
-
-    /// Resets counters: every one when both lists are empty, else those whose
-    /// metric is in `metrics` (if given) and whose window is in `windows` (if given).
-    pub fn reset(&self, ledger: &mut Ledger, metrics: &[Metric], windows: &[Window]) -> usize {
-        let ms: Vec<&str> = metrics.iter().map(|m| m.as_str()).collect();
-        let ws: Vec<String> = windows.iter().map(|w| w.to_string()).collect();
-        ledger.reset(|key| {
-            let mut parts = key.split('|');
-            let m = parts.next().unwrap_or("");
-            let w = key.rsplit('|').next().unwrap_or("");
-            (ms.is_empty() || ms.contains(&m)) && (ws.is_empty() || ws.iter().any(|x| x == w))
-        })
+        Ok(d)
     }
 
     // -------------------------------------------------------------- reports
 
-    /// Every limit of the user's plan as it stands (chat limits: one entry
-    /// per chat with usage).
+    /// Every limit of the user's plan as it stands. A `chat` limit appears
+    /// once per entry of `chats` (`None`: a chat with no usage yet), skipping
+    /// chats without usage unless `keep_empty`.
     pub fn limit_states(
         &self,
         view: &dyn UsageView,
         sub: Option<&Subscription>,
-        chats: &[String],
+        chats: &[Option<&str>],
+        keep_empty: bool,
         now: i64,
     ) -> Vec<LimitState> {
         let Some((pi, plan)) =
@@ -853,24 +1049,29 @@ impl Engine {
         let mut out = Vec::new();
         for (li, limit) in plan.limits.iter().enumerate() {
             let key = &self.keys[pi][li];
-            let chat_list: Vec<Option<&str>> = if limit.window == Window::Chat {
-                chats.iter().map(|c| Some(c.as_str())).collect()
+            let chat_list: &[Option<&str>] = if limit.window == Window::Chat {
+                chats
             } else {
-                vec![None]
+                &[None]
             };
-            for chat in chat_list {
+            for &chat in chat_list {
                 let ctx = WinCtx {
                     now,
                     cal: &self.config.calendar,
                     sub_id: sub.map(|s| s.id.as_str()),
+                    sub_ends: sub.and_then(|s| s.ends_at),
                     chat,
                 };
                 let used = view.used(limit, key, &ctx);
-                if chat.is_some() && used == 0 {
+                if limit.window == Window::Chat && used == 0 && !keep_empty {
                     continue;
                 }
                 let resets_at = view.resets_at(limit, key, &ctx);
-                out.push(limit_state(limit, chat, used, None, resets_at));
+                let mut state = limit_state(limit, chat, used, None, resets_at);
+                if limit.overflow_credits {
+                    state.credits = Some(Amount::of(limit.metric, view.limit_credits(limit, now)));
+                }
+                out.push(state);
             }
         }
         out
@@ -880,22 +1081,24 @@ impl Engine {
     pub fn snapshot(&self, ledger: &Ledger, sub: Option<&Subscription>, now_ms: i64) -> Snapshot {
         let now = secs(now_ms);
         let l = &*as_of(ledger, now);
-        let mut chats: Vec<String> = Vec::new();
+        let mut chats = std::collections::BTreeSet::new();
         for c in l.counters.values() {
-            if let window::Counter::Chat { m } = c {
-                for k in m.keys() {
-                    if !chats.contains(k) {
-                        chats.push(k.clone());
-                    }
-                }
+            if let window::Counter::Chats { m } = c {
+                chats.extend(m.keys().map(String::as_str));
             }
         }
-        chats.sort();
+        let chats: Vec<Option<&str>> = chats.into_iter().map(Some).collect();
         Snapshot {
             subscription: sub.cloned(),
             plan: sub.map(|s| s.plan.clone()),
             as_of: rfc3339(now),
-            limits: self.limit_states(l, sub, &chats, now),
+            limits: self.limit_states(l, sub, &chats, false, now),
+            grants: l
+                .grants
+                .iter()
+                .filter(|g| g.listed(now))
+                .map(crate::credits::Grant::info)
+                .collect(),
             holds: l
                 .holds
                 .iter()
@@ -922,9 +1125,12 @@ impl Engine {
         opts: &Options,
     ) -> Decision {
         let now = secs(now_ms);
-        self.decide(
-            self.evaluate(snapshot, sub, action, now, opts),
-            self.locale(opts),
+        let ev = self.evaluate(snapshot, sub, action, now, opts);
+        let (ev, fallback) = self.fallback(snapshot, sub, action, now, opts, ev);
+        with_fallback(
+            self.decide(ev, self.locale(opts)),
+            action,
+            fallback.as_ref(),
         )
     }
 
@@ -967,22 +1173,35 @@ impl Engine {
         }
     }
 
-    /// Every limit as it stands at `now` according to a snapshot (quota meters).
+    /// Every limit as it stands at `now` according to a snapshot (quota
+    /// meters, SPEC §6): a `chat` limit once per chat in the snapshot and
+    /// once for `chat` (`None`: what a new chat may use), so no limit of the
+    /// plan is ever missing.
     pub fn status_from_snapshot(
         &self,
         snapshot: &Snapshot,
         sub: Option<&Subscription>,
+        chat: Option<&str>,
         now_ms: i64,
     ) -> Vec<LimitState> {
-        let mut chats: Vec<String> = snapshot
+        let mut chats: std::collections::BTreeSet<Option<&str>> = snapshot
             .limits
             .iter()
-            .filter_map(|l| l.chat_id.clone())
+            .filter_map(|l| l.chat_id.as_ref()?.as_deref().map(Some))
             .collect();
-        chats.sort();
-        chats.dedup();
-        self.limit_states(snapshot, sub, &chats, secs(now_ms))
+        chats.insert(chat);
+        let chats: Vec<Option<&str>> = chats.into_iter().collect();
+        self.limit_states(snapshot, sub, &chats, true, secs(now_ms))
     }
+}
+
+/// Marks a decision allowed for a fallback model (SPEC §11).
+fn with_fallback(mut d: Decision, asked: &Action, fallback: Option<&Action>) -> Decision {
+    if let Some(f) = fallback {
+        d.model = f.model().map(str::to_string);
+        d.fallback_from = asked.model().map(str::to_string);
+    }
+    d
 }
 
 /// The ledger as it stands at `now`: holds whose time is up no longer
@@ -990,7 +1209,7 @@ impl Engine {
 fn as_of(ledger: &Ledger, now: i64) -> std::borrow::Cow<'_, Ledger> {
     if ledger.holds.iter().any(|h| h.expires <= now) {
         let mut l = ledger.clone();
-        l.expire(now);
+        let _ = l.expire(now);
         std::borrow::Cow::Owned(l)
     } else {
         std::borrow::Cow::Borrowed(ledger)
@@ -1040,16 +1259,14 @@ fn limit_state(
         metric: limit.metric.as_str().to_string(),
         scope: limit.scope.as_str().to_string(),
         window: limit.window.to_string(),
-        chat_id: if limit.window == Window::Chat {
-            chat.map(str::to_string)
-        } else {
-            None
-        },
+        chat_id: (limit.window == Window::Chat).then(|| chat.map(str::to_string)),
         limit: a(limit.max),
         used: a(used),
         requested: requested.map(a),
         remaining: a(limit.max.saturating_sub(used)),
         resets_at: resets_at.map(rfc3339),
+        credits: None,
+        from_credits: None,
     }
 }
 
@@ -1107,12 +1324,16 @@ mod tests {
         let e = engine();
         let mut l = Ledger::default();
         let o = Options::default();
-        let d = e.reserve(&mut l, Some(&sub()), &msg("paid", 300, 300), NOW, None, &o);
+        let d = e
+            .reserve(&mut l, Some(&sub()), &msg("paid", 300, 300), NOW, None, &o)
+            .unwrap();
         assert!(d.allowed, "{d:?}");
         assert_eq!(l.counters.len(), 3, "messages, tokens and cost all moved");
         let before = l.clone();
         // 600 + 600 > 1000 tokens: denied, nothing moves.
-        let d = e.reserve(&mut l, Some(&sub()), &msg("paid", 300, 300), NOW, None, &o);
+        let d = e
+            .reserve(&mut l, Some(&sub()), &msg("paid", 300, 300), NOW, None, &o)
+            .unwrap();
         assert_eq!(d.code, Code::InsufficientBudget);
         assert_eq!(
             d.message,
@@ -1127,14 +1348,16 @@ mod tests {
         let mut l = Ledger::default();
         let o = Options::default();
         for _ in 0..2 {
-            let d = e.reserve(
-                &mut l,
-                Some(&sub()),
-                &msg("free:free", 10, 490),
-                NOW,
-                None,
-                &o,
-            );
+            let d = e
+                .reserve(
+                    &mut l,
+                    Some(&sub()),
+                    &msg("free:free", 10, 490),
+                    NOW,
+                    None,
+                    &o,
+                )
+                .unwrap();
             let id = d.hold.unwrap().id;
             e.commit(
                 &mut l,
@@ -1173,8 +1396,8 @@ mod tests {
         assert_eq!(d.code, Code::WindowExceeded);
         assert_eq!(
             d.retry_after_s,
-            Some(3600 + 60),
-            "the bucket of NOW leaves at NOW+60+3600"
+            Some(3600),
+            "the usage of NOW leaves the window at NOW+3600"
         );
     }
 
@@ -1255,10 +1478,13 @@ mod tests {
         for _ in 0..2 {
             assert!(
                 e.reserve(&mut l, Some(&sub()), &msg("free:free", 1, 1), NOW, None, &o)
+                    .unwrap()
                     .allowed
             );
         }
-        let d = e.reserve(&mut l, Some(&sub()), &msg("free:free", 1, 1), NOW, None, &o);
+        let d = e
+            .reserve(&mut l, Some(&sub()), &msg("free:free", 1, 1), NOW, None, &o)
+            .unwrap();
         assert_eq!((d.code, d.retry_after_s), (Code::ConcurrencyExceeded, None));
         // After the TTL the holds expire and the slot frees up.
         let later = NOW + 301_000;
@@ -1271,6 +1497,7 @@ mod tests {
                 None,
                 &o
             )
+            .unwrap()
             .allowed
         );
     }
@@ -1280,16 +1507,82 @@ mod tests {
         let e = engine();
         let mut l = Ledger::default();
         let o = Options::default();
-        let a = e.reserve(&mut l, Some(&sub()), &msg("paid", 1, 1), NOW, Some("k"), &o);
-        let b = e.reserve(
+        let a = e
+            .reserve(
+                &mut l,
+                Some(&sub()),
+                &msg("paid", 1, 1),
+                NOW,
+                Some(Idem {
+                    key: "k",
+                    fingerprint: "f",
+                }),
+                &o,
+            )
+            .unwrap();
+        let b = e
+            .reserve(
+                &mut l,
+                Some(&sub()),
+                &msg("paid", 1, 1),
+                NOW + 5,
+                Some(Idem {
+                    key: "k",
+                    fingerprint: "f",
+                }),
+                &o,
+            )
+            .unwrap();
+        assert_eq!(a, b);
+        assert_eq!(l.holds.len(), 1);
+        // The same key with another request is refused and holds nothing.
+        let other = Idem {
+            key: "k",
+            fingerprint: "g",
+        };
+        let c = e.reserve(
             &mut l,
             Some(&sub()),
             &msg("paid", 1, 1),
-            NOW + 5,
-            Some("k"),
+            NOW,
+            Some(other),
             &o,
         );
-        assert_eq!(a, b);
+        assert_eq!(c, Err(KeyReused));
         assert_eq!(l.holds.len(), 1);
+    }
+
+    #[test]
+    fn a_denial_is_not_remembered_under_its_key() {
+        let e = engine();
+        let mut l = Ledger::default();
+        let o = Options::default();
+        let k = Idem {
+            key: "k",
+            fingerprint: "f",
+        };
+        // 1001 tokens never fit the 1h window of 1000.
+        let big = msg("free:free", 1, 1000);
+        assert!(
+            !e.reserve(&mut l, Some(&sub()), &big, NOW, Some(k), &o)
+                .unwrap()
+                .allowed
+        );
+        assert!(l.idem.is_empty());
+        let small = Idem {
+            key: "k",
+            fingerprint: "f",
+        };
+        let d = e
+            .reserve(
+                &mut l,
+                Some(&sub()),
+                &msg("free:free", 1, 1),
+                NOW,
+                Some(small),
+                &o,
+            )
+            .unwrap();
+        assert!(d.allowed);
     }
 }

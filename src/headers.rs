@@ -112,6 +112,8 @@ mod tests {
             requested: None,
             remaining: Amount::Count(remaining),
             resets_at: resets.map(str::to_string),
+            credits: None,
+            from_credits: None,
         }
     }
 

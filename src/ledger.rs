@@ -1,29 +1,80 @@
-//! One user's usage state: a counter per limit, the open holds, the holds
-//! recently closed, and recent idempotency keys.
+//! One user's books: a counter per limit, the open holds, the holds closed
+//! in the last day, and the idempotency keys of the last day.
 //!
-//! Everything here is plain data (serde) and bounded: old buckets, periods,
-//! closed holds and idempotency keys are dropped, so a ledger's size does not
-//! grow with the user's history. The rules that decide live in
-//! [`crate::engine`]; this module only keeps books.
+//! Everything here is plain data (serde). Counters are bounded by their
+//! windows (old buckets, periods, idle chats and long-ended subscriptions
+//! are dropped). Closed holds and idempotency keys are kept for
+//! [`CLOSED_RETENTION_S`] / [`IDEM_RETENTION_S`] **whatever their number**
+//! (SPEC §5): no amount of other activity pushes a late commit's hold or a
+//! retried key out. So that the books written on every request stay small,
+//! a Durable Object stores those two maps as rows of their own
+//! ([`Ledger::main_json`] + [`Ledger::take_changes`]); native callers may
+//! keep the whole ledger as one document ([`Ledger::to_json`]).
+//!
+//! The rules that decide live in [`crate::engine`]; this module only keeps
+//! books and the hold lifecycle's bookkeeping.
 
-use crate::limit::{Amounts, Metric};
+use crate::config::OnExpiry;
+use crate::credits::{self, Draw, Grant};
+use crate::limit::{Amounts, Metric, Window};
 use crate::window::{self, Counter, Slot};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-/// Bumped when the stored shape changes incompatibly.
-pub const LEDGER_VERSION: u32 = 1;
-/// Closed holds remembered (for idempotent commit/release and late commits).
-/// Retries come within seconds and late commits within minutes of a hold's
-/// TTL; remembering more only grows the ledger stored on every request.
-pub const MAX_CLOSED: usize = 32;
-/// How long a closed hold is remembered, in seconds (expired ones twice as
-/// long, for late commits).
-pub const CLOSED_RETENTION_S: i64 = 6 * 3_600;
-/// Idempotency keys remembered.
-pub const MAX_IDEM: usize = 32;
+/// Bumped when the stored shape changes; older versions are migrated by
+/// [`Ledger::from_json`], never refused.
+pub const LEDGER_VERSION: u32 = 2;
+/// How long a closed hold is remembered, in seconds: a late commit within a
+/// day of expiry counts, a commit within a day of a release answers 409, and
+/// a repeated commit within a day is recognised as a duplicate.
+pub const CLOSED_RETENTION_S: i64 = 24 * 3_600;
 /// How long an idempotency key is remembered, in seconds.
-pub const IDEM_RETENTION_S: i64 = 3_600;
+pub const IDEM_RETENTION_S: i64 = 24 * 3_600;
+
+/// Amounts per metric, stored as a list so that a metric added later does
+/// not make stored books unreadable (a shorter list reads with zeros).
+mod amounts {
+    use crate::limit::Amounts;
+    use serde::{de, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(a: &Amounts, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(a.iter())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Amounts, D::Error> {
+        let v: Vec<u64> = Vec::deserialize(d)?;
+        from_vec(v).map_err(de::Error::custom)
+    }
+
+    pub fn from_vec(v: Vec<u64>) -> Result<Amounts, String> {
+        let mut a = Amounts::default();
+        if v.len() > a.len() && v[a.len()..].iter().any(|n| *n != 0) {
+            return Err(format!(
+                "{} metrics stored, this build knows {}",
+                v.len(),
+                a.len()
+            ));
+        }
+        for (slot, n) in a.iter_mut().zip(v) {
+            *slot = n;
+        }
+        Ok(a)
+    }
+
+    pub mod opt {
+        use super::*;
+        pub fn serialize<S: Serializer>(a: &Option<Amounts>, s: S) -> Result<S::Ok, S::Error> {
+            match a {
+                Some(a) => s.collect_seq(a.iter()),
+                None => s.serialize_none(),
+            }
+        }
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Amounts>, D::Error> {
+            let v: Option<Vec<u64>> = Option::deserialize(d)?;
+            v.map(from_vec).transpose().map_err(de::Error::custom)
+        }
+    }
+}
 
 /// One amount put on one limit's counter by a hold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,12 +88,43 @@ pub struct Charge {
     pub slot: Slot,
     #[serde(rename = "a")]
     pub amount: u64,
+    /// The limit draws on credits (SPEC §9): `amount` is the part the plan
+    /// paid, the hold's draws paid the rest.
+    #[serde(rename = "o", default, skip_serializing_if = "std::ops::Not::not")]
+    pub overflow: bool,
 }
 
 impl Charge {
     pub fn metric(&self) -> Metric {
-        Metric::ALL[usize::from(self.metric).min(5)]
+        Metric::ALL[usize::from(self.metric).min(Metric::ALL.len() - 1)]
     }
+}
+
+/// The window of a limit key (`tokens|all|1h` → `1h`).
+pub fn window_of_key(key: &str) -> Option<Window> {
+    key.rsplit('|').next().and_then(|w| Window::parse(w).ok())
+}
+
+/// Who opened a hold, and so who may settle it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Origin {
+    /// `POST /v1/reserve`: settled by a token with the `settle` scope.
+    #[default]
+    #[serde(rename = "a")]
+    Api,
+    /// The gateway's own model calls: only the gateway settles them.
+    #[serde(rename = "g")]
+    Gateway,
+}
+
+impl Origin {
+    fn is_api(&self) -> bool {
+        *self == Origin::Api
+    }
+}
+
+fn is_release(p: &OnExpiry) -> bool {
+    *p == OnExpiry::Release
 }
 
 /// Usage reserved by an allowed action, waiting for its real figures.
@@ -60,10 +142,36 @@ pub struct Hold {
     #[serde(rename = "o", default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     /// The estimate per metric.
-    #[serde(rename = "e")]
+    #[serde(rename = "e", with = "amounts")]
     pub est: Amounts,
     #[serde(rename = "g")]
     pub charges: Vec<Charge>,
+    #[serde(rename = "w", default, skip_serializing_if = "Origin::is_api")]
+    pub origin: Origin,
+    /// The latest it may be extended to (unix s); `None` for holds stored by
+    /// revision 1 (then `created` + the config's `hold_max_ttl_s`).
+    #[serde(rename = "mx", default, skip_serializing_if = "Option::is_none")]
+    pub max_expires: Option<i64>,
+    #[serde(rename = "p", default, skip_serializing_if = "is_release")]
+    pub on_expiry: OnExpiry,
+    /// The plan, subscription and chat it was reserved under, so a commit
+    /// that must count on other limits (another model answered, a reported
+    /// cost on a free model) finds them.
+    #[serde(rename = "pl", default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
+    #[serde(rename = "su", default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    #[serde(rename = "se", default, skip_serializing_if = "Option::is_none")]
+    pub sub_ends: Option<i64>,
+    #[serde(rename = "ch", default, skip_serializing_if = "Option::is_none")]
+    pub chat: Option<String>,
+    /// The metrics its action counts (bit `Metric::idx`); `None` for holds
+    /// stored by revision 1.
+    #[serde(rename = "tm", default, skip_serializing_if = "Option::is_none")]
+    pub touched: Option<u8>,
+    /// What it drew from the user's grants (SPEC §9), settled like its charges.
+    #[serde(rename = "cr", default, skip_serializing_if = "Vec::is_empty")]
+    pub draws: Vec<Draw>,
 }
 
 /// How a hold ended.
@@ -73,12 +181,32 @@ pub enum HoldEnd {
     Committed,
     #[serde(rename = "r")]
     Released,
-    /// Released by the alarm; a commit may still come ("late").
+    /// Its time ran out; a commit may still come ("late").
     #[serde(rename = "x")]
     Expired,
 }
 
-/// A hold that has ended, remembered for a while.
+/// The figures a commit was asked with, kept to tell a repeated commit
+/// (same figures: a duplicate) from a conflicting one (409).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitRequest {
+    #[serde(rename = "i")]
+    pub input_tokens: u64,
+    #[serde(rename = "o")]
+    pub output_tokens: u64,
+    /// Micro-dollars.
+    #[serde(rename = "c", default, skip_serializing_if = "Option::is_none")]
+    pub cost_micros: Option<u64>,
+    #[serde(rename = "g", default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<u64>,
+    #[serde(rename = "f", default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<u64>,
+    /// The model that answered, when another than the reserved one.
+    #[serde(rename = "m", default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+}
+
+/// A hold that has ended, remembered for [`CLOSED_RETENTION_S`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClosedHold {
     pub id: String,
@@ -89,30 +217,59 @@ pub struct ClosedHold {
     /// Committed: whether it came after expiry.
     #[serde(rename = "l", default)]
     pub late: bool,
+    /// Committed: what the commit asked (`None` for revision 1's holds).
+    #[serde(rename = "q", default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<CommitRequest>,
     /// Committed: the real usage recorded.
-    #[serde(rename = "u", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "u",
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "amounts::opt"
+    )]
     pub usage: Option<Amounts>,
-    /// Expired: where the estimate had been, so a late commit can record the real usage there.
-    #[serde(rename = "g", default, skip_serializing_if = "Vec::is_empty")]
-    pub charges: Vec<Charge>,
-    /// Expired: the hold's estimate, so that a late commit derives its real
-    /// figures (an image's cost from its count) exactly as an on-time one.
-    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
-    pub est: Option<Amounts>,
+    /// Expired: the hold as it was, so a late commit records the real usage
+    /// exactly where an on-time one would have.
+    #[serde(rename = "h", default, skip_serializing_if = "Option::is_none")]
+    pub hold: Option<Hold>,
+    /// Expired: the estimate was left on the counters (`on_hold_expiry: charge`).
+    #[serde(rename = "ce", default)]
+    pub charged: bool,
     #[serde(rename = "t", default)]
     pub kind: String,
     #[serde(rename = "o", default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    #[serde(rename = "w", default, skip_serializing_if = "Origin::is_api")]
+    pub origin: Origin,
 }
 
-/// A recently seen `Idempotency-Key` and the answer it got.
+/// A recently seen `Idempotency-Key`: what it was sent with, and the
+/// (allowed) answer it got.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdemEntry {
-    pub key: String,
     pub at: i64,
+    /// [`crate::idem::fingerprint`] of the request.
+    #[serde(default)]
+    pub fp: String,
     /// The decision as JSON, replayed verbatim.
     pub answer: String,
 }
+
+/// What changed in the closed holds and idempotency keys since the last
+/// [`Ledger::take_changes`]. Never part of equality.
+#[derive(Debug, Clone, Default)]
+struct Dirty {
+    closed: BTreeSet<String>,
+    idem: BTreeSet<String>,
+}
+
+impl PartialEq for Dirty {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Dirty {}
 
 /// One user's books.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,13 +280,37 @@ pub struct Ledger {
     pub counters: BTreeMap<String, Counter>,
     #[serde(rename = "h", default)]
     pub holds: Vec<Hold>,
-    #[serde(rename = "x", default)]
-    pub closed: Vec<ClosedHold>,
-    #[serde(rename = "i", default)]
-    pub idem: Vec<IdemEntry>,
     /// Next hold number.
     #[serde(rename = "n", default)]
     pub next_hold: u64,
+    #[serde(rename = "x", default)]
+    pub closed: BTreeMap<String, ClosedHold>,
+    #[serde(rename = "i", default)]
+    pub idem: BTreeMap<String, IdemEntry>,
+    /// Credits (SPEC §9): every grant, spent, expired and revoked ones
+    /// included (the admin explain lists them). Absent from books written
+    /// before credits existed.
+    #[serde(rename = "gr", default, skip_serializing_if = "Vec::is_empty")]
+    pub grants: Vec<Grant>,
+    /// Warnings (SPEC §10): per limit (and chat), the period and the
+    /// highest threshold already warned in it, so a threshold warns once
+    /// per limit per period.
+    #[serde(rename = "wn", default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub warned: BTreeMap<String, Warned>,
+    #[serde(skip)]
+    dirty: Dirty,
+}
+
+/// The warnings already given for one limit in one period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Warned {
+    /// Which period (see `Engine`'s warnings): a calendar period's end, a
+    /// subscription id, a rolling window's slice of time.
+    #[serde(rename = "p")]
+    pub period: String,
+    /// The highest threshold warned, in thousandths.
+    #[serde(rename = "t")]
+    pub threshold: u16,
 }
 
 impl Default for Ledger {
@@ -138,9 +319,141 @@ impl Default for Ledger {
             version: LEDGER_VERSION,
             counters: BTreeMap::new(),
             holds: Vec::new(),
-            closed: Vec::new(),
-            idem: Vec::new(),
             next_hold: 1,
+            closed: BTreeMap::new(),
+            idem: BTreeMap::new(),
+            grants: Vec::new(),
+            warned: BTreeMap::new(),
+            dirty: Dirty::default(),
+        }
+    }
+}
+
+/// The part of the books written on every request.
+#[derive(Serialize)]
+struct Main<'a> {
+    v: u32,
+    c: &'a BTreeMap<String, Counter>,
+    h: &'a [Hold],
+    n: u64,
+    #[serde(skip_serializing_if = "<[Grant]>::is_empty")]
+    gr: &'a [Grant],
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    wn: &'a BTreeMap<String, Warned>,
+}
+
+/// Rows to write or delete, for a store that keeps closed holds and
+/// idempotency keys apart from the main document.
+#[derive(Debug, Default, PartialEq)]
+pub struct Changes {
+    /// `(hold id, JSON, forget after (unix s))`.
+    pub closed_put: Vec<(String, String, i64)>,
+    pub closed_del: Vec<String>,
+    /// `(key, JSON, forget after (unix s))`.
+    pub idem_put: Vec<(String, String, i64)>,
+    pub idem_del: Vec<String>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.closed_put.is_empty()
+            && self.closed_del.is_empty()
+            && self.idem_put.is_empty()
+            && self.idem_del.is_empty()
+    }
+}
+
+/// Revision 1's stored shapes, read only to migrate them.
+mod v1 {
+    use super::*;
+
+    #[derive(Deserialize)]
+    pub struct Ledger {
+        #[serde(rename = "c", default)]
+        pub counters: BTreeMap<String, Counter>,
+        #[serde(rename = "h", default)]
+        pub holds: Vec<Hold>,
+        #[serde(rename = "x", default)]
+        pub closed: Vec<ClosedHold>,
+        #[serde(rename = "i", default)]
+        pub idem: Vec<IdemEntry>,
+        #[serde(rename = "n", default)]
+        pub next_hold: u64,
+    }
+
+    #[derive(Deserialize)]
+    pub struct ClosedHold {
+        pub id: String,
+        #[serde(rename = "at")]
+        pub closed_at: i64,
+        #[serde(rename = "e")]
+        pub end: HoldEnd,
+        #[serde(rename = "l", default)]
+        pub late: bool,
+        #[serde(rename = "u", default, with = "amounts::opt")]
+        pub usage: Option<Amounts>,
+        #[serde(rename = "g", default)]
+        pub charges: Vec<Charge>,
+        #[serde(rename = "s", default, with = "amounts::opt")]
+        pub est: Option<Amounts>,
+        #[serde(rename = "t", default)]
+        pub kind: String,
+        #[serde(rename = "o", default)]
+        pub model: Option<String>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct IdemEntry {
+        pub key: String,
+        pub at: i64,
+        pub answer: String,
+    }
+
+    impl ClosedHold {
+        /// An expired hold of revision 1 kept its charges and estimate: it
+        /// becomes a closed hold carrying the hold, as today's do.
+        pub fn upgrade(self) -> super::ClosedHold {
+            let hold = (self.end == HoldEnd::Expired).then(|| {
+                let est = self.est.unwrap_or_else(|| {
+                    let mut e = Amounts::default();
+                    for c in &self.charges {
+                        let i = c.metric().idx();
+                        e[i] = e[i].max(c.amount);
+                    }
+                    e
+                });
+                Hold {
+                    id: self.id.clone(),
+                    created: self.closed_at,
+                    expires: self.closed_at,
+                    kind: self.kind.clone(),
+                    model: self.model.clone(),
+                    est,
+                    charges: self.charges,
+                    origin: Origin::Api,
+                    max_expires: None,
+                    on_expiry: OnExpiry::Release,
+                    plan: None,
+                    sub: None,
+                    sub_ends: None,
+                    chat: None,
+                    touched: None,
+                    draws: Vec::new(),
+                }
+            });
+            super::ClosedHold {
+                id: self.id,
+                closed_at: self.closed_at,
+                end: self.end,
+                late: self.late,
+                request: None,
+                usage: self.usage,
+                hold,
+                charged: false,
+                kind: self.kind,
+                model: self.model,
+                origin: Origin::Api,
+            }
         }
     }
 }
@@ -148,10 +461,16 @@ impl Default for Ledger {
 /// Why a hold operation could not be done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HoldError {
-    /// No such hold (never existed, or forgotten long ago).
+    /// No such hold (never existed, or forgotten a day after it closed).
     Unknown,
-    /// Commit after an explicit release.
+    /// Commit or extend after an explicit release.
     Released,
+    /// A second commit with other figures, or an extend after the commit.
+    Committed,
+    /// Extend after the hold's time ran out.
+    Expired,
+    /// A gateway hold, settled by someone else than the gateway.
+    OwnedByGateway,
 }
 
 impl HoldError {
@@ -159,12 +478,16 @@ impl HoldError {
         match self {
             HoldError::Unknown => "hold_unknown",
             HoldError::Released => "hold_released",
+            HoldError::Committed => "hold_committed",
+            HoldError::Expired => "hold_expired",
+            HoldError::OwnedByGateway => "hold_owned_by_gateway",
         }
     }
     pub fn status(self) -> u16 {
         match self {
             HoldError::Unknown => 404,
-            HoldError::Released => 409,
+            HoldError::OwnedByGateway => 403,
+            _ => 409,
         }
     }
 }
@@ -175,7 +498,7 @@ pub struct Committed {
     pub usage: Amounts,
     /// The hold had expired; the usage was recorded all the same.
     pub late: bool,
-    /// This hold had been committed before; nothing changed now.
+    /// This hold had been committed before with the same figures; nothing changed now.
     pub duplicate: bool,
     pub kind: String,
     pub model: Option<String>,
@@ -192,22 +515,128 @@ pub enum Released {
 }
 
 impl Ledger {
-    /// Reads a stored ledger; `None` when it is not one (the caller starts afresh
-    /// only if it knows the data was never a ledger: it must not silently drop counts).
+    /// Reads stored books: today's shape, or revision 1's (migrated: its
+    /// closed holds and keys become entries to store as rows, see
+    /// [`Ledger::take_changes`]). An error means the text is not books at
+    /// all; the caller must not silently start afresh over it.
     pub fn from_json(s: &str) -> Result<Ledger, String> {
-        let l: Ledger = serde_json::from_str(s).map_err(|e| e.to_string())?;
-        if l.version != LEDGER_VERSION {
-            return Err(format!("unsupported ledger version {}", l.version));
+        #[derive(Deserialize)]
+        struct Version {
+            v: u32,
+        }
+        let v: Version = serde_json::from_str(s).map_err(|e| e.to_string())?;
+        let mut l = match v.v {
+            1 => {
+                let old: v1::Ledger = serde_json::from_str(s).map_err(|e| e.to_string())?;
+                let mut l = Ledger {
+                    counters: old.counters,
+                    holds: old.holds,
+                    next_hold: old.next_hold,
+                    ..Ledger::default()
+                };
+                for c in old.closed {
+                    let c = c.upgrade();
+                    l.dirty.closed.insert(c.id.clone());
+                    l.closed.insert(c.id.clone(), c);
+                }
+                for e in old.idem {
+                    l.dirty.idem.insert(e.key.clone());
+                    // Revision 1 kept no fingerprint: the first retry's own
+                    // fingerprint is taken as the key's (see `idem_get`).
+                    l.idem.insert(
+                        e.key,
+                        IdemEntry {
+                            at: e.at,
+                            fp: String::new(),
+                            answer: e.answer,
+                        },
+                    );
+                }
+                l
+            }
+            LEDGER_VERSION => serde_json::from_str(s).map_err(|e| e.to_string())?,
+            n => return Err(format!("unsupported ledger version {n}")),
+        };
+        l.version = LEDGER_VERSION;
+        for c in l.counters.values_mut() {
+            window::upgrade(c);
         }
         Ok(l)
     }
 
+    /// Builds the books from a main document and separately stored rows
+    /// (closed holds, and idempotency entries with their keys).
+    pub fn from_parts<'a>(
+        main: &str,
+        closed: impl IntoIterator<Item = &'a str>,
+        idem: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Ledger, String> {
+        let mut l = Ledger::from_json(main)?;
+        for row in closed {
+            let c: ClosedHold = serde_json::from_str(row).map_err(|e| e.to_string())?;
+            l.closed.insert(c.id.clone(), c);
+        }
+        for (k, row) in idem {
+            let e: IdemEntry = serde_json::from_str(row).map_err(|e| e.to_string())?;
+            l.idem.insert(k.to_string(), e);
+        }
+        Ok(l)
+    }
+
+    /// The whole books as one document.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a ledger always serialises")
     }
 
+    /// The books without closed holds and idempotency keys (stored apart).
+    pub fn main_json(&self) -> String {
+        serde_json::to_string(&Main {
+            v: self.version,
+            c: &self.counters,
+            h: &self.holds,
+            n: self.next_hold,
+            gr: &self.grants,
+            wn: &self.warned,
+        })
+        .expect("a ledger always serialises")
+    }
+
+    /// The closed holds and idempotency keys added, changed or forgotten
+    /// since the last call, as rows to write and delete.
+    pub fn take_changes(&mut self) -> Changes {
+        let d = std::mem::take(&mut self.dirty);
+        let mut ch = Changes::default();
+        for id in d.closed {
+            match self.closed.get(&id) {
+                Some(c) => ch.closed_put.push((
+                    id,
+                    serde_json::to_string(c).expect("serialises"),
+                    c.closed_at + CLOSED_RETENTION_S,
+                )),
+                None => ch.closed_del.push(id),
+            }
+        }
+        for k in d.idem {
+            match self.idem.get(&k) {
+                Some(e) => ch.idem_put.push((
+                    k,
+                    serde_json::to_string(e).expect("serialises"),
+                    e.at + IDEM_RETENTION_S,
+                )),
+                None => ch.idem_del.push(k),
+            }
+        }
+        ch
+    }
+
     pub fn hold(&self, id: &str) -> Option<&Hold> {
         self.holds.iter().find(|h| h.id == id)
+    }
+
+    /// Takes an open hold out of the list.
+    pub fn take_open(&mut self, id: &str) -> Option<Hold> {
+        let pos = self.holds.iter().position(|h| h.id == id)?;
+        Some(self.holds.remove(pos))
     }
 
     /// Open holds at `now` (expired ones waiting for the alarm do not count).
@@ -215,55 +644,69 @@ impl Ledger {
         self.holds.iter().filter(|h| h.expires > now).count()
     }
 
-    /// The earliest moment a hold expires: when the alarm should run.
+    /// The earliest moment a hold expires.
     pub fn next_expiry(&self) -> Option<i64> {
         self.holds.iter().map(|h| h.expires).min()
     }
 
-    fn undo_charges(&mut self, charges: &[Charge]) {
-        for c in charges {
-            window::adjust(self.counters.get_mut(&c.key), &c.slot, c.amount, 0);
-        }
+    /// When the alarm should next run: a hold's expiry, or the moment a
+    /// closed hold or key is due to be forgotten (so storage is swept even
+    /// for a user who stops calling).
+    pub fn next_wakeup(&self) -> Option<i64> {
+        let closed = self
+            .closed
+            .values()
+            .map(|c| c.closed_at + CLOSED_RETENTION_S);
+        let idem = self.idem.values().map(|e| e.at + IDEM_RETENTION_S);
+        self.next_expiry()
+            .into_iter()
+            .chain(closed)
+            .chain(idem)
+            .min()
     }
 
-    /// The counter a charge's real usage goes to. A rolling or chat counter
-    /// may have been dropped while it held nothing (see [`window::adjust`]);
-    /// when there is real usage to record, it is recreated empty first.
-    fn counter_for(&mut self, c: &Charge, real: u64) -> Option<&mut Counter> {
-        if real > 0 && !self.counters.contains_key(&c.key) {
-            let fresh = match c.slot {
-                Slot::Bucket(_) => c
-                    .key
-                    .rsplit('|')
-                    .next()
-                    .and_then(|w| crate::limit::Window::parse(w).ok())
-                    .and_then(|w| w.rolling_secs())
-                    .map(|len| window::rolling(window::bucket_secs(len))),
-                Slot::Chat(_) => Some(Counter::Chat { m: BTreeMap::new() }),
-                _ => None,
-            };
-            if let Some(f) = fresh {
-                self.counters.insert(c.key.clone(), f);
+    /// The counter a limit's real usage goes to. A rolling, subscription,
+    /// chat or lifetime counter may have been dropped while it held nothing;
+    /// when there is real usage to record it is recreated empty first.
+    pub fn counter_for(&mut self, key: &str, real: u64) -> Option<&mut Counter> {
+        if real > 0 && !self.counters.contains_key(key) {
+            if let Some(f) = window_of_key(key).and_then(window::fresh) {
+                self.counters.insert(key.to_string(), f);
             }
         }
-        self.counters.get_mut(&c.key)
+        self.counters.get_mut(key)
     }
 
-    fn remember(&mut self, closed: ClosedHold) {
-        self.closed.push(closed);
-        if self.closed.len() > MAX_CLOSED {
-            let extra = self.closed.len() - MAX_CLOSED;
-            self.closed.drain(..extra);
+    /// Takes a hold's charges back off the counters.
+    pub fn undo_charges(&mut self, charges: &[Charge], now: i64) {
+        for c in charges {
+            window::adjust(self.counters.get_mut(&c.key), &c.slot, c.amount, 0, now);
         }
+    }
+
+    /// Remembers a closed hold (replacing an earlier state of it).
+    pub fn put_closed(&mut self, c: ClosedHold) {
+        self.dirty.closed.insert(c.id.clone());
+        self.closed.insert(c.id.clone(), c);
     }
 
     /// Forgets closed holds and idempotency keys past their retention.
     pub fn forget_old(&mut self, now: i64) {
-        self.closed.retain(|c| {
-            now - c.closed_at < CLOSED_RETENTION_S
-                || c.end == HoldEnd::Expired && now - c.closed_at < 2 * CLOSED_RETENTION_S
+        let dirty = &mut self.dirty;
+        self.closed.retain(|id, c| {
+            let keep = now - c.closed_at < CLOSED_RETENTION_S;
+            if !keep {
+                dirty.closed.insert(id.clone());
+            }
+            keep
         });
-        self.idem.retain(|e| now - e.at < IDEM_RETENTION_S);
+        self.idem.retain(|k, e| {
+            let keep = now - e.at < IDEM_RETENTION_S;
+            if !keep {
+                dirty.idem.insert(k.clone());
+            }
+            keep
+        });
     }
 
     /// Records a new open hold (its charges are already on the counters).
@@ -278,149 +721,150 @@ impl Ledger {
         format!("h{n}")
     }
 
-    /// Replaces a hold's estimate by the real `usage` (per metric).
-    pub fn commit(&mut self, id: &str, usage: Amounts, now: i64) -> Result<Committed, HoldError> {
-        if let Some(pos) = self.holds.iter().position(|h| h.id == id) {
-            let hold = self.holds.remove(pos);
-            for c in &hold.charges {
-                let real = usage[c.metric().idx()];
-                window::adjust(self.counter_for(c, real), &c.slot, c.amount, real);
-            }
-            self.remember(ClosedHold {
-                id: hold.id,
-                closed_at: now,
-                end: HoldEnd::Committed,
-                late: false,
-                usage: Some(usage),
-                charges: Vec::new(),
-                est: None,
-                kind: hold.kind.clone(),
-                model: hold.model.clone(),
-            });
-            return Ok(Committed {
-                usage,
-                late: false,
-                duplicate: false,
-                kind: hold.kind,
-                model: hold.model,
-            });
+    /// Ends every hold whose time is up: its estimate is taken back
+    /// (`release` policy) or left as the usage (`charge`), and the hold is
+    /// remembered so a late commit records the real figures. Returns the
+    /// holds that expired.
+    pub fn expire(&mut self, now: i64) -> Vec<ClosedHold> {
+        if !self.holds.iter().any(|h| h.expires <= now) {
+            return Vec::new();
         }
-        let Some(pos) = self.closed.iter().position(|c| c.id == id) else {
-            return Err(HoldError::Unknown);
-        };
-        match self.closed[pos].end {
-            HoldEnd::Released => Err(HoldError::Released),
-            HoldEnd::Committed => {
-                let c = &self.closed[pos];
-                Ok(Committed {
-                    usage: c.usage.unwrap_or_default(),
-                    late: c.late,
-                    duplicate: true,
-                    kind: c.kind.clone(),
-                    model: c.model.clone(),
-                })
-            }
-            HoldEnd::Expired => {
-                // It happened: record the real usage where the estimate had been.
-                let charges = std::mem::take(&mut self.closed[pos].charges);
-                for c in &charges {
-                    let real = usage[c.metric().idx()];
-                    window::adjust(self.counter_for(c, real), &c.slot, 0, real);
-                }
-                let c = &mut self.closed[pos];
-                c.end = HoldEnd::Committed;
-                c.late = true;
-                c.usage = Some(usage);
-                c.est = None;
-                c.closed_at = now;
-                Ok(Committed {
-                    usage,
-                    late: true,
-                    duplicate: false,
-                    kind: c.kind.clone(),
-                    model: c.model.clone(),
-                })
-            }
-        }
-    }
-
-    /// Drops a hold's estimate (the upstream failed).
-    pub fn release(&mut self, id: &str, now: i64) -> Result<Released, HoldError> {
-        if let Some(pos) = self.holds.iter().position(|h| h.id == id) {
-            let hold = self.holds.remove(pos);
-            self.undo_charges(&hold.charges);
-            self.remember(ClosedHold {
-                id: hold.id,
-                closed_at: now,
-                end: HoldEnd::Released,
-                late: false,
-                usage: None,
-                charges: Vec::new(),
-                est: None,
-                kind: hold.kind,
-                model: hold.model,
-            });
-            return Ok(Released::Now);
-        }
-        match self.closed.iter_mut().find(|c| c.id == id) {
-            None => Err(HoldError::Unknown),
-            Some(c) => match c.end {
-                HoldEnd::Committed => Ok(Released::AfterCommit),
-                HoldEnd::Released => Ok(Released::Already),
-                HoldEnd::Expired => {
-                    // An explicit release after expiry: no late commit may follow.
-                    c.end = HoldEnd::Released;
-                    c.charges.clear();
-                    c.est = None;
-                    Ok(Released::Already)
-                }
-            },
-        }
-    }
-
-    /// Releases every hold whose time is up (the Durable Object's alarm).
-    /// Returns how many expired.
-    pub fn expire(&mut self, now: i64) -> usize {
         let (due, keep): (Vec<Hold>, Vec<Hold>) = std::mem::take(&mut self.holds)
             .into_iter()
             .partition(|h| h.expires <= now);
         self.holds = keep;
-        let n = due.len();
+        let mut out = Vec::with_capacity(due.len());
         for hold in due {
-            self.undo_charges(&hold.charges);
-            self.remember(ClosedHold {
-                id: hold.id,
-                closed_at: now,
+            let charged = hold.on_expiry == OnExpiry::Charge;
+            if !charged {
+                self.undo_charges(&hold.charges, now);
+                credits::give_back(&mut self.grants, &hold.draws);
+            }
+            let c = ClosedHold {
+                id: hold.id.clone(),
+                closed_at: hold.expires,
                 end: HoldEnd::Expired,
                 late: false,
+                request: None,
                 usage: None,
-                charges: hold.charges,
-                est: Some(hold.est),
+                kind: hold.kind.clone(),
+                model: hold.model.clone(),
+                origin: hold.origin,
+                charged,
+                hold: Some(hold),
+            };
+            out.push(c.clone());
+            self.put_closed(c);
+        }
+        out
+    }
+
+    /// Drops a hold's estimate (the upstream failed). Idempotent; after a
+    /// commit it changes nothing. An expired hold becomes released: no late
+    /// commit may follow, and an estimate charged at expiry is taken back.
+    pub fn release(&mut self, id: &str, now: i64) -> Result<Released, HoldError> {
+        if let Some(hold) = self.take_open(id) {
+            self.undo_charges(&hold.charges, now);
+            credits::give_back(&mut self.grants, &hold.draws);
+            self.put_closed(ClosedHold {
+                id: hold.id,
+                closed_at: now,
+                end: HoldEnd::Released,
+                late: false,
+                request: None,
+                usage: None,
+                hold: None,
+                charged: false,
                 kind: hold.kind,
                 model: hold.model,
+                origin: hold.origin,
             });
+            return Ok(Released::Now);
         }
-        n
+        let Some(c) = self.closed.get(id).cloned() else {
+            return Err(HoldError::Unknown);
+        };
+        match c.end {
+            HoldEnd::Committed => Ok(Released::AfterCommit),
+            HoldEnd::Released => Ok(Released::Already),
+            HoldEnd::Expired => {
+                if c.charged {
+                    if let Some(h) = &c.hold {
+                        self.undo_charges(&h.charges, now);
+                        credits::give_back(&mut self.grants, &h.draws);
+                    }
+                }
+                self.put_closed(ClosedHold {
+                    end: HoldEnd::Released,
+                    closed_at: now,
+                    hold: None,
+                    charged: false,
+                    ..c
+                });
+                Ok(Released::Already)
+            }
+        }
     }
 
-    /// The stored answer for an idempotency key, if seen recently.
-    pub fn idem_answer(&self, key: &str, now: i64) -> Option<&str> {
-        self.idem
-            .iter()
-            .find(|e| e.key == key && now - e.at < IDEM_RETENTION_S)
-            .map(|e| e.answer.as_str())
+    /// Moves an open hold's expiry to `until`, never past its maximum.
+    /// Returns the new expiry.
+    pub fn extend(&mut self, id: &str, until: i64, default_max: i64) -> Result<i64, HoldError> {
+        if let Some(h) = self.holds.iter_mut().find(|h| h.id == id) {
+            let max = h
+                .max_expires
+                .unwrap_or(h.created.saturating_add(default_max));
+            h.expires = until.min(max).max(h.created);
+            return Ok(h.expires);
+        }
+        match self.closed.get(id).map(|c| c.end) {
+            None => Err(HoldError::Unknown),
+            Some(HoldEnd::Committed) => Err(HoldError::Committed),
+            Some(HoldEnd::Released) => Err(HoldError::Released),
+            Some(HoldEnd::Expired) => Err(HoldError::Expired),
+        }
     }
 
-    pub fn remember_idem(&mut self, key: &str, answer: String, now: i64) {
-        self.idem.retain(|e| e.key != key);
-        self.idem.push(IdemEntry {
-            key: key.to_string(),
-            at: now,
-            answer,
-        });
-        if self.idem.len() > MAX_IDEM {
-            let extra = self.idem.len() - MAX_IDEM;
-            self.idem.drain(..extra);
+    /// The remembered entry of an idempotency key, if seen in the last day.
+    pub fn idem_get(&self, key: &str, now: i64) -> Option<&IdemEntry> {
+        self.idem.get(key).filter(|e| now - e.at < IDEM_RETENTION_S)
+    }
+
+    pub fn idem_put(&mut self, key: &str, entry: IdemEntry) {
+        self.dirty.idem.insert(key.to_string());
+        self.idem.insert(key.to_string(), entry);
+    }
+
+    /// Adds a grant (SPEC §9). A grant with an id already present changes
+    /// nothing (creating it again is idempotent); returns whether it was added.
+    pub fn add_grant(&mut self, g: Grant) -> bool {
+        if self.grants.iter().any(|x| x.id == g.id) {
+            return false;
+        }
+        self.grants.push(g);
+        true
+    }
+
+    /// Revokes a grant: what remains is removed (draws of open holds stay
+    /// spent). Returns the amount removed, `None` for an unknown grant.
+    pub fn revoke_grant(&mut self, id: &str, now: i64) -> Option<u64> {
+        let g = self.grants.iter_mut().find(|g| g.id == id)?;
+        let removed = g.remaining;
+        g.remaining = 0;
+        if g.revoked_at.is_none() {
+            g.revoked_at = Some(now);
+        }
+        Some(removed)
+    }
+
+    /// A fresh grant id (`g1`, `g2`, …) not used by any grant of this user.
+    pub fn new_grant_id(&self) -> String {
+        let mut n = self.grants.len() + 1;
+        loop {
+            let id = format!("g{n}");
+            if !self.grants.iter().any(|g| g.id == id) {
+                return id;
+            }
+            n += 1;
         }
     }
 
@@ -432,8 +876,15 @@ impl Ledger {
         for h in &mut self.holds {
             h.charges.retain(|c| !pick(&c.key));
         }
-        for c in &mut self.closed {
-            c.charges.retain(|c| !pick(&c.key));
+        let dirty = &mut self.dirty;
+        for (id, c) in self.closed.iter_mut() {
+            if let Some(h) = c.hold.as_mut() {
+                let n = h.charges.len();
+                h.charges.retain(|c| !pick(&c.key));
+                if h.charges.len() != n {
+                    dirty.closed.insert(id.clone());
+                }
+            }
         }
         before - self.counters.len()
     }
@@ -442,132 +893,73 @@ impl Ledger {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::calendar::Calendar;
-    use crate::limit::Window;
-    use crate::window::WinCtx;
 
-    fn with_hold(amount: u64, now: i64) -> Ledger {
-        let cal = Calendar::default();
-        let ctx = WinCtx {
-            now,
-            cal: &cal,
-            sub_id: Some("s"),
-            chat: None,
-        };
+    #[test]
+    fn amounts_read_shorter_lists_and_refuse_unknown_metrics() {
+        assert_eq!(amounts::from_vec(vec![1, 2]).unwrap(), [1, 2, 0, 0, 0, 0]);
+        assert_eq!(
+            amounts::from_vec(vec![1, 2, 3, 4, 5, 6, 0]).unwrap(),
+            [1, 2, 3, 4, 5, 6]
+        );
+        assert!(amounts::from_vec(vec![1, 2, 3, 4, 5, 6, 7]).is_err());
+    }
+
+    #[test]
+    fn version_2_books_written_before_credits_still_load() {
+        let text = include_str!("../tests/fixtures/v2-ledger-before-credits.json");
+        let l = Ledger::from_json(text).unwrap();
+        assert!(l.grants.is_empty());
+        assert_eq!(l.holds.len(), 1);
+        assert!(l.holds[0].draws.is_empty());
+        assert!(!l.holds[0].charges[0].overflow);
+        assert_eq!(l.next_hold, 2);
+        // Written back without credits, the document keeps its old shape.
+        let again: serde_json::Value = serde_json::from_str(&l.main_json()).unwrap();
+        let before: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(again, before);
+    }
+
+    #[test]
+    fn main_document_and_rows_rebuild_the_same_books() {
         let mut l = Ledger::default();
-        let mut slot = None;
-        let s = window::charge(&mut slot, Window::Lifetime, &ctx, amount);
-        l.counters
-            .insert("tokens|all|lifetime".into(), slot.unwrap());
-        let id = l.new_hold_id();
-        l.open(Hold {
-            id,
-            created: now,
-            expires: now + 300,
+        l.put_closed(ClosedHold {
+            id: "h1".into(),
+            closed_at: 10,
+            end: HoldEnd::Released,
+            late: false,
+            request: None,
+            usage: None,
+            hold: None,
+            charged: false,
             kind: "message".into(),
             model: None,
-            est: [0, amount, 0, 0, 0, 0],
-            charges: vec![Charge {
-                key: "tokens|all|lifetime".into(),
-                metric: 1,
-                slot: s,
-                amount,
-            }],
+            origin: Origin::Gateway,
         });
-        l
-    }
-
-    fn total(l: &Ledger) -> u64 {
-        match l.counters.get("tokens|all|lifetime") {
-            Some(Counter::Total { u }) => *u,
-            _ => 0,
-        }
-    }
-
-    #[test]
-    fn commit_replaces_the_estimate_once() {
-        let mut l = with_hold(100, 0);
-        let c = l.commit("h1", [0, 70, 0, 0, 0, 0], 1).unwrap();
-        assert!(!c.duplicate && !c.late);
-        assert_eq!(total(&l), 70);
-        let again = l.commit("h1", [0, 999, 0, 0, 0, 0], 2).unwrap();
-        assert!(again.duplicate);
-        assert_eq!(again.usage[1], 70);
-        assert_eq!(total(&l), 70);
-        assert_eq!(l.release("h1", 3), Ok(Released::AfterCommit));
-        assert_eq!(total(&l), 70);
-    }
-
-    #[test]
-    fn release_then_commit_is_refused() {
-        let mut l = with_hold(100, 0);
-        assert_eq!(l.release("h1", 1), Ok(Released::Now));
-        assert_eq!(total(&l), 0);
-        assert_eq!(l.release("h1", 1), Ok(Released::Already));
-        assert_eq!(l.commit("h1", [0; 6], 2), Err(HoldError::Released));
-        assert_eq!(l.commit("nope", [0; 6], 2), Err(HoldError::Unknown));
-        assert_eq!(l.release("nope", 2), Err(HoldError::Unknown));
-    }
-
-    #[test]
-    fn expiry_then_late_commit_records_usage() {
-        let mut l = with_hold(100, 0);
-        assert_eq!(l.expire(299), 0);
-        assert_eq!(l.expire(300), 1);
-        assert_eq!(total(&l), 0);
-        let c = l.commit("h1", [0, 120, 0, 0, 0, 0], 400).unwrap();
-        assert!(c.late);
-        assert_eq!(total(&l), 120);
-        assert!(l.commit("h1", [0, 120, 0, 0, 0, 0], 401).unwrap().duplicate);
-        assert_eq!(total(&l), 120);
-    }
-
-    #[test]
-    fn late_commit_after_the_alarm_pruned_the_bucket_records_usage() {
-        let cal = Calendar::default();
-        let w = Window::parse("1h").unwrap();
-        let ctx = |now| WinCtx {
-            now,
-            cal: &cal,
-            sub_id: None,
-            chat: None,
-        };
-        let key = "tokens|all|1h".to_string();
-        let mut l = Ledger::default();
-        let mut slot = None;
-        let s = window::charge(&mut slot, w, &ctx(0), 100);
-        l.counters.insert(key.clone(), slot.unwrap());
-        let id = l.new_hold_id();
-        l.open(Hold {
-            id: id.clone(),
-            created: 0,
-            expires: 300,
-            kind: "message".into(),
-            model: None,
-            est: [0, 100, 0, 0, 0, 0],
-            charges: vec![Charge {
-                key: key.clone(),
-                metric: 1,
-                slot: s,
-                amount: 100,
-            }],
-        });
-        assert_eq!(l.expire(300), 1);
-        // The alarm's housekeeping drops the now empty bucket and counter.
-        l.counters.retain(|_, c| {
-            window::prune(c, w, 360);
-            !window::is_idle(c, w, &ctx(360))
-        });
-        assert!(l.counters.is_empty());
-        assert!(l.commit(&id, [0, 90, 0, 0, 0, 0], 400).unwrap().late);
-        assert_eq!(window::used(l.counters.get(&key), w, &ctx(400)), 90);
-    }
-
-    #[test]
-    fn serialises_compactly_and_round_trips() {
-        let l = with_hold(100, 0);
-        let s = l.to_json();
-        assert_eq!(Ledger::from_json(&s).unwrap(), l);
+        l.idem_put(
+            "k1",
+            IdemEntry {
+                at: 10,
+                fp: "f".into(),
+                answer: "{}".into(),
+            },
+        );
+        let ch = l.take_changes();
+        assert_eq!(ch.closed_put.len(), 1);
+        assert_eq!(ch.idem_put.len(), 1);
+        assert!(l.take_changes().is_empty());
+        let back = Ledger::from_parts(
+            &l.main_json(),
+            ch.closed_put.iter().map(|(_, j, _)| j.as_str()),
+            ch.idem_put.iter().map(|(k, j, _)| (k.as_str(), j.as_str())),
+        )
+        .unwrap();
+        assert_eq!(back, l);
+        assert_eq!(Ledger::from_json(&l.to_json()).unwrap(), l);
         assert!(Ledger::from_json("{\"v\":99}").is_err());
+        // Forgotten a day later, as rows to delete.
+        l.forget_old(10 + CLOSED_RETENTION_S);
+        let ch = l.take_changes();
+        assert_eq!(ch.closed_del, ["h1"]);
+        assert_eq!(ch.idem_del, ["k1"]);
     }
 }

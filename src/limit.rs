@@ -251,6 +251,12 @@ pub struct Limit {
     pub window: Window,
     /// Micro-dollars for `cost_usd`. `0` means nothing is allowed, never "unlimited".
     pub max: u64,
+    /// `"overflow": "credits"`: the excess over `max` may be drawn from the
+    /// user's grants (SPEC §9). Without it the limit is never exceeded.
+    pub overflow_credits: bool,
+    /// This limit's own warning thresholds in thousandths of `max` (SPEC
+    /// §10); `None`: the config's `warn_at`.
+    pub warn_at: Option<Vec<u16>>,
 }
 
 impl Limit {

@@ -322,11 +322,15 @@ pub const PLACEHOLDERS: &[&str] = &[
     "file",
     "ext",
     "allowed",
+    "percent",
 ];
+
+/// The config key of the warning template (SPEC §10): `messages.<locale>.warning`.
+pub const WARNING: &str = "warning";
 
 /// Is `code` one whose message a config may override?
 pub fn is_known_code(code: &str) -> bool {
-    Code::parse(code).is_some()
+    Code::parse(code).is_some() || code == WARNING
 }
 
 /// Checks an override: balanced braces and only known placeholders.
@@ -364,17 +368,47 @@ pub struct MessageArgs<'a> {
     pub file: Option<&'a str>,
     pub ext: Option<&'a str>,
     pub allowed: Option<&'a [String]>,
+    /// A warning's threshold, in percent.
+    pub percent: Option<u64>,
 }
 
 /// Renders the message of `code`: the config's override when it has one,
 /// else the default; numbers in the locale's digits.
 pub fn render(code: Code, locale: Locale, args: &MessageArgs, over: Option<&str>) -> String {
     let template = over.unwrap_or_else(|| default_template(code, locale));
+    fill(
+        template,
+        over.is_some(),
+        code == Code::FileTooLarge,
+        locale,
+        args,
+    )
+}
+
+/// Renders a warning (SPEC §10): «۸۰٪ از سهمیهٔ توکن‌های روزانهٔ شما مصرف
+/// شده است» / "You have used 80% of your daily token allowance"; the
+/// config's `messages.<locale>.warning` when it has one.
+pub fn render_warning(locale: Locale, args: &MessageArgs, over: Option<&str>) -> String {
+    let template = over.unwrap_or(match locale {
+        Locale::Fa => "{percent} از سهمیهٔ {subject} {window_ezafe} شما مصرف شده است",
+        Locale::En => "You have used {percent} of your {window} {subject} allowance",
+    });
+    fill(template, over.is_some(), false, locale, args)
+}
+
+fn fill(
+    template: &str,
+    overridden: bool,
+    bytes: bool,
+    locale: Locale,
+    args: &MessageArgs,
+) -> String {
+    let over = overridden.then_some(template);
     let metric = args.metric.unwrap_or(Metric::Messages);
     let num = |n: Option<u64>| -> String {
         match n {
             None => String::new(),
-            Some(n) if code == Code::FileTooLarge => format_bytes(n, locale),
+            Some(n) if bytes => format_bytes(n, locale),
             Some(n) if metric == Metric::CostUsd && args.metric.is_some() => format_usd(n, locale),
             Some(n) => format_int(n, locale),
         }
@@ -424,6 +458,26 @@ pub fn render(code: Code, locale: Locale, args: &MessageArgs, over: Option<&str>
             "subject" => match (args.metric, args.scope, args.window) {
                 (Some(m), Some(s), Some(w)) => subject(m, s, w, locale),
                 _ => String::new(),
+            },
+            "percent" => args
+                .percent
+                .map(|p| match locale {
+                    Locale::Fa => format!("{}٪", format_int(p, locale)),
+                    Locale::En => format!("{p}%"),
+                })
+                .unwrap_or_default(),
+            // «روزانهٔ شما»: the ezafe on a word ending in ه (the subscription
+            // window is already in the subject).
+            "window_ezafe" => match args.window {
+                Some(Window::Subscription) | None => String::new(),
+                Some(w) => {
+                    let words = window_words(w, locale);
+                    if words.ends_with('ه') {
+                        format!("{words}ٔ")
+                    } else {
+                        words
+                    }
+                }
             },
             "unit" => unit(metric, locale).to_string(),
             "noun" => budget_noun(metric, locale).to_string(),

@@ -4,8 +4,14 @@
 //!
 //! * [`ChatRequest`] turns a chat-completions body into a `message`
 //!   [`Action`]: the model, an input-token *estimate* ([`estimate_text_tokens`],
-//!   documented there) and the most output tokens the call may produce.
-//! * [`ImageRequest`] turns an images body into an `image` action (`n`).
+//!   documented there; non-text parts by [`crate::media`]) and the most
+//!   output tokens the call may produce. Only the fields of [`CHAT_FIELDS`]
+//!   (and the config's `gateway.allow_fields`) are accepted and forwarded
+//!   (SPEC §8): what reaches the upstream is what was reserved.
+//! * [`ImageRequest`] turns an images body into an `image` action (`n`, and
+//!   a model: the request's or `gateway.default_image_model`).
+//! * [`charged_model`]: the model an answer is charged as, when the
+//!   upstream answered with another model than the one reserved.
 //! * [`UpstreamUsage`] reads the upstream's `usage` (prompt and completion
 //!   tokens, OpenRouter's `usage.cost` in US dollars).
 //! * [`SseScanner`] splits a server-sent-event stream into events as bytes
@@ -17,10 +23,12 @@
 //! * [`error_body`] and [`models_list`]: OpenAI's error and model-list shapes.
 
 use crate::action::{Action, MessageKind, MAX_IMAGES};
-use crate::config::Config;
+use crate::config::{Config, GatewayConfig};
 use crate::decision::{Code, Decision};
 use crate::engine::Usage;
+use crate::json::{index, join};
 use crate::json::{usd_to_micros, Problems, Reader};
+use crate::media::{self, DataUrl};
 use crate::subscription::Subscription;
 use serde_json::{json, Map, Value};
 
@@ -39,11 +47,77 @@ pub const MESSAGE_OVERHEAD_TOKENS: u64 = 4;
 /// Tokens that prime the assistant's reply (OpenAI: 3).
 pub const REPLY_PRIMING_TOKENS: u64 = 3;
 
-/// A non-text content part (an image, audio, a file): a flat estimate.
-/// An image of up to ~1.2 megapixels costs GPT-4o at most 1445 tokens in
-/// high detail (85 + 170 per 512-px tile, 8 tiles) and Claude about
-/// `w·h/750` ≈ 1600; the estimate never reads base64 payloads as text.
-pub const NON_TEXT_PART_TOKENS: u64 = 1600;
+/// The fields of OpenAI's chat-completions request the gateway forwards
+/// (SPEC §8). Anything else answers 400 unless the config lists it in
+/// `gateway.allow_fields`.
+pub const CHAT_FIELDS: &[&str] = &[
+    "model",
+    "messages",
+    "max_tokens",
+    "max_completion_tokens",
+    "temperature",
+    "top_p",
+    "n",
+    "stop",
+    "stream",
+    "stream_options",
+    "presence_penalty",
+    "frequency_penalty",
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+    "seed",
+    "user",
+    "response_format",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "reasoning_effort",
+];
+
+/// The fields of OpenAI's images-generation request the gateway forwards:
+/// what shapes the images asked for, never how many beyond `n` nor a
+/// stream of partial images (`stream`, `partial_images`: the gateway reads
+/// an images answer whole and counts its `data`).
+pub const IMAGE_FIELDS: &[&str] = &[
+    "model",
+    "prompt",
+    "n",
+    "size",
+    "quality",
+    "style",
+    "response_format",
+    "user",
+    "background",
+    "moderation",
+    "output_format",
+    "output_compression",
+];
+
+/// Fields that could change the model or add billed work the hold does not
+/// cover (SPEC §8): OpenRouter's fallback `models`, `route`, `provider`,
+/// `plugins` (web search, file parsers), `transforms`; OpenAI's
+/// `modalities` / `audio` (audio output), `web_search_options`,
+/// `prediction`. Refused with a reason of their own.
+pub const REFUSED_FIELDS: &[&str] = &[
+    "models",
+    "route",
+    "provider",
+    "plugins",
+    "transforms",
+    "modalities",
+    "web_search_options",
+    "prediction",
+    "audio",
+];
+
+/// Content-part types the gateway forwards: text, and the non-text parts it
+/// can estimate from what was sent ([`crate::media`]).
+pub const PART_TYPES: &[&str] = &["text", "image_url", "input_audio", "file", "refusal"];
+
+/// Tool types forwarded: tools the client runs itself. A server-side tool
+/// (a web search run by the upstream) is billed work the hold does not cover.
+pub const TOOL_TYPES: &[&str] = &["function", "custom"];
 
 /// The most choices (`n`) one chat call may ask for.
 pub const MAX_CHOICES: u64 = 128;
@@ -177,19 +251,54 @@ fn estimate_value(v: &Value) -> u64 {
     }
 }
 
-/// A message's `content`: a string, or a list of parts.
-fn estimate_content(v: &Value) -> u64 {
+/// A message's `content`: a string, or a list of parts. A non-text part is
+/// estimated from what it carries ([`estimate_part`]); its base64 is never
+/// read as text.
+fn estimate_content(v: &Value, model: &str) -> u64 {
     match v {
         Value::Array(parts) => parts
             .iter()
-            .map(|p| match p.get("type").and_then(Value::as_str) {
-                Some("text") | Some("input_text") => p.get("text").map_or(0, estimate_value),
-                // Images, audio, files: a flat figure; their base64 is not text.
-                Some(_) if p.get("text").is_none() => NON_TEXT_PART_TOKENS,
-                _ => estimate_value(p),
-            })
+            .map(|p| estimate_part(p, model))
             .fold(0u64, u64::saturating_add),
         other => estimate_value(other),
+    }
+}
+
+/// The most input tokens one content part can cost `model` (the bounds are
+/// [`crate::media`]'s): text by [`estimate_text_tokens`]; an image by its
+/// size in pixels (read from a `data:` URL's header; a remote image as the
+/// largest within 2048 × 2048 px); audio by its duration; a file by its
+/// bytes and pages. A part of another type is read as text (the request's
+/// parser refuses those before anything is estimated).
+pub fn estimate_part(p: &Value, model: &str) -> u64 {
+    let field = |a: &str, b: &str| p.get(a).and_then(|x| x.get(b)).and_then(Value::as_str);
+    match p.get("type").and_then(Value::as_str) {
+        Some("text") | Some("input_text") => p.get("text").map_or(0, estimate_value),
+        Some("refusal") => p.get("refusal").map_or(0, estimate_value),
+        Some("image_url") => {
+            let url =
+                field("image_url", "url").or_else(|| p.get("image_url").and_then(Value::as_str));
+            let size = url
+                .and_then(DataUrl::parse)
+                .and_then(|d| media::image_size(&d.head(media::IMAGE_HEAD_BYTES)));
+            media::image_tokens(model, size)
+        }
+        Some("input_audio") => {
+            let data = field("input_audio", "data").unwrap_or("");
+            media::audio_tokens(
+                &media::base64_head(data, media::AUDIO_HEAD_BYTES),
+                media::base64_len(data),
+            )
+        }
+        Some("file") => {
+            let bytes = field("file", "file_data")
+                .and_then(DataUrl::parse)
+                .map(|d| d.bytes())
+                .unwrap_or_default();
+            let name = field("file", "filename").map_or(0, estimate_text_tokens);
+            media::file_tokens(&bytes).saturating_add(name)
+        }
+        _ => estimate_value(p),
     }
 }
 
@@ -198,6 +307,7 @@ fn estimate_content(v: &Value) -> u64 {
 /// reply priming, and the tool / function / response-format definitions
 /// (which the upstream also counts as input).
 pub fn estimate_chat_input(body: &Value) -> u64 {
+    let model = body.get("model").and_then(Value::as_str).unwrap_or("");
     let mut t = REPLY_PRIMING_TOKENS;
     if let Some(msgs) = body.get("messages").and_then(Value::as_array) {
         for m in msgs {
@@ -207,7 +317,7 @@ pub fn estimate_chat_input(body: &Value) -> u64 {
                     for (k, v) in o {
                         let e = match k.as_str() {
                             "role" => 0,
-                            "content" => estimate_content(v),
+                            "content" => estimate_content(v, model),
                             _ => estimate_value(v),
                         };
                         t = t.saturating_add(e);
@@ -223,6 +333,102 @@ pub fn estimate_chat_input(body: &Value) -> u64 {
         }
     }
     t
+}
+
+/// Refuses every top-level field that is neither `known` nor opted in by
+/// `gateway.allow_fields`, naming it (the first named becomes OpenAI's `param`).
+fn check_fields(r: &mut Reader, m: &Map<String, Value>, known: &[&str], gw: &GatewayConfig) {
+    for k in m.keys() {
+        if known.contains(&k.as_str()) || gw.allow_fields.iter().any(|a| a == k) {
+            continue;
+        }
+        if REFUSED_FIELDS.contains(&k.as_str()) {
+            r.err(
+                k.as_str(),
+                "is not forwarded: it could change the model or add billed work \
+                 (the operator may allow it in the config's gateway.allow_fields)",
+            );
+        } else {
+            r.err(
+                k.as_str(),
+                "unknown field: the gateway forwards only known fields",
+            );
+        }
+    }
+}
+
+/// A copy of `body` with only the fields `known` or opted in: what is sent upstream.
+fn allowed_only(body: &Value, known: &[&str], gw: &GatewayConfig) -> Map<String, Value> {
+    body.as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| {
+                    known.contains(&k.as_str()) || gw.allow_fields.iter().any(|a| a == *k)
+                })
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Checks what a message's content parts and the tools carry: only part
+/// types the estimate covers, files sent with the request (a `file_id`
+/// names a file of the server's upstream account, not the caller's; a
+/// remote file's size is unknown before the call), client-side tools only.
+fn check_parts_and_tools(r: &mut Reader, m: &Map<String, Value>) {
+    if let Some(msgs) = m.get("messages").and_then(Value::as_array) {
+        for (i, msg) in msgs.iter().enumerate() {
+            let Some(parts) = msg.get("content").and_then(Value::as_array) else {
+                continue;
+            };
+            let mpath = join(&index("messages", i), "content");
+            for (j, part) in parts.iter().enumerate() {
+                let path = index(&mpath, j);
+                let Some(po) = r.object(part, &path) else {
+                    continue;
+                };
+                let tpath = join(&path, "type");
+                let Some(ty) = po.get("type").and_then(Value::as_str) else {
+                    r.err(tpath, "required: one of text, image_url, input_audio, file");
+                    continue;
+                };
+                if !PART_TYPES.contains(&ty) {
+                    r.err(tpath, format!("{ty:?} parts are not forwarded (text, image_url, input_audio, file are)"));
+                    continue;
+                }
+                if ty == "file" {
+                    let f = po.get("file");
+                    let fpath = join(&path, "file");
+                    if f.and_then(|f| f.get("file_id"))
+                        .is_some_and(|v| !v.is_null())
+                    {
+                        r.err(
+                            join(&fpath, "file_id"),
+                            "a file id is not forwarded: send the file as file_data (a data: URL)",
+                        );
+                    }
+                    let data = f.and_then(|f| f.get("file_data")).and_then(Value::as_str);
+                    if data.and_then(DataUrl::parse).is_none() {
+                        r.err(
+                            join(&fpath, "file_data"),
+                            "required: the file as a data: URL",
+                        );
+                    }
+                }
+            }
+        }
+    }
+    if let Some(tools) = m.get("tools").and_then(Value::as_array) {
+        for (i, t) in tools.iter().enumerate() {
+            let ty = t.get("type").and_then(Value::as_str).unwrap_or("");
+            if !TOOL_TYPES.contains(&ty) {
+                r.err(
+                    join(&index("tools", i), "type"),
+                    format!("{ty:?} tools are not forwarded: only tools the client runs (function, custom)"),
+                );
+            }
+        }
+    }
 }
 
 // ------------------------------------------------------------------ requests
@@ -246,13 +452,16 @@ pub struct ChatRequest {
 }
 
 impl ChatRequest {
-    /// Reads the fields the decision needs; other fields are the upstream's
-    /// business and pass through untouched. Every problem is listed.
-    pub fn parse(body: &Value) -> Result<ChatRequest, Problems> {
+    /// Reads the fields the decision needs. A field that is neither one of
+    /// [`CHAT_FIELDS`] nor in `gw.allow_fields` is refused, naming it (it is
+    /// listed first, so it is OpenAI's `param`). Every problem is listed.
+    pub fn parse(body: &Value, gw: &GatewayConfig) -> Result<ChatRequest, Problems> {
         let mut r = Reader::new();
         let Some(m) = r.object(body, "") else {
             return Err(Problems(r.problems));
         };
+        check_fields(&mut r, m, CHAT_FIELDS, gw);
+        check_parts_and_tools(&mut r, m);
         let model = read_model(&mut r, m, true);
         match m.get("messages") {
             None | Some(Value::Null) => r.err("messages", "is required"),
@@ -316,11 +525,13 @@ impl ChatRequest {
         }
     }
 
-    /// The body sent upstream: the client's, plus `max_tokens` when the
-    /// client gave no maximum (the hold's figure, so the upstream cannot
-    /// produce more than was reserved) and, for streams,
+    /// The body sent upstream: the client's allowed fields only (the rest
+    /// was refused by [`ChatRequest::parse`]; this is the second lock), plus
+    /// `max_tokens` when the client gave no maximum (the hold's figure, so
+    /// the upstream cannot produce more than was reserved) and, for streams,
     /// `stream_options.include_usage: true` (the settlement needs it).
-    pub fn upstream_body(&self, mut body: Value) -> Value {
+    pub fn upstream_body(&self, body: &Value, gw: &GatewayConfig) -> Value {
+        let mut body = Value::Object(allowed_only(body, CHAT_FIELDS, gw));
         if let Some(m) = body.as_object_mut() {
             if !self.max_tokens_given {
                 m.insert("max_tokens".into(), json!(self.max_tokens));
@@ -350,20 +561,38 @@ fn read_model(r: &mut Reader, m: &Map<String, Value>, required: bool) -> Option<
     r.check_id(s, "model", MAX_MODEL_ID).map(str::to_string)
 }
 
-/// An images-generation request: an `image` action of `n` images.
+/// An images-generation request: an `image` action of `n` images of `model`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageRequest {
-    pub model: Option<String>,
+    /// The request's `model`, else `gateway.default_image_model`: an image
+    /// is always some model's (its plan check, scope and price apply).
+    pub model: String,
     pub n: u64,
 }
 
 impl ImageRequest {
-    pub fn parse(body: &Value) -> Result<ImageRequest, Problems> {
+    /// Reads an images body: fields beyond [`IMAGE_FIELDS`] (and
+    /// `gw.allow_fields`) are refused; `model` is required unless the config
+    /// names a `default_image_model`. Every problem is listed.
+    pub fn parse(body: &Value, gw: &GatewayConfig) -> Result<ImageRequest, Problems> {
         let mut r = Reader::new();
         let Some(m) = r.object(body, "") else {
             return Err(Problems(r.problems));
         };
-        let model = read_model(&mut r, m, false);
+        check_fields(&mut r, m, IMAGE_FIELDS, gw);
+        let present = m.get("model").is_some_and(|v| !v.is_null());
+        let given = read_model(&mut r, m, false);
+        let model = match (present, &gw.default_image_model) {
+            (true, _) => given,
+            (false, Some(d)) => Some(d.clone()),
+            (false, None) => {
+                r.err(
+                    "model",
+                    "required (this gateway has no default image model)",
+                );
+                None
+            }
+        };
         r.req_str(m, "", "prompt");
         let n = match r.opt_count(m, "", "n") {
             None => 1,
@@ -373,19 +602,66 @@ impl ImageRequest {
                 1
             }
         };
-        if r.ok() {
-            Ok(ImageRequest { model, n })
-        } else {
-            Err(Problems(r.problems))
+        match (model, r.ok()) {
+            (Some(model), true) => Ok(ImageRequest { model, n }),
+            _ => Err(Problems(r.problems)),
         }
     }
 
     pub fn action(&self) -> Action {
         Action::Image {
-            model: self.model.clone(),
+            model: Some(self.model.clone()),
             count: self.n,
         }
     }
+
+    /// The body sent upstream: the allowed fields, with the model that was
+    /// reserved (the default one when the client named none: the upstream
+    /// must not pick a model of its own).
+    pub fn upstream_body(&self, body: &Value, gw: &GatewayConfig) -> Value {
+        let mut m = allowed_only(body, IMAGE_FIELDS, gw);
+        m.insert("model".into(), Value::String(self.model.clone()));
+        Value::Object(m)
+    }
+}
+
+// -------------------------------------------------------------- answer model
+
+/// The model an answer is charged as (SPEC §8), given the model reserved
+/// and the one the upstream's answer names: `None` when it is the reserved
+/// model — the same id, an alias of it in `gateway.model_aliases`, or the
+/// reserved id with a date suffix (`gpt-4o-mini-2024-07-18`, OpenAI's
+/// snapshot of `gpt-4o-mini`) — else the answering model (after its alias),
+/// which the ledger charges with its own prices and scope (a model the
+/// config does not know: as a paid model, at the upstream's reported cost).
+pub fn charged_model(gw: &GatewayConfig, reserved: &str, answered: Option<&str>) -> Option<String> {
+    let answered = answered.map(str::trim).filter(|a| !a.is_empty())?;
+    let resolved = gw
+        .model_aliases
+        .get(answered)
+        .map_or(answered, String::as_str);
+    if resolved == reserved || strip_date_suffix(resolved) == Some(reserved) {
+        return None;
+    }
+    Some(resolved.to_string())
+}
+
+/// `id` without a trailing `-YYYY-MM-DD`, if it has one.
+fn strip_date_suffix(id: &str) -> Option<&str> {
+    let (head, date) = id.split_at_checked(id.len().checked_sub(11)?)?;
+    let d = date.as_bytes();
+    let shape = d[0] == b'-'
+        && d[5] == b'-'
+        && d[8] == b'-'
+        && [1, 2, 3, 4, 6, 7, 9, 10]
+            .iter()
+            .all(|&i| d[i].is_ascii_digit());
+    shape.then_some(head)
+}
+
+/// The model a whole (non-streamed) answer names.
+pub fn answer_model(body: &Value) -> Option<&str> {
+    body.get("model").and_then(Value::as_str)
 }
 
 // --------------------------------------------------------------------- usage
@@ -436,6 +712,7 @@ impl UpstreamUsage {
             cost_micros: self.cost_micros,
             images: None,
             files: None,
+            model: None,
         }
     }
 }
@@ -472,6 +749,8 @@ pub struct ChunkInfo {
     pub text: String,
     /// An error object sent mid-stream (`{"error": {...}}`, as OpenRouter does).
     pub error: Option<Value>,
+    /// The model the chunk says answered.
+    pub model: Option<String>,
 }
 
 impl SseEvent {
@@ -597,6 +876,11 @@ fn chunk_info(v: &Value) -> ChunkInfo {
         usage,
         text,
         error: v.get("error").filter(|e| !e.is_null()).cloned(),
+        model: v
+            .get("model")
+            .and_then(Value::as_str)
+            .filter(|m| !m.is_empty())
+            .map(str::to_string),
     }
 }
 
@@ -635,6 +919,8 @@ pub struct StreamTally {
     extra_bytes: u64,
     pub done: bool,
     pub error: Option<Value>,
+    /// The first model a chunk named (the one that answered).
+    pub model: Option<String>,
 }
 
 impl StreamTally {
@@ -645,6 +931,9 @@ impl StreamTally {
             SseKind::Chunk(c) => {
                 if c.usage.is_some() {
                     self.usage = c.usage;
+                }
+                if self.model.is_none() {
+                    self.model.clone_from(&c.model);
                 }
                 if c.error.is_some() {
                     self.error = c.error.clone();
@@ -692,7 +981,7 @@ pub enum Ending {
 }
 
 /// What to do with the hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Settlement {
     Commit(Usage),
     Release,
@@ -727,10 +1016,18 @@ pub fn settle_chat(
     })
 }
 
+/// Whether a stream the upstream ended is whole: it ended with `[DONE]`
+/// and sent no error event. A stream cut short (a clean end of the body
+/// without `[DONE]`) is a broken one: the client must be told.
+pub fn stream_complete(ending: Ending, tally: &StreamTally) -> bool {
+    ending == Ending::Completed && tally.done && tally.error.is_none()
+}
+
 /// Settlement for a streamed chat call from its tally.
 pub fn settle_stream(ending: Ending, tally: &StreamTally, input_estimate: u64) -> Settlement {
-    // An error event with nothing delivered is a failure even on a 200 stream.
-    let ending = if ending == Ending::Completed && tally.error.is_some() {
+    // An error event, or an end without `[DONE]`, is a failure even on a 200
+    // stream: with nothing delivered (and no usage) nothing is charged.
+    let ending = if ending == Ending::Completed && !stream_complete(ending, tally) {
         Ending::UpstreamFailed
     } else {
         ending
@@ -798,8 +1095,48 @@ pub fn settle_image(status: u16, body: &[u8], requested: u64) -> Settlement {
         output_tokens: 0,
         cost_micros: UpstreamUsage::of_response(&v).and_then(|u| u.cost_micros),
         images: Some(images),
+        model: None,
         files: None,
     })
+}
+
+/// The model a whole chat answer names (`None`: not JSON, or no `model`).
+pub fn answer_model_of(body: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    answer_model(&v).map(str::to_string)
+}
+
+// ------------------------------------------------------ settling and extending
+
+/// The pauses between attempts to settle a hold whose commit or release did
+/// not land (ms): about 24 s in all, inside the 30 s workerd gives a
+/// `wait_until` task after its client has gone. Past them, the hold's
+/// expiry policy ("charge" for gateway holds) is the backstop.
+pub const SETTLE_RETRY_DELAYS_MS: &[u64] = &[100, 250, 500, 1_000, 2_000, 4_000, 8_000, 8_000];
+
+/// Whether a settle attempt that answered `status` (`None`: the call itself
+/// failed) is tried again: a failed call, a 5xx or a 429 may land later; any
+/// other answer is final (200; 404 / 409 / 403 will not change).
+pub fn settle_retryable(status: Option<u16>) -> bool {
+    match status {
+        None => true,
+        Some(s) => s == 429 || s >= 500,
+    }
+}
+
+/// How often a call that is still running extends its hold (ms): a third of
+/// `hold_ttl_s`, so two extensions may fail before the hold would expire;
+/// at least every second.
+pub fn extend_every_ms(hold_ttl_s: u64) -> u64 {
+    (hold_ttl_s.saturating_mul(1000) / 3).max(1000)
+}
+
+/// The SSE event that tells a streaming client its answer broke, in
+/// OpenAI's streaming error shape (`data: {"error": {...}}`): the SDKs
+/// raise it instead of taking the text so far as the whole answer.
+pub fn stream_error_event(message: &str) -> Vec<u8> {
+    let e = error_json(message, "server_error", "upstream_stream_broken", None);
+    format!("data: {e}\n\n").into_bytes()
 }
 
 // -------------------------------------------------------------------- errors
@@ -963,7 +1300,7 @@ mod tests {
     }
 
     fn req(v: Value) -> ChatRequest {
-        ChatRequest::parse(&v).unwrap_or_else(|e| panic!("{v}: {e}"))
+        ChatRequest::parse(&v, &GatewayConfig::default()).unwrap_or_else(|e| panic!("{v}: {e}"))
     }
 
     #[test]
@@ -1029,7 +1366,8 @@ mod tests {
         let body = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": true, "temperature": 0.2});
         let r = req(body.clone());
         assert!(r.stream && !r.client_wants_usage);
-        let up = r.upstream_body(body);
+        let gw = GatewayConfig::default();
+        let up = r.upstream_body(&body, &gw);
         assert_eq!(up["stream_options"]["include_usage"], json!(true));
         assert_eq!(up["max_tokens"], json!(DEFAULT_MAX_OUTPUT_TOKENS));
         assert_eq!(up["temperature"], json!(0.2));
@@ -1038,7 +1376,7 @@ mod tests {
             "stream_options": {"include_usage": true}, "max_completion_tokens": 5});
         let r = req(body.clone());
         assert!(r.client_wants_usage);
-        let up = r.upstream_body(body.clone());
+        let up = r.upstream_body(&body, &gw);
         assert!(
             up.get("max_tokens").is_none(),
             "the client's maximum is kept as is"
@@ -1048,23 +1386,75 @@ mod tests {
         // Non-streaming: no stream_options added.
         let body =
             json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 9});
-        assert_eq!(req(body.clone()).upstream_body(body.clone()), body);
+        assert_eq!(req(body.clone()).upstream_body(&body, &gw), body);
     }
 
     #[test]
     fn content_parts_tools_and_images() {
-        let big_image = format!("data:image/png;base64,{}", "A".repeat(100_000));
+        // A 2048 × 2048 PNG in 100 kB of base64: its pixels count, not its base64.
+        let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+        png.extend(2048u32.to_be_bytes());
+        png.extend(2048u32.to_be_bytes());
+        png.extend(vec![0u8; 75_000]);
+        let big_image = format!(
+            "data:image/png;base64,{}",
+            crate::action::base64_encode(&png)
+        );
+        let body = |model: &str, url: &str| {
+            json!({"model": model, "messages": [{"role": "user", "content": [
+                {"type": "text", "text": "what is this?"},
+                {"type": "image_url", "image_url": {"url": url, "detail": "high"}}
+            ]}]})
+        };
+        let text =
+            REPLY_PRIMING_TOKENS + MESSAGE_OVERHEAD_TOKENS + estimate_text_tokens("what is this?");
+        let r = req(body("m", &big_image));
+        assert_eq!(
+            r.input_tokens,
+            text + media::image_tokens("m", Some((2048, 2048)))
+        );
+        assert!(r.input_tokens < 5_000, "base64 is not read as text");
+        // gpt-4o-mini counts images ×33: so does its hold.
+        let r = req(body("openai/gpt-4o-mini", &big_image));
+        assert_eq!(r.input_tokens, text + 2833 + 4 * 5667);
+        // A remote image: the largest within 2048 × 2048.
+        let r = req(body("m", "https://example.com/cat.png"));
+        assert_eq!(r.input_tokens, text + media::IMAGE_UNKNOWN_TOKENS);
+        // A tiny PNG header claiming a huge image is held for the huge image.
+        let mut claim = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+        claim.extend(7680u32.to_be_bytes());
+        claim.extend(7680u32.to_be_bytes());
+        let url = format!(
+            "data:image/png;base64,{}",
+            crate::action::base64_encode(&claim)
+        );
+        assert_eq!(req(body("m", &url)).input_tokens, text + 258 * 100);
+
+        // Audio: by duration; a file: by size and pages.
+        let audio = crate::action::base64_encode(&vec![0u8; 75_000]);
         let r = req(
             json!({"model": "m", "messages": [{"role": "user", "content": [
-                {"type": "text", "text": "what is this?"},
-                {"type": "image_url", "image_url": {"url": big_image}}
-            ]}]}),
+            {"type": "input_audio", "input_audio": {"data": audio, "format": "mp3"}}]}]}),
         );
-        let expect = REPLY_PRIMING_TOKENS
-            + MESSAGE_OVERHEAD_TOKENS
-            + estimate_text_tokens("what is this?")
-            + NON_TEXT_PART_TOKENS;
-        assert_eq!(r.input_tokens, expect, "base64 is not read as text");
+        assert_eq!(
+            r.input_tokens,
+            REPLY_PRIMING_TOKENS + MESSAGE_OVERHEAD_TOKENS + 75_000 * 50 / 750
+        );
+        let pdf = format!(
+            "data:application/pdf;base64,{}",
+            crate::action::base64_encode(b"%PDF-1.4 /Type /Pages /Count 12")
+        );
+        let r = req(
+            json!({"model": "m", "messages": [{"role": "user", "content": [
+            {"type": "file", "file": {"filename": "a.pdf", "file_data": pdf}}]}]}),
+        );
+        assert_eq!(
+            r.input_tokens,
+            REPLY_PRIMING_TOKENS
+                + MESSAGE_OVERHEAD_TOKENS
+                + 12 * media::FILE_PAGE_TOKENS
+                + estimate_text_tokens("a.pdf")
+        );
 
         let tools = json!([{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]);
         let with = req(
@@ -1078,18 +1468,245 @@ mod tests {
     }
 
     #[test]
+    fn only_known_fields_pass() {
+        let gw = GatewayConfig::default();
+        let base = || json!({"model": "m:free", "messages": [{"role": "user", "content": "hi"}]});
+        for f in REFUSED_FIELDS.iter().chain(&["frobnicate"]) {
+            let mut b = base();
+            b[*f] = json!(["openai/gpt-4o"]);
+            let e = ChatRequest::parse(&b, &gw).unwrap_err();
+            assert_eq!(e.0[0].path, *f);
+            assert_eq!(bad_request_body(&e)["error"]["param"], json!(f));
+        }
+        // Every known field passes, and reaches the upstream.
+        let mut b = base();
+        for f in CHAT_FIELDS {
+            if b.get(*f).is_none() {
+                b[*f] = json!(null);
+            }
+        }
+        let r = ChatRequest::parse(&b, &gw).unwrap();
+        assert_eq!(
+            r.upstream_body(&b, &gw).as_object().unwrap().len(),
+            CHAT_FIELDS.len()
+        );
+        // allow_fields opts a field in, and only that one.
+        let gw = GatewayConfig {
+            allow_fields: vec!["provider".into()],
+            ..GatewayConfig::default()
+        };
+        let mut b = base();
+        b["provider"] = json!({"order": ["x"]});
+        let r = ChatRequest::parse(&b, &gw).unwrap();
+        assert_eq!(
+            r.upstream_body(&b, &gw)["provider"],
+            json!({"order": ["x"]})
+        );
+        b["models"] = json!(["x"]);
+        assert_eq!(ChatRequest::parse(&b, &gw).unwrap_err().0[0].path, "models");
+        // What is sent is built from the allowed fields, whatever the body.
+        let mut sneaky = base();
+        sneaky["route"] = json!("fallback");
+        let r = ChatRequest::parse(&base(), &gw).unwrap();
+        assert!(r.upstream_body(&sneaky, &gw).get("route").is_none());
+    }
+
+    /// Any JSON a client sends is parsed or refused, never a panic.
+    fn arb_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<f64>().prop_map(|f| json!(f)),
+            "[a-z_:/\\-]{0,12}".prop_map(Value::String),
+            Just(json!(
+                "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAB9AAAAfQ"
+            )),
+            Just(json!(
+                "data:application/pdf;base64,JVBERi0xLjQgL0NvdW50IDk5OTk5"
+            )),
+            Just(json!("image_url")),
+            Just(json!("input_audio")),
+            Just(json!("file")),
+            Just(json!("text")),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            let keys = prop_oneof![
+                Just("model".to_string()),
+                Just("messages".to_string()),
+                Just("content".to_string()),
+                Just("type".to_string()),
+                Just("image_url".to_string()),
+                Just("url".to_string()),
+                Just("input_audio".to_string()),
+                Just("data".to_string()),
+                Just("file".to_string()),
+                Just("file_data".to_string()),
+                Just("tools".to_string()),
+                Just("n".to_string()),
+                Just("max_tokens".to_string()),
+                Just("stream".to_string()),
+                Just("prompt".to_string()),
+                "[a-z]{1,6}",
+            ];
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map(keys, inner, 0..5)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_request_parses_or_is_refused(v in arb_json()) {
+            let gw = GatewayConfig {
+                default_image_model: Some("img".into()),
+                allow_fields: vec!["data".into()],
+                ..GatewayConfig::default()
+            };
+            if let Ok(r) = ChatRequest::parse(&v, &gw) {
+                let _ = r.upstream_body(&v, &gw);
+                let _ = r.action();
+            }
+            if let Ok(r) = ImageRequest::parse(&v, &gw) {
+                let _ = r.upstream_body(&v, &gw);
+            }
+            let _ = estimate_chat_input(&v);
+            let _ = charged_model(&gw, "m", v.get("model").and_then(Value::as_str));
+        }
+    }
+
+    #[test]
+    fn parts_and_tools_are_checked() {
+        let gw = GatewayConfig::default();
+        let with = |content: Value| json!({"model": "m", "messages": [{"role": "user", "content": content}]});
+        let path = |b: Value| ChatRequest::parse(&b, &gw).unwrap_err().0[0].path.clone();
+        assert_eq!(
+            path(with(
+                json!([{"type": "video_url", "video_url": {"url": "https://x/v.mp4"}}])
+            )),
+            "messages[0].content[0].type"
+        );
+        assert_eq!(
+            path(with(json!([{"text": "no type"}]))),
+            "messages[0].content[0].type"
+        );
+        assert_eq!(
+            path(with(
+                json!([{"type": "text", "text": "a"}, {"type": "file", "file": {"file_id": "file-abc"}}])
+            )),
+            "messages[0].content[1].file.file_id"
+        );
+        assert_eq!(
+            path(with(
+                json!([{"type": "file", "file": {"file_data": "https://x/a.pdf"}}])
+            )),
+            "messages[0].content[0].file.file_data"
+        );
+        let b = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
+            "tools": [{"type": "function", "function": {"name": "f"}}, {"type": "web_search_preview"}]});
+        assert_eq!(path(b), "tools[1].type");
+    }
+
+    #[test]
+    fn answers_are_charged_to_the_model_that_answered() {
+        let gw = GatewayConfig {
+            model_aliases: [(
+                "meta-llama/llama-3.3-8b-instruct".to_string(),
+                "meta-llama/llama-3.3-8b-instruct:free".to_string(),
+            )]
+            .into_iter()
+            .collect(),
+            ..GatewayConfig::default()
+        };
+        let free = "meta-llama/llama-3.3-8b-instruct:free";
+        assert_eq!(charged_model(&gw, free, None), None);
+        assert_eq!(charged_model(&gw, free, Some("")), None);
+        assert_eq!(charged_model(&gw, free, Some(free)), None);
+        assert_eq!(
+            charged_model(&gw, free, Some("meta-llama/llama-3.3-8b-instruct")),
+            None,
+            "an alias"
+        );
+        assert_eq!(
+            charged_model(&gw, free, Some("openai/gpt-4o")).as_deref(),
+            Some("openai/gpt-4o")
+        );
+        assert_eq!(
+            charged_model(&gw, "gpt-4o-mini", Some("gpt-4o-mini-2024-07-18")),
+            None,
+            "a dated snapshot"
+        );
+        assert_eq!(
+            charged_model(&gw, "gpt-4o", Some("gpt-4o-mini-2024-07-18")).as_deref(),
+            Some("gpt-4o-mini-2024-07-18")
+        );
+        assert_eq!(
+            charged_model(&gw, "gpt-4o", Some("gpt-4o-2024-7-18")).as_deref(),
+            Some("gpt-4o-2024-7-18")
+        );
+        assert_eq!(
+            answer_model_of(br#"{"model":"x/y","choices":[]}"#).as_deref(),
+            Some("x/y")
+        );
+        assert_eq!(answer_model_of(b"nope"), None);
+        // Streams: the first model a chunk names.
+        let mut t = StreamTally::default();
+        for e in SseScanner::new().push(
+            STREAM
+                .replace("\"id\":\"c\"", "\"id\":\"c\",\"model\":\"other/m\"")
+                .as_bytes(),
+        ) {
+            t.observe(&e);
+        }
+        assert_eq!(t.model.as_deref(), Some("other/m"));
+    }
+
+    #[test]
+    fn settling_and_extending_policy() {
+        assert!(settle_retryable(None));
+        assert!(
+            settle_retryable(Some(500))
+                && settle_retryable(Some(503))
+                && settle_retryable(Some(429))
+        );
+        for s in [200, 400, 403, 404, 409] {
+            assert!(!settle_retryable(Some(s)), "{s}");
+        }
+        let total: u64 = SETTLE_RETRY_DELAYS_MS.iter().sum();
+        assert!(total < 30_000, "within workerd's wait_until grace: {total}");
+        assert_eq!(extend_every_ms(300), 100_000);
+        assert_eq!(extend_every_ms(2), 1000);
+        let ev = stream_error_event("the upstream broke");
+        let parsed = SseScanner::new().push(&ev);
+        match &parsed[0].kind {
+            SseKind::Chunk(c) => {
+                assert_eq!(c.error.as_ref().unwrap()["code"], "upstream_stream_broken")
+            }
+            k => panic!("{k:?}"),
+        }
+    }
+
+    #[test]
     fn chat_request_problems_are_all_listed() {
         let e = ChatRequest::parse(
             &json!({"model": "", "messages": [], "n": 0, "max_tokens": -1, "stream": "yes"}),
+            &GatewayConfig::default(),
         )
         .unwrap_err();
         let paths: Vec<&str> = e.0.iter().map(|p| p.path.as_str()).collect();
         for p in ["model", "messages", "n", "max_tokens", "stream"] {
             assert!(paths.contains(&p), "{p} missing from {paths:?}");
         }
-        assert!(ChatRequest::parse(&json!([])).is_err());
-        let e = ChatRequest::parse(&json!({"messages": [{"role": "user", "content": "x"}]}))
-            .unwrap_err();
+        let gw = GatewayConfig::default();
+        assert!(ChatRequest::parse(&json!([]), &gw).is_err());
+        let e = ChatRequest::parse(
+            &json!({"messages": [{"role": "user", "content": "x"}]}),
+            &gw,
+        )
+        .unwrap_err();
         assert_eq!(e.0[0].path, "model");
         let body = bad_request_body(&e);
         assert_eq!(body["error"]["type"], "invalid_request_error");
@@ -1099,9 +1716,12 @@ mod tests {
 
     #[test]
     fn image_request() {
-        let r =
-            ImageRequest::parse(&json!({"model": "openai/gpt-image-1", "prompt": "a cat", "n": 3}))
-                .unwrap();
+        let gw = GatewayConfig::default();
+        let r = ImageRequest::parse(
+            &json!({"model": "openai/gpt-image-1", "prompt": "a cat", "n": 3}),
+            &gw,
+        )
+        .unwrap();
         assert_eq!(
             r.action(),
             Action::Image {
@@ -1109,16 +1729,32 @@ mod tests {
                 count: 3
             }
         );
-        let r = ImageRequest::parse(&json!({"prompt": "a cat"})).unwrap();
+        // No model and no default: refused, naming `model`.
+        let e = ImageRequest::parse(&json!({"prompt": "a cat"}), &gw).unwrap_err();
+        assert_eq!(e.0[0].path, "model");
+        let e = ImageRequest::parse(&json!({"prompt": "a cat", "model": null}), &gw).unwrap_err();
+        assert_eq!(e.0[0].path, "model");
+        // With a default: that model, and the upstream is told so.
+        let gw = GatewayConfig {
+            default_image_model: Some("openai/gpt-image-1".into()),
+            ..GatewayConfig::default()
+        };
+        let body = json!({"prompt": "a cat", "size": "1024x1024"});
+        let r = ImageRequest::parse(&body, &gw).unwrap();
+        assert_eq!(r.model, "openai/gpt-image-1");
         assert_eq!(
-            r.action(),
-            Action::Image {
-                model: None,
-                count: 1
-            }
+            r.upstream_body(&body, &gw),
+            json!({"model": "openai/gpt-image-1", "prompt": "a cat", "size": "1024x1024"})
         );
-        assert!(ImageRequest::parse(&json!({"prompt": "a cat", "n": 0})).is_err());
-        assert!(ImageRequest::parse(&json!({"n": 1})).is_err());
+        assert!(ImageRequest::parse(&json!({"prompt": "a cat", "model": ""}), &gw).is_err());
+        assert!(ImageRequest::parse(&json!({"prompt": "a cat", "n": 0}), &gw).is_err());
+        assert!(ImageRequest::parse(&json!({"n": 1}), &gw).is_err());
+        // Streams of partial images and unknown fields are refused.
+        for f in ["stream", "partial_images", "plugins", "frobnicate"] {
+            let mut b = body.clone();
+            b[f] = json!(true);
+            assert_eq!(ImageRequest::parse(&b, &gw).unwrap_err().0[0].path, f);
+        }
     }
 
     #[test]
@@ -1140,7 +1776,8 @@ mod tests {
                 output_tokens: 34,
                 cost_micros: Some(123),
                 images: None,
-                files: None
+                files: None,
+                model: None
             }
         );
         let u =
@@ -1236,7 +1873,8 @@ mod tests {
                 output_tokens: 2,
                 cost_micros: Some(500_000),
                 images: None,
-                files: None
+                files: None,
+                model: None
             })
         );
 
@@ -1370,6 +2008,7 @@ mod tests {
             violations: Vec::<Violation>::new(),
             limits: vec![],
             hold: None,
+            ..Decision::default()
         }
     }
 

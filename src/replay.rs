@@ -98,8 +98,23 @@ pub fn read_usage(v: &Value) -> Result<Usage, Problems> {
         cost_micros: r.opt_usd(m, "", "cost_usd"),
         images: r.opt_count(m, "", "images"),
         files: r.opt_count(m, "", "files"),
+        model: None,
     };
     r.finish(u)
+}
+
+/// Reads an extend body (`{}` or `{ttl_s}`): the seconds asked for.
+pub fn read_extend(v: &Value) -> Result<Option<u64>, Problems> {
+    let mut r = Reader::new();
+    let Some(m) = r.object(v, "") else {
+        return Err(Problems(r.problems));
+    };
+    r.known_keys(m, "", &["ttl_s"]);
+    let ttl = r.opt_count(m, "", "ttl_s");
+    if ttl == Some(0) {
+        r.err("ttl_s", "must be at least 1 second");
+    }
+    r.finish(ttl)
 }
 
 /// Reads an admin reset body (`{}` or `{metrics?, windows?}`).
@@ -167,14 +182,23 @@ impl World {
                 let action = Action::from_value(ev.get("action").unwrap_or(&Value::Null))
                     .map_err(|e| format!("{path}.action: {e}"))?;
                 let key = ev.get("key").and_then(Value::as_str);
-                let d = self.engine.reserve(
-                    &mut self.ledger,
-                    self.sub.as_ref(),
-                    &action,
-                    now,
+                let fp =
+                    crate::idem::fingerprint("reserve", ev.get("action").unwrap_or(&Value::Null));
+                let idem = key.map(|key| crate::idem::Idem {
                     key,
-                    &Options::default(),
-                );
+                    fingerprint: &fp,
+                });
+                let d = self
+                    .engine
+                    .reserve(
+                        &mut self.ledger,
+                        self.sub.as_ref(),
+                        &action,
+                        now,
+                        idem,
+                        &Options::default(),
+                    )
+                    .map_err(|_| format!("{path}: idempotency_key_reused"))?;
                 if let Some(want) = ev.get("expect_allowed").and_then(Value::as_bool) {
                     if d.allowed != want {
                         return Err(format!("{path}: expected allowed={want}, got {d:?}"));
@@ -195,7 +219,9 @@ impl World {
             "release" => {
                 let _ = self.engine.release(&mut self.ledger, &hold(ev)?, now);
             }
-            "expire" => self.engine.maintain(&mut self.ledger, now),
+            "expire" => {
+                self.engine.maintain(&mut self.ledger, now);
+            }
             "reset" => {
                 // The event carries `at` and `op` too: read only the reset body.
                 let mut body = serde_json::Map::new();
@@ -206,7 +232,11 @@ impl World {
                 }
                 let (m, w) =
                     read_reset(&Value::Object(body)).map_err(|e| format!("{path}: {e}"))?;
-                self.engine.reset(&mut self.ledger, &m, &w);
+                self.engine.reset(
+                    &mut self.ledger,
+                    (!m.is_empty()).then_some(&m[..]),
+                    (!w.is_empty()).then_some(&w[..]),
+                );
             }
             "discount_put" => {
                 let code = ev
@@ -227,6 +257,26 @@ impl World {
                 if let Some(s) = self.discounts.get_mut(code) {
                     let _ = s.redeem(user, plan.as_deref(), now / 1000, None);
                 }
+            }
+            // Credits (SPEC §9): an admin grant and its revocation.
+            "grant" => {
+                let id = self.ledger.new_grant_id();
+                let g = crate::credits::read_grant(
+                    ev.get("grant").unwrap_or(&Value::Null),
+                    now / 1000,
+                    &id,
+                )
+                .map_err(|e| format!("{path}.grant: {e}"))?;
+                self.engine.maintain(&mut self.ledger, now);
+                self.ledger.add_grant(g);
+            }
+            "revoke" => {
+                let id = ev
+                    .get("grant")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| format!("{path}.grant: required"))?;
+                self.engine.maintain(&mut self.ledger, now);
+                let _ = self.ledger.revoke_grant(id, now / 1000);
             }
             other => return Err(format!("{path}.op: unknown op {other:?}")),
         }
@@ -253,6 +303,10 @@ pub fn run_case(config: &Value, case: &Value) -> Result<Value, String> {
     let user = case.get("user").and_then(Value::as_str).unwrap_or("u1");
     let op = case.get("op").and_then(Value::as_str).unwrap_or("check");
     let action_v = case.get("action").unwrap_or(&Value::Null);
+    if op == "usage" {
+        let snap = w.engine.snapshot(&w.ledger, w.sub.as_ref(), now);
+        return Ok(serde_json::to_value(snap).expect("serialises"));
+    }
     if op == "redeem" {
         let code = case.get("code").and_then(Value::as_str).unwrap_or("");
         let plan = w.sub.as_ref().map(|s| s.plan.clone());
@@ -288,13 +342,39 @@ pub fn run_case(config: &Value, case: &Value) -> Result<Value, String> {
         locale,
         discount,
         user: Some(user),
+        origin: crate::ledger::Origin::Api,
     };
     let d = match op {
         "reserve" => {
             let key = case.get("key").and_then(Value::as_str);
+            let fp = crate::idem::fingerprint("reserve", action_v);
+            let idem = key.map(|key| crate::idem::Idem {
+                key,
+                fingerprint: &fp,
+            });
             let mut ledger = w.ledger.clone();
+            match w
+                .engine
+                .reserve(&mut ledger, w.sub.as_ref(), &action, now, idem, &opts)
+            {
+                Ok(d) => d,
+                Err(_) => {
+                    return Ok(json!({
+                        "code": crate::idem::KeyReused::CODE,
+                        "status": crate::idem::KeyReused::STATUS,
+                    }))
+                }
+            }
+        }
+        // The browser's check: against the snapshot `GET /v1/usage` gives
+        // at `at`, read back from its JSON as the package reads it.
+        "check_snapshot" => {
+            let snap = w.engine.snapshot(&w.ledger, w.sub.as_ref(), now);
+            let text = serde_json::to_string(&snap).expect("serialises");
+            let snap: crate::snapshot::Snapshot =
+                serde_json::from_str(&text).map_err(|e| format!("snapshot: {e}"))?;
             w.engine
-                .reserve(&mut ledger, w.sub.as_ref(), &action, now, key, &opts)
+                .check_snapshot(&snap, w.sub.as_ref(), &action, now, &opts)
         }
         _ => w
             .engine
@@ -320,6 +400,7 @@ fn discount_decision(
         &action,
         now,
         &Options {
+            origin: crate::ledger::Origin::Api,
             explain,
             locale,
             discount: w.discounts.get(code),

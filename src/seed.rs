@@ -51,6 +51,17 @@ const SEED_LIMITS: &[(&str, Metric, &str, &str)] = &[
     ("max_files_per_chat", Metric::Files, "all", "chat"),
 ];
 
+/// The seed's flat limit fields and the metric each counts, in the order the
+/// converted limits come out (`max_openrouter_cost_usd` aside: it is a dollar
+/// amount, [`COST_FIELD`]). The Django import ([`crate::django`]) picks its
+/// fields from this list rather than naming them again.
+pub fn limit_fields() -> impl Iterator<Item = (&'static str, Metric)> {
+    SEED_LIMITS.iter().map(|(f, m, ..)| (*f, *m))
+}
+
+/// The seed's dollar budget field: `cost_usd · all · subscription`.
+pub const COST_FIELD: &str = "max_openrouter_cost_usd";
+
 /// Other seed fields that are accepted.
 const SEED_OTHER: &[&str] = &[
     "name",
@@ -108,17 +119,21 @@ pub fn read_seed_plan(r: &mut Reader, m: &Map<String, Value>, path: &str) -> Opt
                     scope: Scope::parse(scope),
                     window: Window::parse(window).expect("seed windows are valid"),
                     max: n,
+                    overflow_credits: false,
+                    warn_at: None,
                 });
             }
         }
     }
-    if let Some(usd) = r.opt_usd(m, path, "max_openrouter_cost_usd") {
+    if let Some(usd) = r.opt_usd(m, path, COST_FIELD) {
         if usd > 0 {
             limits.push(Limit {
                 metric: Metric::CostUsd,
                 scope: Scope::All,
                 window: Window::Subscription,
                 max: usd,
+                overflow_credits: false,
+                warn_at: None,
             });
         }
     }
@@ -139,6 +154,7 @@ pub fn read_seed_plan(r: &mut Reader, m: &Map<String, Value>, path: &str) -> Opt
         limits,
         files,
         max_concurrent,
+        fallbacks: Vec::new(),
     })
 }
 

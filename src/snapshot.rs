@@ -39,6 +39,10 @@ pub struct Snapshot {
     pub limits: Vec<LimitState>,
     #[serde(default)]
     pub holds: Vec<HoldInfo>,
+    /// Credits (SPEC §9): every grant not expired and not revoked, spent
+    /// ones with `remaining: 0`.
+    #[serde(default)]
+    pub grants: Vec<crate::credits::GrantInfo>,
 }
 
 impl Snapshot {
@@ -50,6 +54,7 @@ impl Snapshot {
             as_of: crate::time::rfc3339(0),
             limits: Vec::new(),
             holds: Vec::new(),
+            grants: Vec::new(),
         }
     }
 
@@ -59,7 +64,8 @@ impl Snapshot {
             e.metric == l.metric.as_str()
                 && e.scope == l.scope.as_str()
                 && e.window == w
-                && (l.window != Window::Chat || e.chat_id.as_deref() == chat)
+                && (l.window != Window::Chat
+                    || e.chat_id.as_ref().and_then(|c| c.as_deref()) == chat)
         })
     }
 }
@@ -129,6 +135,32 @@ impl UsageView for Snapshot {
             return None;
         }
         self.resets_at(l, key, ctx).map(|r| (r - ctx.now).max(0))
+    }
+
+    fn credits(&self, metric: Metric, model: Option<(&str, bool)>, now: i64) -> u64 {
+        self.grants
+            .iter()
+            .filter(|g| {
+                g.usable(now)
+                    && g.metric == metric.as_str()
+                    && crate::limit::Scope::parse(&g.scope).matches(model)
+            })
+            .fold(0u64, |s, g| {
+                s.saturating_add(raw_amount(metric, &g.remaining))
+            })
+    }
+
+    fn limit_credits(&self, l: &Limit, now: i64) -> u64 {
+        self.grants
+            .iter()
+            .filter(|g| {
+                g.usable(now)
+                    && g.metric == l.metric.as_str()
+                    && (g.scope == "all" || g.scope == l.scope.as_str())
+            })
+            .fold(0u64, |s, g| {
+                s.saturating_add(raw_amount(l.metric, &g.remaining))
+            })
     }
 
     fn in_flight(&self, now: i64) -> u64 {

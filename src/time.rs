@@ -92,6 +92,25 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     Some(local - offset)
 }
 
+/// A naive local date-time, `2026-11-23T22:51:00` or `2026-11-23
+/// 22:51:00.123456` (fractions dropped), as seconds on the local time line
+/// (midnight of day `d` since 1970-01-01 is `d * 86400`): what Django dumps
+/// with `USE_TZ = False`. The zone decides which instant that is
+/// ([`crate::zone::Zone::earliest`]).
+pub fn parse_naive(s: &str) -> Option<i64> {
+    let date_time = match s.split_once('.') {
+        Some((dt, f)) if !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()) => dt,
+        Some(_) => return None,
+        None => s,
+    };
+    // `YYYY-MM-DD[T or space]HH:MM:SS`: the fields of RFC 3339, read as UTC.
+    let b = date_time.as_bytes();
+    if b.len() != 19 || !matches!(b[10], b'T' | b' ') {
+        return None;
+    }
+    parse_rfc3339(&format!("{date_time}Z"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,6 +126,35 @@ mod tests {
         assert_eq!(parse_rfc3339("yesterday"), None);
         assert_eq!(secs(-1), -1);
         assert_eq!(secs(1999), 1);
+    }
+
+    /// Django's naive dumps, as chrono's `NaiveDateTime::parse_from_str` read
+    /// them with `%Y-%m-%dT%H:%M:%S%.f` or `%Y-%m-%d %H:%M:%S%.f`.
+    #[test]
+    fn naive_agrees_with_chrono() {
+        use chrono::NaiveDateTime;
+        let chrono_naive = |s: &str| {
+            NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+                .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f"))
+                .ok()
+                .map(|d| d.and_utc().timestamp())
+        };
+        for s in [
+            "2026-11-23T22:51:00",
+            "2026-11-23 22:51:00",
+            "2026-11-23T22:51:00.123456",
+            "2026-11-23 22:51:00.5",
+            "2024-02-29 00:00:00",
+            "2026-02-29 00:00:00",
+            "2026-11-23T22:51",
+            "2026-11-23T22:51:00Z",
+            "2026-11-23T22:51:00.",
+            "2026-11-23X22:51:00",
+            "2026-11-23",
+            "",
+        ] {
+            assert_eq!(parse_naive(s), chrono_naive(s), "{s:?}");
+        }
     }
 
     /// The same answers as chrono, which the core used before: formatting

@@ -94,6 +94,16 @@ export interface SeedPlan {
   [field: string]: unknown;
 }
 
+/** The OpenAI-compatible gateway's rules (SPEC §8; docs/gateway.md). */
+export interface GatewayConfig {
+  /** Request fields forwarded besides the gateway's own allowlist (e.g. OpenRouter's `provider`). */
+  allow_fields?: string[];
+  /** `{"answer-model-id": "config-model-id"}`: answers naming the key are the value's. */
+  model_aliases?: Record<string, string>;
+  /** The model of an image request without `model`; unset: `model` is required. */
+  default_image_model?: string | null;
+}
+
 export interface Config {
   version?: 1;
   timezone?: string;
@@ -101,10 +111,13 @@ export interface Config {
   week_start?: Weekday;
   calendar?: "gregorian" | "persian";
   hold_ttl_s?: number;
+  hold_max_ttl_s?: number;
+  on_hold_expiry?: "release" | "charge";
   models?: Model[];
   plans: (Plan | SeedPlan)[];
   /** `messages.<locale>.<code>`: template overrides. */
   messages?: Partial<Record<Locale, Partial<Record<Code, string>>>>;
+  gateway?: GatewayConfig;
 }
 
 export interface Subscription {
@@ -166,7 +179,8 @@ export interface LimitState {
   metric: Metric;
   scope: Scope;
   window: Window | "file";
-  chat_id?: string;
+  /** `chat` windows only: the chat, or `null` for a chat with no usage yet. */
+  chat_id?: string | null;
   limit: number;
   /** Includes open holds. */
   used: number;
@@ -174,6 +188,10 @@ export interface LimitState {
   remaining: number;
   /** RFC 3339, or `null` when waiting never frees room. */
   resets_at: string | null;
+  /** Credits this limit may draw on (only on limits with `"overflow": "credits"`). */
+  credits?: number;
+  /** What this request draws from credits on this limit. */
+  from_credits?: number;
 }
 
 /** One reason an action is refused. Quota violations carry the limit's fields. */
@@ -201,6 +219,42 @@ export interface Decision {
   /** Every limit that applied, when `explain` was asked for. */
   limits: LimitState[];
   hold?: HoldRef;
+  /** What an allowed request draws from credits, per metric. */
+  from_credits?: Partial<Record<Metric, number>>;
+  /** Thresholds (`warn_at`) this action takes a limit past; often empty. */
+  warnings: Warning[];
+  /** Allowed for the plan's fallback model (SPEC §11): that model… */
+  model?: string;
+  /** …and the model asked for. */
+  fallback_from?: string;
+}
+
+/** A limit taken past a `warn_at` threshold (SPEC §10). */
+export interface Warning {
+  metric: Metric;
+  scope: Scope;
+  window: Window;
+  chat_id?: string;
+  /** The fraction of `limit` passed, e.g. 0.8. */
+  threshold: number;
+  used: number;
+  limit: number;
+  remaining: number;
+  resets_at: string | null;
+  message: string;
+}
+
+/** A grant (SPEC §9) as `GET /v1/usage` lists it. */
+export interface GrantInfo {
+  id: string;
+  metric: Metric;
+  scope: Scope;
+  amount: number;
+  remaining: number;
+  source: "purchase" | "promo" | "admin" | "discount";
+  starts_at?: string;
+  expires_at: string | null;
+  revoked_at?: string;
 }
 
 export interface HoldInfo {
@@ -218,6 +272,8 @@ export interface Snapshot {
   as_of: string;
   limits?: LimitState[];
   holds?: HoldInfo[];
+  /** Credits: every grant not expired and not revoked. */
+  grants?: GrantInfo[];
 }
 
 export interface CheckOptions {
@@ -225,6 +281,11 @@ export interface CheckOptions {
   explain?: boolean;
   /** Overrides the config's locale. */
   locale?: Locale;
+}
+
+export interface StatusOptions {
+  /** The chat whose `chat` limits to show (default: a chat with no usage yet, `chat_id: null`). */
+  chatId?: string | null;
 }
 
 export interface FileVerdict { name: string; decision: Decision }
@@ -270,6 +331,8 @@ extern "C" {
     pub type JsAction;
     #[wasm_bindgen(typescript_type = "CheckOptions")]
     pub type JsCheckOptions;
+    #[wasm_bindgen(typescript_type = "StatusOptions")]
+    pub type JsStatusOptions;
     #[wasm_bindgen(typescript_type = "Decision")]
     pub type JsDecision;
     #[wasm_bindgen(typescript_type = "Status")]
@@ -486,6 +549,27 @@ fn options(v: Option<&JsValue>) -> Result<Options<'static>, JsValue> {
         Ok(opts)
     } else {
         Err(error("options", &Problems(problems)))
+    }
+}
+
+/// `{chatId?}` of `status()`.
+fn status_chat(v: Option<&JsValue>) -> Result<Option<String>, JsValue> {
+    let Some(v) = v.filter(|v| !is_nullish(v)) else {
+        return Ok(None);
+    };
+    let c = Reflect::get(v, &"chatId".into()).unwrap_or(JsValue::UNDEFINED);
+    if is_nullish(&c) {
+        return Ok(None);
+    }
+    match c.as_string() {
+        Some(s) if !s.is_empty() && s.len() <= 128 => Ok(Some(s)),
+        _ => Err(error(
+            "options",
+            &Problems(vec![Problem {
+                path: "options.chatId".into(),
+                reason: "expected a chat id (1-128 characters) or null".into(),
+            }]),
+        )),
     }
 }
 
@@ -835,6 +919,7 @@ fn status(
     snap: &Snapshot,
     sub: Option<&Subscription>,
     now_ms: f64,
+    options: Option<&JsValue>,
 ) -> Result<JsStatus, JsValue> {
     #[derive(Serialize)]
     struct Status {
@@ -842,7 +927,8 @@ fn status(
         limits: Vec<crate::decision::LimitState>,
     }
     let now = now(now_ms)?;
-    let limits = engine.status_from_snapshot(snap, sub, now);
+    let chat = status_chat(options)?;
+    let limits = engine.status_from_snapshot(snap, sub, chat.as_deref(), now);
     Ok(to_js(&Status {
         as_of: rfc3339(secs(now)),
         limits,
@@ -921,9 +1007,10 @@ impl Tollgate {
         snapshot: Option<JsSnapshot>,
         subscription: Option<JsSubscription>,
         #[wasm_bindgen(js_name = nowMs)] now_ms: f64,
+        options: Option<JsStatusOptions>,
     ) -> Result<JsStatus, JsValue> {
         let (snap, sub) = self.state(snapshot.as_deref(), subscription.as_deref())?;
-        status(&self.engine, &snap, sub.as_ref(), now_ms)
+        status(&self.engine, &snap, sub.as_ref(), now_ms, options.as_deref())
     }
 
     /// `snapshot` and `subscription` read once, for many checks: the

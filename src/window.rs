@@ -2,43 +2,146 @@
 //! forget usage that may still be inside the window.
 //!
 //! A rolling window of length `W` is kept in at most ~61 buckets of `W/60`
-//! seconds. A bucket counts as long as *any* part of it is inside the window
-//! (its end is after `now - W`), so the count is always ≥ the exact rolling
-//! sum: the engine may refuse up to one bucket (≈1.7 % of the window) early,
-//! and never admits more than `max` in any true rolling window. Calendar
-//! windows keep one number and the bounds of the period it belongs to, so a
-//! check needs no time-zone arithmetic while the period is current.
+//! seconds, each remembering the time of its latest event. A bucket counts
+//! until its latest event has left the window (`t + W > now`), so the count
+//! is always ≥ the exact rolling sum (earlier events of the same bucket are
+//! counted up to one bucket longer than needed): the engine never admits
+//! more than `max` in any true rolling window, and since `t ≤ now` the time
+//! at which usage frees up is never more than `W` ahead (SPEC §1).
+//! Calendar windows keep one number and the bounds of the period it belongs
+//! to, so a check needs no time-zone arithmetic while the period is current.
+//! Subscription windows keep one count per subscription id; chat windows one
+//! per chat id, each forgotten after [`CHAT_IDLE_S`] without activity.
 
 use crate::calendar::{Calendar, Period};
 use crate::limit::Window;
-use serde::{Deserialize, Serialize};
+use serde::de::{self, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
+
+/// A chat nobody used for this long is forgotten (its `chat` counts start
+/// again from 0): without it the books would grow with every chat a user
+/// ever opened.
+pub const CHAT_IDLE_S: i64 = 90 * 86_400;
+/// A subscription's own count is kept this long after the subscription
+/// ended (SPEC §5), then forgotten.
+pub const SUB_KEEP_S: i64 = 30 * 86_400;
+
+/// One rolling bucket: its index (`start / g`), the amount counted in it, and
+/// the unix second of its latest event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bucket {
+    pub i: i64,
+    pub n: u64,
+    /// Latest event; [`Bucket::UNKNOWN`] for buckets stored by revision 1
+    /// (fixed to the bucket's end when the ledger is loaded).
+    pub t: i64,
+}
+
+impl Bucket {
+    pub const UNKNOWN: i64 = i64::MIN;
+
+    /// The moment this bucket's usage may have happened last.
+    pub fn last(&self, g: i64) -> i64 {
+        if self.t == Self::UNKNOWN {
+            (self.i + 1) * g
+        } else {
+            self.t
+        }
+    }
+}
+
+impl Serialize for Bucket {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (self.i, self.n, self.t).serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Bucket {
+    /// `[i, n, t]`, or revision 1's `[i, n]`.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Bucket, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Bucket;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("[index, amount] or [index, amount, latest]")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Bucket, A::Error> {
+                let i = a
+                    .next_element()?
+                    .ok_or_else(|| de::Error::invalid_length(0, &self))?;
+                let n = a
+                    .next_element()?
+                    .ok_or_else(|| de::Error::invalid_length(1, &self))?;
+                let t = a.next_element()?.unwrap_or(Bucket::UNKNOWN);
+                if a.next_element::<de::IgnoredAny>()?.is_some() {
+                    return Err(de::Error::invalid_length(4, &self));
+                }
+                Ok(Bucket { i, n, t })
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+/// One subscription's count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubUse {
+    pub u: u64,
+    /// The subscription's `ends_at` (unix s) as last seen; `None`: no end known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e: Option<i64>,
+}
+
+/// One chat's count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatUse {
+    pub u: u64,
+    /// Last activity (unix s); [`ChatUse::UNKNOWN`]: not known (stored by
+    /// revision 1), taken as "now" by the next housekeeping.
+    #[serde(default = "ChatUse::unknown")]
+    pub t: i64,
+}
+
+impl ChatUse {
+    pub const UNKNOWN: i64 = i64::MIN;
+    fn unknown() -> i64 {
+        Self::UNKNOWN
+    }
+}
 
 /// The state of one limit's counter. Field names are short: the ledger is
 /// stored on every request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Counter {
-    /// Rolling: bucket size in seconds, and `(bucket index, amount)` ascending;
-    /// `t` caches their sum (not stored).
+    /// Rolling: bucket size in seconds, and the buckets ascending; `t`
+    /// caches their sum (not stored).
     #[serde(rename = "r")]
     Rolling {
         g: i64,
-        b: Vec<(i64, u64)>,
+        b: Vec<Bucket>,
         #[serde(skip)]
         t: Total,
     },
     /// Calendar: the period `[s, e)` and its usage.
     #[serde(rename = "p")]
     Period { s: i64, e: i64, u: u64 },
-    /// Subscription: which subscription, and its usage.
+    /// Revision 1's subscription counter (one id only); read, then converted
+    /// to [`Counter::Subs`] by [`upgrade`].
     #[serde(rename = "s")]
     Sub { id: String, u: u64 },
+    /// Subscription: one count per subscription id.
+    #[serde(rename = "S")]
+    Subs { m: BTreeMap<String, SubUse> },
     /// Lifetime.
     #[serde(rename = "t")]
     Total { u: u64 },
-    /// Per chat id.
+    /// Revision 1's chat counter (no activity times); converted by [`upgrade`].
     #[serde(rename = "c")]
     Chat { m: BTreeMap<String, u64> },
+    /// Per chat id, with its last activity.
+    #[serde(rename = "C")]
+    Chats { m: BTreeMap<String, ChatUse> },
 }
 
 /// The cached sum of a rolling counter's buckets, so a check subtracts the
@@ -53,7 +156,7 @@ impl Total {
     const UNKNOWN: u64 = u64::MAX;
 
     /// The sum, recomputed from `b` when unknown.
-    fn get(&mut self, b: &[(i64, u64)]) -> u64 {
+    fn get(&mut self, b: &[Bucket]) -> u64 {
         if self.0 == Self::UNKNOWN {
             self.0 = sum(b);
         }
@@ -81,8 +184,8 @@ impl Eq for Total {}
 
 /// Saturating sum of bucket amounts (a saturated sum reads as unknown and is
 /// summed again: never under-counted).
-fn sum(b: &[(i64, u64)]) -> u64 {
-    b.iter().fold(0u64, |a, (_, n)| a.saturating_add(*n))
+fn sum(b: &[Bucket]) -> u64 {
+    b.iter().fold(0u64, |a, x| a.saturating_add(x.n))
 }
 
 /// A fresh rolling counter.
@@ -91,6 +194,41 @@ pub fn rolling(g: i64) -> Counter {
         g,
         b: Vec::new(),
         t: Total(0),
+    }
+}
+
+/// Converts a counter stored by revision 1 to today's shape: rolling
+/// buckets get their latest event (the bucket's end: what revision 1
+/// assumed), the single-subscription counter becomes a per-id map, chats get
+/// an unknown activity time.
+pub fn upgrade(c: &mut Counter) {
+    match c {
+        Counter::Rolling { g, b, .. } => {
+            for x in b.iter_mut() {
+                x.t = x.last(*g);
+            }
+        }
+        Counter::Sub { id, u } => {
+            let mut m = BTreeMap::new();
+            m.insert(std::mem::take(id), SubUse { u: *u, e: None });
+            *c = Counter::Subs { m };
+        }
+        Counter::Chat { m } => {
+            let m = std::mem::take(m)
+                .into_iter()
+                .map(|(k, u)| {
+                    (
+                        k,
+                        ChatUse {
+                            u,
+                            t: ChatUse::UNKNOWN,
+                        },
+                    )
+                })
+                .collect();
+            *c = Counter::Chats { m };
+        }
+        _ => {}
     }
 }
 
@@ -117,6 +255,9 @@ pub struct WinCtx<'a> {
     pub now: i64,
     pub cal: &'a Calendar,
     pub sub_id: Option<&'a str>,
+    /// The subscription's `ends_at`, kept beside its count (SPEC §5: a
+    /// subscription's count is kept until 30 days after it ends).
+    pub sub_ends: Option<i64>,
     pub chat: Option<&'a str>,
 }
 
@@ -134,15 +275,19 @@ fn period_of(w: Window) -> Option<Period> {
     }
 }
 
+/// The buckets that still count at `now` in a window of `len` seconds: a
+/// suffix (a bucket's latest event grows with its index).
+fn first_counted(b: &[Bucket], g: i64, now: i64, len: i64) -> usize {
+    let start = now - len;
+    b.partition_point(|x| x.last(g) <= start)
+}
+
 /// Usage counted in `window` at `ctx.now` (open holds included).
 pub fn used(c: Option<&Counter>, w: Window, ctx: &WinCtx) -> u64 {
     let Some(c) = c else { return 0 };
     match c {
         Counter::Rolling { g, b, t } => {
-            // Buckets are kept sorted: the ones wholly before the window are a
-            // prefix (usually empty: housekeeping drops them on every request).
-            let start = ctx.now - w.rolling_secs().unwrap_or(0);
-            let first = b.partition_point(|(i, _)| (i + 1) * g <= start);
+            let first = first_counted(b, *g, ctx.now, w.rolling_secs().unwrap_or(0));
             match t.known() {
                 Some(total) => total.saturating_sub(sum(&b[..first])),
                 None => sum(&b[first..]),
@@ -162,14 +307,19 @@ pub fn used(c: Option<&Counter>, w: Window, ctx: &WinCtx) -> u64 {
                 0
             }
         }
+        Counter::Subs { m } => ctx.sub_id.and_then(|k| m.get(k)).map_or(0, |s| s.u),
         Counter::Total { u } => *u,
         Counter::Chat { m } => ctx.chat.and_then(|k| m.get(k)).copied().unwrap_or(0),
+        Counter::Chats { m } => ctx.chat.and_then(|k| m.get(k)).map_or(0, |c| c.u),
     }
 }
 
 /// Adds `amount` at `ctx.now`, creating or rolling the counter as needed;
 /// returns where it landed.
 pub fn charge(slot: &mut Option<Counter>, w: Window, ctx: &WinCtx, amount: u64) -> Slot {
+    if let Some(c) = slot.as_mut() {
+        upgrade(c);
+    }
     match w {
         Window::Rolling(..) => {
             let len = w.rolling_secs().unwrap_or(1);
@@ -182,9 +332,19 @@ pub fn charge(slot: &mut Option<Counter>, w: Window, ctx: &WinCtx, amount: u64) 
             prune(c, w, ctx.now);
             if let Counter::Rolling { b, t, .. } = c {
                 let total = t.get(b);
-                match b.binary_search_by_key(&idx, |(i, _)| *i) {
-                    Ok(p) => b[p].1 = b[p].1.saturating_add(amount),
-                    Err(p) => b.insert(p, (idx, amount)),
+                match b.binary_search_by_key(&idx, |x| x.i) {
+                    Ok(p) => {
+                        b[p].n = b[p].n.saturating_add(amount);
+                        b[p].t = b[p].t.max(ctx.now);
+                    }
+                    Err(p) => b.insert(
+                        p,
+                        Bucket {
+                            i: idx,
+                            n: amount,
+                            t: ctx.now,
+                        },
+                    ),
                 }
                 *t = Total(total.saturating_add(amount));
             }
@@ -193,6 +353,17 @@ pub fn charge(slot: &mut Option<Counter>, w: Window, ctx: &WinCtx, amount: u64) 
         Window::Day | Window::Week | Window::Month => {
             let current =
                 matches!(slot, Some(Counter::Period { s, e, .. }) if *s <= ctx.now && ctx.now < *e);
+            if let Some(Counter::Period { s, .. }) = slot {
+                if *s > ctx.now {
+                    // Usage dated in a period before the counter's (a late
+                    // commit): it no longer counts, and must not roll the
+                    // counter back.
+                    let (ps, _) = ctx
+                        .cal
+                        .bounds(period_of(w).expect("calendar window"), ctx.now);
+                    return Slot::Period(ps);
+                }
+            }
             if !current {
                 let (s, e) = ctx
                     .cal
@@ -209,14 +380,13 @@ pub fn charge(slot: &mut Option<Counter>, w: Window, ctx: &WinCtx, amount: u64) 
         }
         Window::Subscription => {
             let id = ctx.sub_id.unwrap_or("").to_string();
-            match slot {
-                Some(Counter::Sub { id: cid, u }) if *cid == id => *u = u.saturating_add(amount),
-                _ => {
-                    *slot = Some(Counter::Sub {
-                        id: id.clone(),
-                        u: amount,
-                    })
-                }
+            if !matches!(slot, Some(Counter::Subs { .. })) {
+                *slot = Some(Counter::Subs { m: BTreeMap::new() });
+            }
+            if let Some(Counter::Subs { m }) = slot {
+                let e = m.entry(id.clone()).or_insert(SubUse { u: 0, e: None });
+                e.u = e.u.saturating_add(amount);
+                e.e = ctx.sub_ends.or(e.e);
             }
             Slot::Sub(id)
         }
@@ -229,50 +399,70 @@ pub fn charge(slot: &mut Option<Counter>, w: Window, ctx: &WinCtx, amount: u64) 
         }
         Window::Chat => {
             let chat = ctx.chat.unwrap_or("").to_string();
-            if !matches!(slot, Some(Counter::Chat { .. })) {
-                *slot = Some(Counter::Chat { m: BTreeMap::new() });
+            if !matches!(slot, Some(Counter::Chats { .. })) {
+                *slot = Some(Counter::Chats { m: BTreeMap::new() });
             }
-            if let Some(Counter::Chat { m }) = slot {
-                let e = m.entry(chat.clone()).or_insert(0);
-                *e = e.saturating_add(amount);
+            if let Some(Counter::Chats { m }) = slot {
+                let e = m
+                    .entry(chat.clone())
+                    .or_insert(ChatUse { u: 0, t: ctx.now });
+                e.u = e.u.saturating_add(amount);
+                e.t = e.t.max(ctx.now);
             }
             Slot::Chat(chat)
         }
     }
 }
 
-/// Replaces `minus` by `plus` at `slot`, if that period or subscription is
-/// still the counter's (a past period or an old subscription is no longer
-/// counted, so there is nothing to correct). A rolling bucket or a chat
-/// entry that is missing was pruned because it held nothing (an estimate of
-/// 0, or an expired hold's estimate taken back): it is recreated with `plus`,
-/// since real usage must never be forgotten. A recreated bucket that has
-/// already left the window is not counted and is pruned again later.
-pub fn adjust(c: Option<&mut Counter>, slot: &Slot, minus: u64, plus: u64) {
+/// Replaces `minus` by `plus` at `slot`, if that period is still the
+/// counter's (a past period is no longer counted, so there is nothing to
+/// correct). A rolling bucket, a subscription's or a chat's entry that is
+/// missing was pruned because it held nothing (an estimate of 0, or an
+/// expired hold's estimate taken back): it is recreated with `plus`, since
+/// real usage must never be forgotten. A recreated bucket that has already
+/// left the window is not counted and is pruned again later. `now` dates a
+/// recreated bucket's event (never later than the bucket itself).
+pub fn adjust(c: Option<&mut Counter>, slot: &Slot, minus: u64, plus: u64, now: i64) {
     let fix = |u: &mut u64| *u = u.saturating_sub(minus).saturating_add(plus);
+    let Some(c) = c else { return };
+    upgrade(c);
     match (c, slot) {
-        (Some(Counter::Rolling { b, t, .. }), Slot::Bucket(i)) => {
+        (Counter::Rolling { g, b, t }, Slot::Bucket(i)) => {
             let total = t.get(b);
-            match b.binary_search_by_key(i, |(x, _)| *x) {
+            match b.binary_search_by_key(i, |x| x.i) {
                 Ok(p) => {
-                    let old = b[p].1;
-                    fix(&mut b[p].1);
-                    *t = Total(total.saturating_sub(old).saturating_add(b[p].1));
+                    let old = b[p].n;
+                    fix(&mut b[p].n);
+                    *t = Total(total.saturating_sub(old).saturating_add(b[p].n));
                 }
                 Err(p) if plus > 0 => {
-                    b.insert(p, (*i, plus));
+                    let t_ev = now.min((i + 1) * *g - 1);
+                    b.insert(
+                        p,
+                        Bucket {
+                            i: *i,
+                            n: plus,
+                            t: t_ev,
+                        },
+                    );
                     *t = Total(total.saturating_add(plus));
                 }
                 Err(_) => {}
             }
         }
-        (Some(Counter::Period { s, u, .. }), Slot::Period(ps)) if s == ps => fix(u),
-        (Some(Counter::Sub { id, u }), Slot::Sub(sid)) if id == sid => fix(u),
-        (Some(Counter::Total { u }), Slot::Total) => fix(u),
-        (Some(Counter::Chat { m }), Slot::Chat(k)) => match m.get_mut(k) {
-            Some(u) => fix(u),
+        (Counter::Period { s, u, .. }, Slot::Period(ps)) if s == ps => fix(u),
+        (Counter::Subs { m }, Slot::Sub(sid)) => match m.get_mut(sid) {
+            Some(e) => fix(&mut e.u),
             None if plus > 0 => {
-                m.insert(k.clone(), plus);
+                m.insert(sid.clone(), SubUse { u: plus, e: None });
+            }
+            None => {}
+        },
+        (Counter::Total { u }, Slot::Total) => fix(u),
+        (Counter::Chats { m }, Slot::Chat(k)) => match m.get_mut(k) {
+            Some(e) => fix(&mut e.u),
+            None if plus > 0 => {
+                m.insert(k.clone(), ChatUse { u: plus, t: now });
             }
             None => {}
         },
@@ -280,17 +470,42 @@ pub fn adjust(c: Option<&mut Counter>, slot: &Slot, minus: u64, plus: u64) {
     }
 }
 
-/// Drops what can no longer count: buckets wholly outside the window, empty
-/// buckets. Keeps the ledger from growing with history.
-pub fn prune(c: &mut Counter, w: Window, now: i64) {
-    if let Counter::Rolling { g, b, t } = c {
-        let start = now - w.rolling_secs().unwrap_or(0);
-        let g = *g;
-        b.retain(|(i, n)| (i + 1) * g > start && *n > 0);
-        *t = Total(sum(b));
+/// An empty counter of the right kind for `w`, for real usage whose counter
+/// was dropped while it held nothing.
+pub fn fresh(w: Window) -> Option<Counter> {
+    match w {
+        Window::Rolling(..) => w.rolling_secs().map(|len| rolling(bucket_secs(len))),
+        Window::Subscription => Some(Counter::Subs { m: BTreeMap::new() }),
+        Window::Chat => Some(Counter::Chats { m: BTreeMap::new() }),
+        Window::Lifetime => Some(Counter::Total { u: 0 }),
+        _ => None,
     }
-    if let Counter::Chat { m } = c {
-        m.retain(|_, n| *n > 0);
+}
+
+/// Drops what can no longer count: buckets whose latest event left the
+/// window, empty buckets, subscriptions ended more than [`SUB_KEEP_S`] ago,
+/// chats idle for [`CHAT_IDLE_S`]. Keeps the ledger from growing with history.
+pub fn prune(c: &mut Counter, w: Window, now: i64) {
+    upgrade(c);
+    match c {
+        Counter::Rolling { g, b, t } => {
+            let start = now - w.rolling_secs().unwrap_or(0);
+            let g = *g;
+            b.retain(|x| x.last(g) > start && x.n > 0);
+            *t = Total(sum(b));
+        }
+        Counter::Subs { m } => {
+            m.retain(|_, s| s.u > 0 && s.e.is_none_or(|e| e.saturating_add(SUB_KEEP_S) > now))
+        }
+        Counter::Chats { m } => {
+            for c in m.values_mut() {
+                if c.t == ChatUse::UNKNOWN {
+                    c.t = now;
+                }
+            }
+            m.retain(|_, c| c.u > 0 && c.t.saturating_add(CHAT_IDLE_S) > now)
+        }
+        _ => {}
     }
 }
 
@@ -300,23 +515,25 @@ pub fn is_idle(c: &Counter, w: Window, ctx: &WinCtx) -> bool {
         Counter::Rolling { b, .. } => b.is_empty(),
         Counter::Period { e, .. } => *e <= ctx.now,
         Counter::Chat { m } => m.is_empty(),
+        Counter::Chats { m } => m.is_empty(),
+        Counter::Subs { m } => m.is_empty(),
         Counter::Sub { u, .. } | Counter::Total { u } => *u == 0 && w.resets(),
     }
 }
 
 /// When the window next frees room: the end of the calendar period, or when
-/// the oldest counted rolling bucket leaves. `None` when waiting never helps
+/// the oldest counted rolling bucket's latest event leaves (never more than
+/// the window's length after now). `None` when waiting never helps
 /// (subscription, lifetime, chat) or nothing is counted in a rolling window.
 pub fn resets_at(c: Option<&Counter>, w: Window, ctx: &WinCtx) -> Option<i64> {
     match w {
         Window::Rolling(..) => {
             let len = w.rolling_secs()?;
-            let start = ctx.now - len;
             match c {
-                Some(Counter::Rolling { g, b, .. }) => b
+                Some(Counter::Rolling { g, b, .. }) => b[first_counted(b, *g, ctx.now, len)..]
                     .iter()
-                    .find(|(i, n)| (i + 1) * g > start && *n > 0)
-                    .map(|(i, _)| (i + 1) * g + len),
+                    .find(|x| x.n > 0)
+                    .map(|x| x.last(*g).min(ctx.now) + len),
                 _ => None,
             }
         }
@@ -343,24 +560,19 @@ pub fn retry_after(
     match w {
         Window::Rolling(..) => {
             let len = w.rolling_secs()?;
-            let start = ctx.now - len;
             let Some(Counter::Rolling { g, b, .. }) = c else {
                 return Some(0);
             };
-            let total: u64 = b
-                .iter()
-                .filter(|(i, _)| (i + 1) * g > start)
-                .map(|(_, n)| *n)
-                .sum();
-            let need = total.saturating_add(requested).saturating_sub(max);
+            let counted = &b[first_counted(b, *g, ctx.now, len)..];
+            let need = sum(counted).saturating_add(requested).saturating_sub(max);
             if need == 0 {
                 return Some(0);
             }
             let mut freed = 0u64;
-            for (i, n) in b.iter().filter(|(i, _)| (i + 1) * g > start) {
-                freed = freed.saturating_add(*n);
+            for x in counted {
+                freed = freed.saturating_add(x.n);
                 if freed >= need {
-                    return Some(((i + 1) * g + len - ctx.now).max(0));
+                    return Some((x.last(*g).min(ctx.now) + len - ctx.now).max(0));
                 }
             }
             None
@@ -381,12 +593,13 @@ mod tests {
             now,
             cal,
             sub_id: Some("s1"),
+            sub_ends: None,
             chat: Some("c1"),
         }
     }
 
     #[test]
-    fn rolling_counts_conservatively_and_frees_in_order() {
+    fn rolling_counts_until_the_latest_event_leaves() {
         let cal = Calendar::default();
         let w = Window::parse("1h").unwrap();
         let mut c = None;
@@ -394,23 +607,65 @@ mod tests {
         charge(&mut c, w, &ctx(t0 + 10, &cal), 5);
         charge(&mut c, w, &ctx(t0 + 70, &cal), 7);
         assert_eq!(used(c.as_ref(), w, &ctx(t0 + 100, &cal)), 12);
-        // At t0+3600 the first bucket [t0, t0+60) still overlaps (t0, t0+3600]: counted.
-        assert_eq!(used(c.as_ref(), w, &ctx(t0 + 3599, &cal)), 12);
-        // Once its end is at or before now - W it leaves.
-        assert_eq!(used(c.as_ref(), w, &ctx(t0 + 3660, &cal)), 7);
-        assert_eq!(used(c.as_ref(), w, &ctx(t0 + 3720, &cal)), 0);
-        // Needing 5 freed: the first bucket leaves at t0 + 60 + 3600.
+        // The event at t0+10 is inside (now − 3600, now] until now = t0+3610.
+        assert_eq!(used(c.as_ref(), w, &ctx(t0 + 3609, &cal)), 12);
+        assert_eq!(used(c.as_ref(), w, &ctx(t0 + 3610, &cal)), 7);
+        assert_eq!(used(c.as_ref(), w, &ctx(t0 + 3670, &cal)), 0);
         let now = t0 + 200;
         assert_eq!(
             retry_after(c.as_ref(), w, &ctx(now, &cal), 12, 5),
-            Some(t0 + 3660 - now)
+            Some(t0 + 3610 - now)
         );
         assert_eq!(
             retry_after(c.as_ref(), w, &ctx(now, &cal), 12, 6),
-            Some(t0 + 3720 - now)
+            Some(t0 + 3670 - now)
         );
         assert_eq!(retry_after(c.as_ref(), w, &ctx(now, &cal), 12, 13), None);
-        assert_eq!(resets_at(c.as_ref(), w, &ctx(now, &cal)), Some(t0 + 3660));
+        assert_eq!(resets_at(c.as_ref(), w, &ctx(now, &cal)), Some(t0 + 3610));
+    }
+
+    #[test]
+    fn rolling_retry_is_never_longer_than_the_window() {
+        // The issue's case: messages · 1h · max 2, the third asked at once.
+        let cal = Calendar::default();
+        let w = Window::parse("1h").unwrap();
+        let mut c = None;
+        let now = 1_800_000_037;
+        charge(&mut c, w, &ctx(now, &cal), 1);
+        charge(&mut c, w, &ctx(now, &cal), 1);
+        let r = retry_after(c.as_ref(), w, &ctx(now, &cal), 2, 1).unwrap();
+        assert_eq!(r, 3600);
+        assert!(resets_at(c.as_ref(), w, &ctx(now, &cal)).unwrap() <= now + 3600);
+    }
+
+    #[test]
+    fn revision_1_buckets_load_with_their_end_as_latest_event() {
+        let c: Counter =
+            serde_json::from_str(r#"{"r":{"g":60,"b":[[30000000,5],[30000001,7]]}}"#).unwrap();
+        let mut c = c;
+        upgrade(&mut c);
+        let Counter::Rolling { b, .. } = &c else {
+            panic!()
+        };
+        assert_eq!(
+            b[0],
+            Bucket {
+                i: 30_000_000,
+                n: 5,
+                t: 30_000_001 * 60
+            }
+        );
+        let back: Counter = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+        assert_eq!(back, c);
+        let sub: Counter = serde_json::from_str(r#"{"s":{"id":"s1","u":9}}"#).unwrap();
+        let chat: Counter = serde_json::from_str(r#"{"c":{"m":{"c1":2}}}"#).unwrap();
+        let cal = Calendar::default();
+        for (mut c, w) in [(sub, Window::Subscription), (chat, Window::Chat)] {
+            let before = used(Some(&c), w, &ctx(5, &cal));
+            upgrade(&mut c);
+            assert_eq!(used(Some(&c), w, &ctx(5, &cal)), before);
+            assert!(before > 0);
+        }
     }
 
     #[test]
@@ -425,7 +680,7 @@ mod tests {
             slots.push(charge(&mut c, w, &ctx(now, &cal), (k % 7 + 1) as u64));
             if k % 5 == 0 {
                 let s = &slots[(k / 2) as usize];
-                adjust(c.as_mut(), s, 3, 11);
+                adjust(c.as_mut(), s, 3, 11, now);
             }
             // Reloaded from JSON the total is unknown and summed afresh:
             // both must count the same at every moment.
@@ -451,7 +706,7 @@ mod tests {
         let next_day = t + 3 * 3600;
         assert_eq!(used(c.as_ref(), Window::Day, &ctx(next_day, &cal)), 0);
         charge(&mut c, Window::Day, &ctx(next_day, &cal), 3);
-        adjust(c.as_mut(), &slot, 10, 0);
+        adjust(c.as_mut(), &slot, 10, 0, next_day);
         assert_eq!(used(c.as_ref(), Window::Day, &ctx(next_day, &cal)), 3);
     }
 
@@ -465,6 +720,22 @@ mod tests {
             ..ctx(0, &cal)
         };
         assert_eq!(used(c.as_ref(), Window::Subscription, &other), 0);
+        // Each id keeps its own count: switching back continues it.
+        charge(&mut c, Window::Subscription, &other, 3);
+        assert_eq!(used(c.as_ref(), Window::Subscription, &other), 3);
+        assert_eq!(used(c.as_ref(), Window::Subscription, &ctx(0, &cal)), 4);
+        // Kept until 30 days after the subscription ended.
+        let ended = WinCtx {
+            sub_ends: Some(100),
+            ..ctx(0, &cal)
+        };
+        charge(&mut c, Window::Subscription, &ended, 1);
+        let cc = c.as_mut().unwrap();
+        prune(cc, Window::Subscription, 100 + SUB_KEEP_S - 1);
+        assert_eq!(used(c.as_ref(), Window::Subscription, &ctx(0, &cal)), 5);
+        prune(c.as_mut().unwrap(), Window::Subscription, 100 + SUB_KEEP_S);
+        assert_eq!(used(c.as_ref(), Window::Subscription, &ctx(0, &cal)), 0);
+        assert_eq!(used(c.as_ref(), Window::Subscription, &other), 3);
         let mut chat = None;
         charge(&mut chat, Window::Chat, &ctx(0, &cal), 2);
         let c2 = WinCtx {
@@ -477,5 +748,10 @@ mod tests {
             retry_after(chat.as_ref(), Window::Chat, &ctx(0, &cal), 2, 1),
             None
         );
+        // An idle chat is forgotten.
+        prune(chat.as_mut().unwrap(), Window::Chat, CHAT_IDLE_S - 1);
+        assert_eq!(used(chat.as_ref(), Window::Chat, &ctx(0, &cal)), 2);
+        prune(chat.as_mut().unwrap(), Window::Chat, CHAT_IDLE_S);
+        assert_eq!(used(chat.as_ref(), Window::Chat, &ctx(0, &cal)), 0);
     }
 }

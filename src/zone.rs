@@ -135,6 +135,28 @@ impl Zone {
         self.name
     }
 
+    /// The first instant (unix seconds) whose wall clock reads `local`
+    /// (seconds on the naive local time line: local midnight of day `d` is
+    /// `d * 86400`), or `None` when the wall clock skips it (a gap).
+    pub fn earliest(&self, local: i64) -> Option<i64> {
+        // The offsets in effect well before and after (around any transition
+        // near `local`), and those at the instants they point to (a zone
+        // that changed twice within a day); no offset ever exceeded ±26 h.
+        const SPAN: i64 = 30 * 3600;
+        let off = |t: i64| i64::from(self.offset_at(t));
+        let (before, after) = (off(local - SPAN), off(local + SPAN));
+        let mut tried = [before, after, before, after];
+        if before != after {
+            tried[2] = off(local - before);
+            tried[3] = off(local - after);
+        }
+        tried
+            .iter()
+            .map(|&o| local - o)
+            .filter(|&t| t + off(t) == local)
+            .min()
+    }
+
     /// Seconds east of UTC at unix second `t`.
     pub fn offset_at(&self, t: i64) -> i32 {
         match &self.rules {

@@ -40,6 +40,10 @@ const T = {
     usd: (n) => `${n} دلار`,
     sep: "، ", chosen: (n) => `${n} فایل انتخاب شد`,
     planName: (p) => p.name || { free: "رایگان", basic: "پایه", premium: "ویژه" }[p.id] || p.id,
+    credits: "اعتبار اضافه", noCredits: "اعتبار اضافه‌ای ندارید.",
+    credit: (m, r, a) => `${m}: ${r} از ${a} مانده`,
+    sources: { purchase: "خرید", promo: "هدیه", admin: "پشتیبانی", discount: "کد تخفیف" },
+    until: (d) => `تا ${d}`, withCredits: (c) => `+ ${c} اعتبار`,
   },
   en: {
     title: "Tollgate",
@@ -76,6 +80,10 @@ const T = {
     usd: (n) => `$${n}`,
     sep: " · ", chosen: (n) => `${n} file${n === "1" ? "" : "s"} chosen`,
     planName: (p) => p.id.charAt(0).toUpperCase() + p.id.slice(1),
+    credits: "Extra credits", noCredits: "You have no extra credits.",
+    credit: (m, r, a) => `${m}: ${r} of ${a} left`,
+    sources: { purchase: "purchase", promo: "gift", admin: "support", discount: "discount code" },
+    until: (d) => `until ${d}`, withCredits: (c) => `+ ${c} in credits`,
   },
 };
 
@@ -183,7 +191,8 @@ function isoSeconds(ms) {
 /** A plausible GET /v1/usage body for `sub`, built from the core's own status. */
 function sampleSnapshot(sub, nowMs) {
   const base = state.tg.status(Tollgate.emptySnapshot(sub), sub, nowMs);
-  const limits = base.limits.map((l) => {
+  // A snapshot lists chats with usage only: the sample's one is chat-1 (below).
+  const limits = base.limits.filter((l) => l.window !== "chat").map((l) => {
     const f = SAMPLE[`${l.metric}|${l.window}`] ?? 0.3;
     const used = l.metric === "cost_usd" ? Math.round(l.limit * f * 100) / 100 : Math.floor(l.limit * f);
     const m = /^(\d+)([mhd])$/.exec(l.window);
@@ -196,7 +205,10 @@ function sampleSnapshot(sub, nowMs) {
   if (chatLimit) {
     limits.push({ metric: "files", scope: "all", window: "chat", chat_id: "chat-1", limit: chatLimit.max, used: 1, remaining: chatLimit.max - 1, resets_at: null });
   }
-  return { subscription: sub, plan: sub.plan, as_of: isoSeconds(nowMs), limits, holds: [] };
+  // A promo grant of tokens (SPEC §9), as GET /v1/usage lists grants.
+  const grants = [{ id: "g-welcome", metric: "tokens", scope: "all", amount: 50000, remaining: 32000, source: "promo",
+    expires_at: isoSeconds(nowMs + 10 * 86400 * 1000) }];
+  return { subscription: sub, plan: sub.plan, as_of: isoSeconds(nowMs), limits, holds: [], grants };
 }
 
 function sampleSubscription(plan, nowMs) {
@@ -270,7 +282,8 @@ function renderStatic() {
 
 function renderMeters() {
   const now = Date.now();
-  const status = state.tg.status(state.snapshot, state.sub, now);
+  // Chat limits for the chat the page uploads to (SPEC §6: status lists every limit).
+  const status = state.tg.status(state.snapshot, state.sub, now, { chatId: $("chat").value || "chat-1" });
   $("source").textContent = state.live ? t().live : t().sample;
   $("source").className = `pill ${state.live ? "live" : ""}`;
   $("as-of").textContent = t().asOf(dateTime(status.as_of));
@@ -283,9 +296,19 @@ function renderMeters() {
         el("span", { style: `inline-size:${pct}%` })),
       el("div", { class: "figures" },
         el("span", {}, t().of(amount(l.metric, l.used), amount(l.metric, l.limit))),
-        el("span", { class: "muted" }, t().left(amount(l.metric, l.remaining)))),
+        el("span", { class: "muted" }, t().left(amount(l.metric, l.remaining))),
+        l.credits ? el("span", { class: "muted" }, t().withCredits(amount(l.metric, l.credits))) : null),
       el("div", { class: "reset muted" }, resetText(l, now)));
   }));
+}
+
+function renderCredits() {
+  const grants = (state.snapshot?.grants ?? []).filter((g) => g.remaining > 0 || g.amount > 0);
+  $("credits").replaceChildren(...(grants.length ? grants.map((g) =>
+    el("li", { "data-grant": g.id },
+      t().credit(t().metrics[g.metric] || g.metric, amount(g.metric, g.remaining), amount(g.metric, g.amount)),
+      el("small", { class: "muted" }, [t().sources[g.source] || g.source, g.expires_at ? t().until(dateTime(g.expires_at)) : null]
+        .filter(Boolean).map((x) => `${t().sep}${x}`).join("")))) : [el("li", { class: "muted" }, t().noCredits)]));
 }
 
 function renderModels() {
@@ -333,7 +356,9 @@ function renderSend() {
   if (d.allowed) {
     out.className = "verdict allow";
     out.textContent = `✓ ${t().canSend}`;
-    details.replaceChildren(...d.limits.map((l) =>
+    // Warnings before the wall (SPEC §10): a threshold this message would pass.
+    const warnings = (d.warnings ?? []).map((x) => el("li", { class: "warning", "data-threshold": String(x.threshold) }, `⚠ ${x.message}`));
+    details.replaceChildren(...warnings, ...d.limits.map((l) =>
       el("li", {}, `${limitLabel(l)}: ${t().after(amount(l.metric, Math.max(0, l.remaining - (l.requested ?? 0))))}`)));
   } else {
     out.className = "verdict deny";
@@ -391,6 +416,7 @@ async function renderFiles() {
 function renderAll() {
   renderStatic();
   renderMeters();
+  renderCredits();
   renderModels();
   renderSend();
   renderFiles();

@@ -17,9 +17,20 @@
 //   body.fake.delay_ms = D               D ms before each chunk (default: opts.delayMs, 0)
 //   body.fake.head_delay_ms = H          H ms before anything (status line, headers) is sent
 //   body.fake.break_after = K            streams only: destroy the connection after K content chunks
+//   body.fake.end_after = K              streams only: end the body cleanly after K content chunks,
+//                                        without finish_reason, usage or [DONE] (a truncated answer)
+//   body.fake.stall_after = K            streams only: after K content chunks, send nothing for
+//   body.fake.stall_ms = S               S ms (no keep-alive either), then go on
 //   body.fake.error_event = true         streams only: send an error event instead of content
 //   body.fake.cost = USD                 add usage.cost (OpenRouter's field); also opts.cost
+//   body.fake.answer_model = "id"        answer as another model than the one asked for (the
+//                                        `model` of the JSON answer and of every chunk)
 //   header x-fake-fail: <status>         the same as fake.fail (for direct calls)
+//
+// The gateway must forward only the fields it allows: `fake` reaches this
+// fake only when the config lists it in `gateway.allow_fields`, as the tests'
+// configs do. Every request is recorded (`requests`: method, path, headers,
+// body as parsed) unless opts.record is false.
 //
 // Usage it reports (deterministic, and different from the gateway's estimate
 // so tests can tell exact settlement from estimates):
@@ -140,7 +151,7 @@ export async function startFakeUpstream(opts = {}) {
 
     const id = `chatcmpl-fake-${entry.seq}`;
     const created = Math.floor(Date.now() / 1000);
-    const model = body.model;
+    const model = fake.answer_model ?? body.model;
     const texts = chunkTexts(body, opts);
     const usage = {
       prompt_tokens: promptTokens(body),
@@ -201,9 +212,16 @@ export async function startFakeUpstream(opts = {}) {
     }
     for (let i = 0; i < texts.length; i++) {
       if (delay) await sleep(delay);
+      if (fake.stall_after === i && fake.stall_ms) await sleep(fake.stall_ms);
       if (res.destroyed || entry.aborted) return; // the client went away
       if (fake.break_after !== undefined && i >= fake.break_after) {
         res.socket?.destroy();
+        return;
+      }
+      if (fake.end_after !== undefined && i >= fake.end_after) {
+        res.end();
+        finished = true;
+        entry.completed = true;
         return;
       }
       send(chunk({ content: texts[i] }));

@@ -52,6 +52,7 @@ test("check: allowed on an empty snapshot", () => {
   const d = tg.check(Tollgate.emptySnapshot(premium), premium, msg(), NOW);
   assert.deepEqual(d, {
     allowed: true, status: 200, code: "ok", message: d.message, retry_after_s: null, violations: [], limits: [],
+    warnings: [],
   });
   assert.match(d.message, PERSIAN);
   // null snapshot = no usage.
@@ -220,12 +221,23 @@ test("status: every limit with used / limit / remaining / resets_at", () => {
   const s = tg.status(Tollgate.emptySnapshot(premium), premium, NOW);
   assert.equal(s.as_of, "2026-11-23T18:40:00Z");
   const plan = config.plans.find((p) => p.id === "premium");
-  // Chat limits appear once per chat with usage; there is none yet.
-  assert.equal(s.limits.length, plan.limits.filter((l) => l.window !== "chat").length);
+  // Every limit of the plan, chat limits included (SPEC §6, revision 2):
+  // without chats in the snapshot, once with chat_id null (what a new chat may use).
+  assert.equal(s.limits.length, plan.limits.length);
+  const chatLimits = s.limits.filter((l) => l.window === "chat");
+  assert.ok(chatLimits.length > 0, "the plan has a chat limit");
+  for (const c of chatLimits) {
+    assert.equal(c.chat_id, null);
+    assert.equal(c.remaining, c.limit);
+  }
   for (const l of s.limits) {
     for (const k of ["metric", "scope", "window", "limit", "used", "remaining", "resets_at"]) assert.ok(k in l, k);
     assert.equal(l.used, 0);
   }
+  // options.chatId: that chat's entry, even before its first upload.
+  const forChat = tg.status(Tollgate.emptySnapshot(premium), premium, NOW, { chatId: "new-chat" });
+  assert.deepEqual(forChat.limits.filter((l) => l.window === "chat").map((l) => [l.chat_id, l.used]), [["new-chat", 0]]);
+  assert.throws(() => tg.status(null, premium, NOW, { chatId: 5 }), /options.chatId/);
   const day = s.limits.find((l) => l.metric === "tokens" && l.window === "day");
   // Midnight in Tehran (UTC+3:30).
   assert.equal(day.resets_at, "2026-11-23T20:30:00Z");
@@ -236,7 +248,8 @@ test("status: every limit with used / limit / remaining / resets_at", () => {
     { metric: "files", scope: "all", window: "chat", chat_id: "c9", limit: 5, used: 2, remaining: 3, resets_at: null },
   ] }, premium, NOW);
   assert.equal(used.limits.find((l) => l.metric === "tokens" && l.window === "day").remaining, 36000);
-  assert.equal(used.limits.find((l) => l.window === "chat").chat_id, "c9");
+  // The chat in the snapshot, and the one a new chat would use.
+  assert.deepEqual(used.limits.filter((l) => l.window === "chat").map((l) => [l.chat_id, l.used]), [[null, 0], ["c9", 2]]);
   assert.deepEqual(tg.status(null, null, NOW).limits, []);
 });
 
@@ -257,7 +270,7 @@ test("sniffType: magic bytes → {mime, ext} or null", () => {
 
 test("emptySnapshot: the snapshot of a user with no usage", () => {
   const s = Tollgate.emptySnapshot(premium);
-  assert.deepEqual(s, { subscription: premium, plan: "premium", as_of: "1970-01-01T00:00:00Z", limits: [], holds: [] });
+  assert.deepEqual(s, { subscription: premium, plan: "premium", as_of: "1970-01-01T00:00:00Z", limits: [], holds: [], grants: [] });
   assert.equal(Object.getPrototypeOf(s), Object.prototype, "a plain object, not a Map");
   assert.deepEqual(Tollgate.emptySnapshot(null).plan, null);
   assert.deepEqual(Tollgate.emptySnapshot().subscription, null);
@@ -272,7 +285,8 @@ test("replayCase (test build): the conformance helper returns the decision", () 
     action: msg(),
   });
   assert.equal(d.code, "window_exceeded");
-  assert.equal(d.retry_after_s, 2520);
+  // The 18:21:00 usage leaves the hour at 19:21:00 (SPEC §1: never later than the window).
+  assert.equal(d.retry_after_s, 2460);
   assert.throws(() => replayCase(config, { at: "yesterday" }), /RFC 3339/);
 });
 

@@ -52,7 +52,9 @@ export function wranglerConfig() {
   if (!date || Object.keys(durableObjects).length === 0) {
     throw new Error("wrangler.toml: cannot read compatibility_date or durable_objects.bindings");
   }
-  return { compatibilityDate: date, durableObjects };
+  // [assets] directory: the admin console (scripts/build-admin.sh).
+  const assets = /^\[assets\][^[]*?^directory\s*=\s*"([^"]+)"/m.exec(toml)?.[1];
+  return { compatibilityDate: date, durableObjects, assets: assets && path.join(ROOT, assets) };
 }
 
 /** A new empty temp directory (removed by stop() when the harness made it). */
@@ -75,7 +77,7 @@ export async function start(opts = {}) {
   if (!existsSync(SCRIPT)) {
     throw new Error(`${SCRIPT} is missing: build the Worker first (make worker)`);
   }
-  const { compatibilityDate, durableObjects } = wranglerConfig();
+  const { compatibilityDate, durableObjects, assets } = wranglerConfig();
   const mf = new Miniflare({
     host: "127.0.0.1",
     port: 0, // any free port; the real one is in `url`
@@ -92,6 +94,11 @@ export async function start(opts = {}) {
       ]),
     ),
     bindings: { ...TEST_VARS, ...(opts.vars ?? {}) },
+    // Static assets in front of the Worker, as wrangler serves them (a
+    // request that matches no file reaches the Worker).
+    ...(assets && existsSync(assets)
+      ? { assets: { directory: assets, routerConfig: { has_user_worker: true } } }
+      : {}),
     ...(opts.persistDir ? { defaultPersistRoot: opts.persistDir } : {}),
     log: new Log(opts.verbose || process.env.TOLLGATE_TEST_VERBOSE ? LogLevel.DEBUG : LogLevel.WARN),
     ...(opts.miniflare ?? {}),

@@ -210,10 +210,15 @@ describe("holds", () => {
     assert.equal(c.body.late, false);
     assert.equal(c.body.duplicate, false);
     assert.deepEqual(c.body.usage, { messages: 1, tokens: 150, images: 0, files: 0, file_bytes: 0, cost_usd: 0 });
-    c = await api.commit(h, "h1", { input_tokens: 999, output_tokens: 999 });
+    // The same figures again: the first answer, as a duplicate.
+    c = await api.commit(h, "h1", { input_tokens: 100, output_tokens: 50 });
     assert.equal(c.status, 200);
     assert.equal(c.body.duplicate, true);
     assert.equal(c.body.usage.tokens, 150);
+    // Other figures: a conflict, nothing changes (SPEC §5).
+    c = await api.commit(h, "h1", { input_tokens: 999, output_tokens: 999 });
+    assert.equal(c.status, 409);
+    assert.equal(c.body.code, "hold_committed");
     const u = await api.usage(h);
     assert.equal(u.body.limits.find((l) => l.metric === "tokens" && l.window === "1h").used, 150);
     assert.deepEqual(u.body.holds, []);

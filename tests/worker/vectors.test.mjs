@@ -135,6 +135,12 @@ async function replay(config, c) {
     } else if (op === "redeem") {
       const r = await w.json(`/v1/discounts/${codeId(ev.code)}/redeem`, { method: "POST", headers: headers(ev.at, userId(ev.user)) });
       assert.ok([200, 403].includes(r.status), `${where}: ${r.status} ${r.text}`);
+    } else if (op === "grant") {
+      const r = await w.json(`/v1/admin/users/${owner}/grants`, { method: "POST", headers: admin(ev.at), body: ev.grant });
+      assert.ok([200, 201].includes(r.status), `${where}: ${r.status} ${r.text}`);
+    } else if (op === "revoke") {
+      const r = await w.json(`/v1/admin/users/${owner}/grants/${encodeURIComponent(ev.grant)}`, { method: "DELETE", headers: admin(ev.at) });
+      assert.ok([200, 404].includes(r.status), `${where}: ${r.status} ${r.text}`);
     } else {
       assert.fail(`${where}: unknown op`);
     }
@@ -148,6 +154,8 @@ async function replay(config, c) {
   let r;
   if (op === "redeem") {
     r = await w.json(`/v1/discounts/${codeId(c.code)}/redeem${qs}`, { method: "POST", headers: headers(c.at) });
+  } else if (op === "usage") {
+    r = await w.json(`/v1/usage${qs}`, { headers: headers(c.at) });
   } else {
     let action = c.action;
     if (action && typeof action === "object" && action.type === "discount" && typeof action.code === "string") {
@@ -200,7 +208,7 @@ describe("shared vectors over HTTP", { skip: doc ? false : `${NATIVE} missing: c
         } catch (e) {
           failures.push(`${label}: differs from native: ${e.message.slice(0, 1500)}`);
         }
-        const wantStatus = want.redeemed === true ? 200 : want.status;
+        const wantStatus = want.redeemed === true || c.op === "usage" ? 200 : want.status;
         if (got.status !== wantStatus) failures.push(`${label}: HTTP ${got.status}, decision status ${wantStatus}`);
         const wantRetry = want.allowed === false && want.retry_after_s != null ? String(want.retry_after_s) : null;
         if (got.retryAfter !== wantRetry) failures.push(`${label}: Retry-After ${got.retryAfter}, want ${wantRetry}`);

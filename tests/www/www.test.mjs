@@ -77,7 +77,7 @@ test("Persian and right-to-left by default, quota meters for every limit", { ski
   assert.equal(await page.getAttribute("html", "dir"), "rtl");
   const expected = await page.evaluate(() => {
     const { tg, snapshot, sub } = window.__tollgate.state;
-    return tg.status(snapshot, sub, Date.now()).limits.length;
+    return tg.status(snapshot, sub, Date.now(), { chatId: document.getElementById("chat").value || "chat-1" }).limits.length;
   });
   const meters = await page.$$eval("#meters li.meter", (lis) => lis.map((li) => li.textContent));
   assert.ok(expected > 0);
@@ -140,8 +140,25 @@ test("a message is pre-checked and a denial explained", { skip }, async () => {
   await page.fill("#max-out", "40000");
   const budget = await page.$eval("#send-verdict", (e) => e.dataset.code);
   assert.ok(["window_exceeded", "insufficient_budget"].includes(budget), budget);
-  await page.fill("#max-out", "800");
+  // A message that takes the hour's tokens past 80 % of the limit: allowed,
+  // with the warning in Persian before the wall (SPEC §10).
+  await page.fill("#max-out", "5000");
+  const warned = await page.$eval("#send-verdict", (e) => e.dataset.code);
+  assert.equal(warned, "ok");
+  const warnings = await page.$$eval("#send-details li.warning", (lis) => lis.map((li) => li.textContent));
+  assert.ok(warnings.length > 0, "a warning is shown");
+  for (const w of warnings) {
+    assert.match(w, PERSIAN);
+    assert.match(w, /٪/, `a percentage in "${w}"`);
+  }
+  // Credits beside the meters: the sample's promo grant, in Persian digits.
+  const credits = await page.$$eval("#credits li[data-grant]", (lis) => lis.map((li) => li.textContent));
+  assert.equal(credits.length, 1);
+  assert.match(credits[0], PERSIAN_DIGIT);
+  assert.match(credits[0], /هدیه/);
   await page.screenshot({ path: `${OUT}www-fa.png`, fullPage: true });
+  await page.fill("#max-out", "800");
+  assert.deepEqual(await page.$$eval("#send-details li.warning", (lis) => lis.length), 0);
 });
 
 test("usage from a Worker's GET /v1/usage (URL + token)", { skip }, async () => {

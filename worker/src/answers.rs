@@ -61,6 +61,13 @@ pub struct ReleaseAnswer {
     pub committed: bool,
 }
 
+/// `POST /v1/holds/{id}/extend` → 200.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExtendAnswer {
+    pub hold_id: String,
+    pub expires_at: String,
+}
+
 /// `POST /v1/admin/users/{id}/reset` → 200.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ResetAnswer {
@@ -89,6 +96,8 @@ pub struct HoldView {
     pub expires_at: String,
     /// Past its expiry, waiting for the alarm or the next request.
     pub expired: bool,
+    /// `api` or `gateway`: who may settle it.
+    pub origin: String,
     pub estimate: Figures,
     pub charges: Vec<ChargeView>,
 }
@@ -129,6 +138,8 @@ pub struct ExplainAnswer {
     pub counters: Vec<String>,
     /// When the alarm will release the next hold.
     pub next_expiry: Option<String>,
+    /// Credits (SPEC §9): every grant, spent, expired and revoked ones included.
+    pub grants: Vec<tollgate::credits::GrantInfo>,
 }
 
 /// A discount code (`PUT` → 201/200 and `GET /v1/admin/discounts/{code}`).

@@ -69,7 +69,7 @@ impl EngineCache {
             "get",
             &ConfigCall {
                 known_revision: known,
-                config: None,
+                ..ConfigCall::default()
             },
         )
         .await;

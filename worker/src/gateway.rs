@@ -8,9 +8,12 @@
 //! | `GET /v1/models` | none: the models the caller's plan allows |
 //!
 //! A call is authenticated with the user's JWT (like every user route),
-//! reserved in the user's Durable Object (a fresh idempotency key per call),
-//! and, when allowed, forwarded to `UPSTREAM_URL` with the server's own key
-//! `UPSTREAM_API_KEY` — never the client's credentials or other headers.
+//! checked against the gateway's field allowlist (SPEC §8: only known fields
+//! are forwarded), reserved in the user's Durable Object as a *gateway hold*
+//! (a fresh idempotency key per call; only the gateway may settle it, and
+//! its id never reaches the client), and, when allowed, forwarded to
+//! `UPSTREAM_URL` with the server's own key `UPSTREAM_API_KEY` — never the
+//! client's credentials or other headers, and only the allowed fields.
 //! Everything that touches the upstream runs in one task under
 //! `Context::wait_until` (so it outlives a client that disconnects); the
 //! handler waits only for the answer's head. A stream is passed through as it
@@ -18,29 +21,33 @@
 //! whose readable side is the response body, sees every byte (so it knows
 //! what was delivered), strips the usage chunk the gateway asked for on the
 //! client's behalf, and settles the hold when the call ends — commit with the
-//! upstream's `usage`, or release (the policy is `tollgate::openai::settle_*`,
-//! written down in docs/gateway.md). A Worker that dies mid-call leaves the
-//! hold to the Durable Object's alarm.
+//! upstream's `usage` charged as the model that answered, or release (the
+//! policy is `tollgate::openai::settle_*`, written down in docs/gateway.md).
+//! While the call runs, the hold is extended every third of `hold_ttl_s`;
+//! a settlement that does not land is retried; a Worker that dies mid-call
+//! leaves the hold to the Durable Object's alarm, which charges a gateway
+//! hold its estimate.
 //!
 //! Denials and errors answer in OpenAI's error format
 //! (`{"error": {"message", "type", "param", "code"}}`) with the decision's
 //! status and localized message, `Retry-After`, and OpenAI's
 //! `x-ratelimit-*` headers (plus the API's `RateLimit` headers).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use tollgate::config::GatewayConfig;
 use tollgate::json::micros_to_usd;
 use tollgate::openai::{
     self, ChatRequest, Ending, ImageRequest, Settlement, SseKind, SseScanner, StreamTally,
 };
 use tollgate::time::secs;
-use tollgate::{Decision, Usage};
+use tollgate::{Decision, Engine, Usage};
 use worker::js_sys::{self, Reflect, Uint8Array};
 use worker::wasm_bindgen::{JsCast, JsValue};
-use worker::wasm_bindgen_futures::JsFuture;
+use worker::wasm_bindgen_futures::{self as wasm_bindgen_futures, JsFuture};
 use worker::web_sys;
 use worker::{Context, Date, Delay, Env, Headers, Request, Response, Result};
 
@@ -183,9 +190,12 @@ impl Caller {
         self.now_ms + (Date::now().as_millis() as f64 - self.real_ms).max(0.0) as i64
     }
 
+    /// A call to the user's object as the gateway: the holds it opens are
+    /// gateway holds (settled by the gateway only; charged if they expire).
     fn call(&self) -> UserCall {
         UserCall {
             locale: self.locale.clone(),
+            caller: internal::Caller::Gateway,
             ..UserCall::new(self.now_ms, &self.user, self.claims.subscription.clone())
         }
     }
@@ -232,10 +242,15 @@ fn fresh_key() -> String {
 struct Reserved {
     hold_id: String,
     headers: Vec<(String, String)>,
+    /// The plan's fallback model the reserve was allowed for (SPEC §11),
+    /// when the asked-for model's quota was spent.
+    fallback: Option<String>,
 }
 
-/// Reserves `action` in the caller's ledger: the hold, or the denial in
-/// OpenAI's format with `Retry-After` and the rate-limit headers.
+/// Reserves `action` in the caller's ledger as a gateway hold (settleable
+/// by the gateway only; charged its estimate if it expires unsettled): the
+/// hold, or the denial in OpenAI's format with `Retry-After` and the
+/// rate-limit headers.
 async fn reserve(
     env: &Env,
     who: &Caller,
@@ -279,10 +294,17 @@ async fn reserve(
     };
     headers.extend(tollgate::headers::openai(&limits, secs(who.now_ms)));
     match (&d.hold, d.allowed) {
-        (Some(h), true) => Ok(Reserved {
-            hold_id: h.id.clone(),
-            headers,
-        }),
+        (Some(h), true) => {
+            let fallback = d.fallback_from.as_ref().and(d.model.clone());
+            if let Some(m) = &fallback {
+                headers.push(("x-tollgate-model".into(), m.clone()));
+            }
+            Ok(Reserved {
+                hold_id: h.id.clone(),
+                headers,
+                fallback,
+            })
+        }
         _ => {
             if let Some(r) = d.retry_after_s {
                 if !headers
@@ -322,30 +344,6 @@ fn action_json(a: &tollgate::Action) -> Value {
     }
 }
 
-/// Commits or releases a hold. Errors are logged: the alarm is the backstop.
-async fn settle(env: &Env, who: &Caller, hold_id: &str, s: Settlement) {
-    let (op, usage) = match s {
-        Settlement::Commit(u) => (UserOp::Commit, Some(usage_json(&u))),
-        Settlement::Release => (UserOp::Release, None),
-    };
-    let call = UserCall {
-        now_ms: who.now_ms(),
-        hold_id: Some(hold_id.to_string()),
-        usage,
-        ..who.call()
-    };
-    match internal::user(env, &who.user, op, &call).await {
-        Ok(r) if r.status == 200 => {}
-        Ok(r) => worker::console_error!(
-            "gateway: {} of hold {hold_id} answered {}: {}",
-            op.as_str(),
-            r.status,
-            r.body
-        ),
-        Err(e) => worker::console_error!("gateway: {} of hold {hold_id}: {e}", op.as_str()),
-    }
-}
-
 /// `{input_tokens, output_tokens, cost_usd?, images?}` for a commit.
 fn usage_json(u: &Usage) -> Value {
     let mut v = json!({"input_tokens": u.input_tokens, "output_tokens": u.output_tokens});
@@ -362,8 +360,7 @@ fn usage_json(u: &Usage) -> Value {
 
 async fn models(req: Request, env: &Env) -> GwResult {
     let who = caller(&req, env)?;
-    let cache = CONFIG.with(Rc::clone);
-    let (engine, _) = cache.get(env).await?;
+    let engine = engine(env).await?;
     let list = openai::models_list(
         &engine.config,
         who.claims.subscription.as_ref(),
@@ -373,18 +370,31 @@ async fn models(req: Request, env: &Env) -> GwResult {
 }
 
 thread_local! {
-    /// The config, for `/v1/models` (decisions use the objects' own cache).
+    /// The config, for the gateway's own rules (`gateway`, `hold_ttl_s`) and
+    /// `/v1/models` (decisions use the objects' own cache).
     static CONFIG: Rc<EngineCache> = Rc::new(EngineCache::default());
+}
+
+/// The current config (cached like the objects' own).
+async fn engine(env: &Env) -> std::result::Result<Rc<Engine>, GwError> {
+    let cache = CONFIG.with(Rc::clone);
+    Ok(cache.get(env).await?.0)
+}
+
+fn bad_request(p: &tollgate::json::Problems) -> GwError {
+    GwError {
+        status: 400,
+        body: openai::bad_request_body(p),
+        headers: Vec::new(),
+    }
 }
 
 async fn chat(mut req: Request, env: &Env, ctx: &Context) -> GwResult {
     let who = caller(&req, env)?;
     let body = read_body(&mut req).await?;
-    let chat = ChatRequest::parse(&body).map_err(|p| GwError {
-        status: 400,
-        body: openai::bad_request_body(&p),
-        headers: Vec::new(),
-    })?;
+    let engine = engine(env).await?;
+    let gw = &engine.config.gateway;
+    let chat = ChatRequest::parse(&body, gw).map_err(|p| bad_request(&p))?;
     let held = reserve(env, &who, &chat.action()).await?;
     let mode = if chat.stream {
         Mode::Stream {
@@ -396,29 +406,38 @@ async fn chat(mut req: Request, env: &Env, ctx: &Context) -> GwResult {
             input_estimate: chat.input_tokens,
         }
     };
-    let upstream_body = chat.upstream_body(body);
-    forward(env, ctx, who, held, "chat/completions", upstream_body, mode).await
+    let mut upstream_body = chat.upstream_body(&body, gw);
+    // A fallback: the upstream is called with the model that was reserved.
+    let model = match &held.fallback {
+        Some(to) => {
+            upstream_body["model"] = Value::String(to.clone());
+            to.clone()
+        }
+        None => chat.model,
+    };
+    let call = Call {
+        endpoint: "chat/completions",
+        body: upstream_body,
+        mode,
+        model,
+    };
+    forward(env, ctx, who, held, &engine, call).await
 }
 
 async fn images(mut req: Request, env: &Env, ctx: &Context) -> GwResult {
     let who = caller(&req, env)?;
     let body = read_body(&mut req).await?;
-    let image = ImageRequest::parse(&body).map_err(|p| GwError {
-        status: 400,
-        body: openai::bad_request_body(&p),
-        headers: Vec::new(),
-    })?;
+    let engine = engine(env).await?;
+    let gw = &engine.config.gateway;
+    let image = ImageRequest::parse(&body, gw).map_err(|p| bad_request(&p))?;
     let held = reserve(env, &who, &image.action()).await?;
-    forward(
-        env,
-        ctx,
-        who,
-        held,
-        "images/generations",
-        body,
-        Mode::Image { requested: image.n },
-    )
-    .await
+    let call = Call {
+        endpoint: "images/generations",
+        body: image.upstream_body(&body, gw),
+        mode: Mode::Image { requested: image.n },
+        model: image.model,
+    };
+    forward(env, ctx, who, held, &engine, call).await
 }
 
 // ----------------------------------------------------------------- upstream
@@ -436,6 +455,14 @@ enum Mode {
     ChatJson { input_estimate: u64 },
     /// An images answer.
     Image { requested: u64 },
+}
+
+/// One upstream call: where, what, how it is read, and the model reserved.
+struct Call {
+    endpoint: &'static str,
+    body: Value,
+    mode: Mode,
+    model: String,
 }
 
 /// What the upstream task hands the handler: the answer's head.
@@ -470,15 +497,15 @@ struct Handoff {
 /// handler (and would cancel an upstream call made by it), but lets
 /// `wait_until` tasks finish — so the hold is settled even when the client
 /// leaves before the upstream has answered. The handler only waits for the
-/// task to hand over the answer's head.
+/// task to hand over the answer's head. The hold's id stays inside: only the
+/// gateway settles a gateway hold, and clients never see its id.
 async fn forward(
     env: &Env,
     ctx: &Context,
     who: Caller,
     held: Reserved,
-    endpoint: &'static str,
-    body: Value,
-    mode: Mode,
+    engine: &Engine,
+    call: Call,
 ) -> GwResult {
     let handoff = Rc::new(RefCell::new(Handoff::default()));
     let mut resolve: Option<js_sys::Function> = None;
@@ -486,14 +513,22 @@ async fn forward(
     let Some(resolve) = resolve else {
         return Err(GwError::new(500, "internal", "internal error"));
     };
+    let every = openai::extend_every_ms(engine.config.hold_ttl_s) as f64;
     let task = UpstreamTask {
         env: env.clone(),
         who,
         hold_id: held.hold_id.clone(),
         handoff: handoff.clone(),
         resolve,
+        gateway: engine.config.gateway.clone(),
+        model: call.model,
+        keep: Keepalive {
+            every_ms: every,
+            next_ms: Cell::new(Date::now().as_millis() as f64 + every),
+            timer: RefCell::new(None),
+        },
     };
-    ctx.wait_until(task.run(endpoint, body, mode));
+    ctx.wait_until(task.run(call.endpoint, call.body, call.mode));
 
     let _ = JsFuture::from(ready).await;
     let head = {
@@ -502,7 +537,6 @@ async fn forward(
         h.head.take()
     };
     let headers = Headers::new();
-    headers.set("x-tollgate-hold", &held.hold_id)?;
     for (k, v) in &held.headers {
         headers.set(k, v)?;
     }
@@ -538,6 +572,18 @@ async fn forward(
     }
 }
 
+/// Keeps a running call's hold open: every `every_ms` (a third of
+/// `hold_ttl_s`) of waiting — for the upstream's head, its next bytes, or
+/// the client reading — the hold is extended.
+struct Keepalive {
+    every_ms: f64,
+    /// When the next extension is due (`Date::now()` ms).
+    next_ms: Cell<f64>,
+    /// The pending timer (one at a time, shared by the waits until it fires)
+    /// and the value it resolves with.
+    timer: RefCell<Option<(js_sys::Promise, JsValue)>>,
+}
+
 /// The upstream side of one call: send, hand the head over, pass the
 /// answer through, settle.
 struct UpstreamTask {
@@ -546,6 +592,10 @@ struct UpstreamTask {
     hold_id: String,
     handoff: Rc<RefCell<Handoff>>,
     resolve: js_sys::Function,
+    gateway: GatewayConfig,
+    /// The model reserved.
+    model: String,
+    keep: Keepalive,
 }
 
 impl UpstreamTask {
@@ -554,14 +604,137 @@ impl UpstreamTask {
         let _ = self.resolve.call0(&JsValue::UNDEFINED);
     }
 
-    async fn settle(&self, s: Settlement) {
-        settle(&self.env, &self.who, &self.hold_id, s).await;
+    /// A call to the user's object as the gateway, at the current clock.
+    fn call(&self) -> UserCall {
+        UserCall {
+            now_ms: self.who.now_ms(),
+            hold_id: Some(self.hold_id.clone()),
+            ..self.who.call()
+        }
+    }
+
+    /// Awaits `p` (the upstream's answer, its next bytes, a write to the
+    /// client), extending the hold whenever an extension falls due meanwhile.
+    async fn wait(&self, p: js_sys::Promise) -> std::result::Result<JsValue, JsValue> {
+        loop {
+            let now = Date::now().as_millis() as f64;
+            if now >= self.keep.next_ms.get() {
+                // The next one is due a period after this one *started*: a
+                // slow extension does not push the next one later.
+                self.keep.next_ms.set(now + self.keep.every_ms);
+                self.keep.timer.borrow_mut().take();
+                self.extend().await;
+            }
+            let (timer, mark) = self.timer();
+            let both = js_sys::Array::of2(&p, &timer);
+            let v = JsFuture::from(js_sys::Promise::race(&both)).await?;
+            if js_sys::Object::is(&v, &mark) {
+                // The timer fired first: extend, then wait on.
+                self.keep.timer.borrow_mut().take();
+                continue;
+            }
+            return Ok(v);
+        }
+    }
+
+    /// The pending timer until the next extension, made when there is none.
+    fn timer(&self) -> (js_sys::Promise, JsValue) {
+        let mut t = self.keep.timer.borrow_mut();
+        if let Some(x) = t.as_ref() {
+            return x.clone();
+        }
+        let mark: JsValue = js_sys::Object::new().into();
+        let left = (self.keep.next_ms.get() - Date::now().as_millis() as f64).max(0.0);
+        let m = mark.clone();
+        let p = wasm_bindgen_futures::future_to_promise(async move {
+            Delay::from(Duration::from_millis(left as u64)).await;
+            Ok(m)
+        });
+        *t = Some((p.clone(), mark.clone()));
+        (p, mark)
+    }
+
+    /// Extends the hold by `hold_ttl_s` from now (the object caps it at
+    /// `hold_max_ttl_s`). A failure is logged: the next one is due in a
+    /// third of the TTL, and an expired gateway hold is charged, not dropped.
+    async fn extend(&self) {
+        let call = self.call();
+        match internal::user(&self.env, &self.who.user, UserOp::Extend, &call).await {
+            Ok(r) if r.status == 200 => {}
+            Ok(r) => worker::console_error!(
+                "gateway: extend of hold {} answered {}: {}",
+                self.hold_id,
+                r.status,
+                r.body
+            ),
+            Err(e) => worker::console_error!("gateway: extend of hold {}: {e}", self.hold_id),
+        }
+    }
+
+    /// Commits or releases the hold, retrying (with backoff, ~24 s in all)
+    /// until the object answers for good. Retrying a commit is safe: the
+    /// same figures again are a duplicate. Past the retries, the hold's
+    /// expiry ("charge" for gateway holds) settles it with its estimate.
+    async fn settle(&self, s: Settlement, answered: Option<String>) {
+        let (op, usage) = match s {
+            Settlement::Commit(u) => (UserOp::Commit, Some(usage_json(&u))),
+            Settlement::Release => (UserOp::Release, None),
+        };
+        let answered_model = if op == UserOp::Commit {
+            openai::charged_model(&self.gateway, &self.model, answered.as_deref())
+        } else {
+            None
+        };
+        let pauses = std::iter::once(0).chain(openai::SETTLE_RETRY_DELAYS_MS.iter().copied());
+        for pause in pauses {
+            if pause > 0 {
+                Delay::from(Duration::from_millis(pause)).await;
+            }
+            let call = UserCall {
+                usage: usage.clone(),
+                answered_model: answered_model.clone(),
+                ..self.call()
+            };
+            let status = match internal::user(&self.env, &self.who.user, op, &call).await {
+                Ok(r) if r.status == 200 => return,
+                Ok(r) => {
+                    worker::console_error!(
+                        "gateway: {} of hold {} answered {}: {}",
+                        op.as_str(),
+                        self.hold_id,
+                        r.status,
+                        r.body
+                    );
+                    Some(r.status)
+                }
+                Err(e) => {
+                    worker::console_error!(
+                        "gateway: {} of hold {}: {e}",
+                        op.as_str(),
+                        self.hold_id
+                    );
+                    None
+                }
+            };
+            if !openai::settle_retryable(status) {
+                return;
+            }
+        }
+        worker::console_error!(
+            "gateway: {} of hold {} did not land; its expiry settles it",
+            op.as_str(),
+            self.hold_id
+        );
     }
 
     async fn run(self, endpoint: &'static str, body: Value, mode: Mode) {
         let stream = matches!(mode, Mode::Stream { .. });
-        let (resp, abort) = match send_upstream(&self.env, endpoint, &body, stream).await {
-            Ok(x) => x,
+        let sent = match send_upstream(&self.env, endpoint, &body, stream) {
+            Ok((p, abort)) => self.wait(p).await.map(|r| (r, abort)),
+            Err(e) => Err(e),
+        };
+        let (resp, abort): (web_sys::Response, _) = match sent {
+            Ok((r, abort)) => (r.unchecked_into(), abort),
             Err(e) => {
                 worker::console_error!("gateway: upstream unreachable: {e:?}");
                 self.hand_over(Head::Error(GwError::new(
@@ -569,7 +742,7 @@ impl UpstreamTask {
                     "upstream_unreachable",
                     "the upstream could not be reached",
                 )));
-                return self.settle(Settlement::Release).await;
+                return self.settle(Settlement::Release, None).await;
             }
         };
         let status = resp.status();
@@ -584,7 +757,7 @@ impl UpstreamTask {
             let mut broke = false;
             if let Some(r) = &reader {
                 loop {
-                    match read_chunk(r).await {
+                    match self.read_chunk(r).await {
                         Ok(Some(c)) if kept.len() + c.len() <= MAX_KEPT_JSON => {
                             kept.extend_from_slice(&c)
                         }
@@ -605,7 +778,7 @@ impl UpstreamTask {
                 // The upstream refused before producing anything: nothing is charged.
                 let text = String::from_utf8_lossy(&kept);
                 self.hand_over(Head::Error(upstream_error(status, &text, Vec::new())));
-                return self.settle(Settlement::Release).await;
+                return self.settle(Settlement::Release, None).await;
             }
             if broke {
                 abort.abort();
@@ -614,20 +787,21 @@ impl UpstreamTask {
                     "upstream_error",
                     "the upstream's answer broke off",
                 )));
-                return self.settle(Settlement::Release).await;
+                return self.settle(Settlement::Release, None).await;
             }
-            let s = match mode {
-                Mode::Image { requested } => openai::settle_image(status, &kept, requested),
-                Mode::Stream { input_estimate, .. } | Mode::ChatJson { input_estimate } => {
-                    openai::settle_chat_json(status, &kept, input_estimate)
-                }
+            let (s, answered) = match mode {
+                Mode::Image { requested } => (openai::settle_image(status, &kept, requested), None),
+                Mode::Stream { input_estimate, .. } | Mode::ChatJson { input_estimate } => (
+                    openai::settle_chat_json(status, &kept, input_estimate),
+                    openai::answer_model_of(&kept),
+                ),
             };
             self.hand_over(Head::Json {
                 status,
                 content_type: content_type.unwrap_or_else(|| "application/json".into()),
                 body: kept,
             });
-            return self.settle(s).await;
+            return self.settle(s, answered).await;
         }
 
         // A stream: hand the pipe over, then pass events through as they come.
@@ -637,7 +811,7 @@ impl UpstreamTask {
                 "upstream_error",
                 "the upstream answered without a body",
             )));
-            return self.settle(Settlement::Release).await;
+            return self.settle(Settlement::Release, None).await;
         };
         let pipe = match identity_stream() {
             Ok(p) => p,
@@ -645,7 +819,7 @@ impl UpstreamTask {
                 worker::console_error!("gateway: no pipe: {e:?}");
                 abort.abort();
                 self.hand_over(Head::Error(GwError::new(500, "internal", "internal error")));
-                return self.settle(Settlement::Release).await;
+                return self.settle(Settlement::Release, None).await;
             }
         };
         let writer = match pipe.writable().get_writer() {
@@ -654,7 +828,7 @@ impl UpstreamTask {
                 worker::console_error!("gateway: no writer: {e:?}");
                 abort.abort();
                 self.hand_over(Head::Error(GwError::new(500, "internal", "internal error")));
-                return self.settle(Settlement::Release).await;
+                return self.settle(Settlement::Release, None).await;
             }
         };
         self.hand_over(Head::Stream {
@@ -670,21 +844,123 @@ impl UpstreamTask {
             Delay::from(Duration::from_millis(1)).await;
             waited += 1;
         }
-        let s = if self.handoff.borrow().taken {
-            pump(reader, writer, abort, mode).await
+        let (s, answered) = if self.handoff.borrow().taken {
+            self.pump(reader, writer, abort, mode).await
         } else {
             abort.abort();
             let _ = JsFuture::from(reader.cancel()).await;
-            match mode {
+            let s = match mode {
                 Mode::Stream { input_estimate, .. } => openai::settle_stream(
                     Ending::ClientGone,
                     &StreamTally::default(),
                     input_estimate,
                 ),
                 _ => Settlement::Release,
+            };
+            (s, None)
+        };
+        self.settle(s, answered).await;
+    }
+
+    /// Reads the next chunk of the upstream's body (`Ok(None)` at its end),
+    /// keeping the hold open while it waits.
+    async fn read_chunk(
+        &self,
+        reader: &web_sys::ReadableStreamDefaultReader,
+    ) -> std::result::Result<Option<Vec<u8>>, JsValue> {
+        let r = self.wait(reader.read()).await?;
+        if Reflect::get(&r, &JsValue::from_str("done"))?
+            .as_bool()
+            .unwrap_or(true)
+        {
+            return Ok(None);
+        }
+        let value = Reflect::get(&r, &JsValue::from_str("value"))?;
+        Ok(Some(Uint8Array::new(&value).to_vec()))
+    }
+
+    /// Writes bytes to the client; `false` when the client has gone away.
+    /// A client that reads slowly keeps the hold open too.
+    async fn write(&self, writer: &web_sys::WritableStreamDefaultWriter, bytes: &[u8]) -> bool {
+        if bytes.is_empty() {
+            return true;
+        }
+        let chunk = Uint8Array::from(bytes);
+        self.wait(writer.write_with_chunk(&chunk)).await.is_ok()
+    }
+
+    /// Passes an SSE answer to the client as it arrives and returns the
+    /// settlement and the model the chunks named. When the client has gone,
+    /// the upstream call is aborted at once: tokens nobody reads are not
+    /// paid for. When the upstream's stream ends without `[DONE]` (broken,
+    /// or cut short) and without an error event, the client gets one
+    /// (OpenAI's streaming error shape), so an SDK raises instead of taking
+    /// the text so far as the whole answer.
+    async fn pump(
+        &self,
+        reader: web_sys::ReadableStreamDefaultReader,
+        writer: web_sys::WritableStreamDefaultWriter,
+        abort: web_sys::AbortController,
+        mode: Mode,
+    ) -> (Settlement, Option<String>) {
+        let Mode::Stream {
+            client_wants_usage,
+            input_estimate,
+        } = mode
+        else {
+            return (Settlement::Release, None);
+        };
+        let mut scanner = SseScanner::new();
+        let mut tally = StreamTally::default();
+        let ending = loop {
+            let chunk = match self.read_chunk(&reader).await {
+                Ok(Some(c)) => c,
+                Ok(None) => break Ending::Completed,
+                Err(e) => {
+                    worker::console_error!("gateway: upstream stream broke: {e:?}");
+                    break Ending::UpstreamFailed;
+                }
+            };
+            let events = scanner.push(&chunk);
+            let out: Vec<u8> = events
+                .iter()
+                .filter(|e| e.forward(client_wants_usage))
+                .flat_map(|e| e.raw.iter().copied())
+                .collect();
+            let delivered = self.write(&writer, &out).await;
+            for e in &events {
+                if delivered {
+                    tally.observe(e);
+                } else if let SseKind::Chunk(c) = &e.kind {
+                    // Not delivered, but a usage report is still a report.
+                    if c.usage.is_some() {
+                        tally.usage = c.usage;
+                    }
+                }
+            }
+            if !delivered {
+                abort.abort();
+                let _ = JsFuture::from(reader.cancel()).await;
+                break Ending::ClientGone;
             }
         };
-        self.settle(s).await;
+        if ending != Ending::ClientGone {
+            if let Some(last) = scanner.finish() {
+                if !last.forward(client_wants_usage) || self.write(&writer, &last.raw).await {
+                    tally.observe(&last);
+                }
+            }
+            if !tally.done && tally.error.is_none() {
+                // Neither `[DONE]` nor an error reached the client: tell it.
+                let event = openai::stream_error_event(
+                    "the upstream's answer broke off before its end; the text so far is incomplete",
+                );
+                self.write(&writer, &event).await;
+            }
+            let _ = JsFuture::from(writer.close()).await;
+        }
+        let s = openai::settle_stream(ending, &tally, input_estimate);
+        (s, tally.model)
     }
 }
 
@@ -704,14 +980,15 @@ fn identity_stream() -> std::result::Result<web_sys::TransformStream, JsValue> {
     }
 }
 
-/// POSTs `body` to the upstream with the server's key. The client's
-/// headers are not forwarded: only these.
-async fn send_upstream(
+/// Starts the POST of `body` to the upstream with the server's key: the
+/// pending answer and its abort handle. The client's headers are not
+/// forwarded: only these.
+fn send_upstream(
     env: &Env,
     endpoint: &str,
     body: &Value,
     stream: bool,
-) -> std::result::Result<(web_sys::Response, web_sys::AbortController), JsValue> {
+) -> std::result::Result<(js_sys::Promise, web_sys::AbortController), JsValue> {
     let base = internal::var(env, "UPSTREAM_URL")
         .ok_or_else(|| JsValue::from_str("UPSTREAM_URL is not configured"))?;
     let key = env
@@ -738,8 +1015,7 @@ async fn send_upstream(
     init.set_signal(Some(&abort.signal()));
     let url = openai::upstream_url(&base, endpoint);
     let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
-    let resp = JsFuture::from(global.fetch_with_str_and_init(&url, &init)).await?;
-    Ok((resp.dyn_into()?, abort))
+    Ok((global.fetch_with_str_and_init(&url, &init), abort))
 }
 
 /// The upstream's own error, passed on: its status and message, except that
@@ -766,97 +1042,4 @@ fn upstream_error(status: u16, text: &str, headers: Vec<(String, String)>) -> Gw
     let mut e = GwError::new(status, &code, message);
     e.headers = headers;
     e
-}
-
-/// Reads the next chunk of the upstream's body: `Ok(None)` at its end.
-async fn read_chunk(
-    reader: &web_sys::ReadableStreamDefaultReader,
-) -> std::result::Result<Option<Vec<u8>>, JsValue> {
-    let r = JsFuture::from(reader.read()).await?;
-    if Reflect::get(&r, &JsValue::from_str("done"))?
-        .as_bool()
-        .unwrap_or(true)
-    {
-        return Ok(None);
-    }
-    let value = Reflect::get(&r, &JsValue::from_str("value"))?;
-    Ok(Some(Uint8Array::new(&value).to_vec()))
-}
-
-/// Writes bytes to the client; `false` when the client has gone away.
-async fn write(writer: &web_sys::WritableStreamDefaultWriter, bytes: &[u8]) -> bool {
-    if bytes.is_empty() {
-        return true;
-    }
-    let chunk = Uint8Array::from(bytes);
-    JsFuture::from(writer.write_with_chunk(&chunk))
-        .await
-        .is_ok()
-}
-
-/// Passes an SSE answer to the client as it arrives and returns the
-/// settlement. When the client has gone, the upstream call is aborted at
-/// once: tokens nobody reads are not paid for.
-async fn pump(
-    reader: web_sys::ReadableStreamDefaultReader,
-    writer: web_sys::WritableStreamDefaultWriter,
-    abort: web_sys::AbortController,
-    mode: Mode,
-) -> Settlement {
-    let Mode::Stream {
-        client_wants_usage,
-        input_estimate,
-    } = mode
-    else {
-        return Settlement::Release;
-    };
-    let mut scanner = SseScanner::new();
-    let mut tally = StreamTally::default();
-    let ending = loop {
-        let chunk = match read_chunk(&reader).await {
-            Ok(Some(c)) => c,
-            Ok(None) => break Ending::Completed,
-            Err(e) => {
-                worker::console_error!("gateway: upstream stream broke: {e:?}");
-                break Ending::UpstreamFailed;
-            }
-        };
-        let events = scanner.push(&chunk);
-        let out: Vec<u8> = events
-            .iter()
-            .filter(|e| e.forward(client_wants_usage))
-            .flat_map(|e| e.raw.iter().copied())
-            .collect();
-        let delivered = write(&writer, &out).await;
-        for e in &events {
-            if delivered {
-                tally.observe(e);
-            } else if let SseKind::Chunk(c) = &e.kind {
-                // Not delivered, but a usage report is still a report.
-                if c.usage.is_some() {
-                    tally.usage = c.usage;
-                }
-            }
-        }
-        if !delivered {
-            abort.abort();
-            let _ = JsFuture::from(reader.cancel()).await;
-            break Ending::ClientGone;
-        }
-    };
-    if ending != Ending::ClientGone {
-        if let Some(last) = scanner.finish() {
-            if !last.forward(client_wants_usage) || write(&writer, &last.raw).await {
-                tally.observe(&last);
-            }
-        }
-    }
-    if ending == Ending::UpstreamFailed {
-        // The client must see a broken answer as broken, not as complete.
-        let reason = JsValue::from_str("the upstream connection broke");
-        let _ = JsFuture::from(writer.abort_with_reason(&reason)).await;
-    } else {
-        let _ = JsFuture::from(writer.close()).await;
-    }
-    openai::settle_stream(ending, &tally, input_estimate)
 }

@@ -226,10 +226,8 @@ pub fn valid_user_id(s: &str) -> bool {
 
 /// A discount code: 1–64 characters of `A–Z a–z 0–9 . _ -`.
 pub fn valid_code(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.bytes()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+    // The core states it (a config's `discounts` are checked by the same rule).
+    tollgate::config::valid_discount_code(s)
 }
 
 /// A hold id as the ledger makes them (`h1`, `h2`, …); anything else is unknown.

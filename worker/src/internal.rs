@@ -7,9 +7,9 @@
 //!
 //! | object (binding, name)            | ops |
 //! |-----------------------------------|-----|
-//! | `UserLedger` (`USERS`, `sub`)     | `check`, `reserve`, `commit`, `release`, `usage`, `explain`, `reset` — body [`UserCall`] |
+//! | `UserLedger` (`USERS`, `sub`)     | `check`, `reserve`, `commit`, `release`, `extend`, `usage`, `explain`, `reset`, `import`, `grant`, `revoke` — body [`UserCall`] |
 //! | `DiscountCode` (`DISCOUNTS`, code)| `put`, `get`, `redeem`, `check` — body [`DiscountCall`] |
-//! | `ConfigStore` (`CONFIG`, `"global"`) | `get`, `put` — body [`ConfigCall`] |
+//! | `ConfigStore` (`CONFIG`, `"global"`) | `get`, `put`, `revisions`, `rollback` — body [`ConfigCall`] |
 //!
 //! A route that wants a decision builds a [`UserCall`] and calls
 //! [`user`]; e.g. a gateway route reserves with
@@ -35,6 +35,9 @@ pub enum Caller {
     User,
     /// The admin: no subscription comes with the call.
     Admin,
+    /// The gateway, on a user's behalf: the holds it opens are its own
+    /// (settled only by the gateway, charged at expiry when unsettled).
+    Gateway,
 }
 
 /// The ops of a user's ledger object.
@@ -47,6 +50,12 @@ pub enum UserOp {
     Usage,
     Explain,
     Reset,
+    Extend,
+    /// Usage from another system (SPEC §12): body in `usage`, `Idempotency-Key` honoured.
+    Import,
+    /// Credits (SPEC §9): create a grant / revoke one.
+    Grant,
+    Revoke,
 }
 
 impl UserOp {
@@ -59,6 +68,10 @@ impl UserOp {
             UserOp::Usage => "usage",
             UserOp::Explain => "explain",
             UserOp::Reset => "reset",
+            UserOp::Extend => "extend",
+            UserOp::Import => "import",
+            UserOp::Grant => "grant",
+            UserOp::Revoke => "revoke",
         }
     }
 
@@ -71,6 +84,10 @@ impl UserOp {
             UserOp::Usage,
             UserOp::Explain,
             UserOp::Reset,
+            UserOp::Extend,
+            UserOp::Import,
+            UserOp::Grant,
+            UserOp::Revoke,
         ]
         .into_iter()
         .find(|o| o.as_str() == s)
@@ -104,12 +121,29 @@ pub struct UserCall {
     /// `commit` / `release`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hold_id: Option<String>,
-    /// `commit`: `{input_tokens, output_tokens, cost_usd?, images?, files?}`.
+    /// `commit`: `{input_tokens, output_tokens, cost_usd?, images?, files?}`;
+    /// `import`: `{subscription, entries}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Value>,
     /// `reset`: `{}` or `{metrics?, windows?}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reset: Option<Value>,
+    /// `reserve`: the fingerprint of the request the `Idempotency-Key` came
+    /// with (`tollgate::idem::fingerprint`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    /// `extend`: seconds from now (default the config's `hold_ttl_s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_s: Option<u64>,
+    /// `commit` (gateway): the model that answered, when another than the
+    /// reserved one; the usage is charged as that model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered_model: Option<String>,
+    /// `grant`: the grant to create (SPEC §9); `revoke`: `grant_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_id: Option<String>,
 }
 
 impl UserCall {
@@ -155,6 +189,18 @@ pub struct ConfigCall {
     /// `put`: the new config (already validated by the Worker; validated again).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<Value>,
+    /// History (SPEC §12; ops in `objects/config_store.rs`). `get`: that
+    /// revision instead of the current one; `rollback`: the one to restore.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<i64>,
+    /// `put` / `rollback`: kept with the new revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// `revisions`: at most this many, older than `before`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<i64>,
 }
 
 /// The ConfigStore's answer to `get` and `put`: `{revision, config?}`.

@@ -20,7 +20,7 @@
 
 use serde_json::{json, Value};
 use tollgate::discount::DiscountRule;
-use tollgate::replay::{read_reset, read_usage};
+use tollgate::replay::{read_extend, read_reset, read_usage};
 use tollgate::time::secs;
 use tollgate::{Action, Config};
 use worker::{event, Context, Date, Env, Request, Response, Result, Url};
@@ -67,12 +67,19 @@ enum Route {
     Reserve,
     Commit(String),
     Release(String),
+    Extend(String),
     Usage,
     Redeem(String),
     AdminConfig,
+    AdminConfigRevisions,
+    AdminConfigRollback,
     AdminUser(String),
+    AdminUserUsage(String),
     AdminUserReset(String),
     AdminDiscount(String),
+    // Credits (SPEC §9).
+    AdminUserGrants(String),
+    AdminUserGrant(String, String),
     BenchCounter,
 }
 
@@ -86,12 +93,18 @@ impl Route {
             ["v1", "reserve"] => Route::Reserve,
             ["v1", "holds", id, "commit"] => Route::Commit(dec(id)),
             ["v1", "holds", id, "release"] => Route::Release(dec(id)),
+            ["v1", "holds", id, "extend"] => Route::Extend(dec(id)),
             ["v1", "usage"] => Route::Usage,
             ["v1", "discounts", code, "redeem"] => Route::Redeem(dec(code)),
             ["v1", "admin", "config"] => Route::AdminConfig,
+            ["v1", "admin", "config", "revisions"] => Route::AdminConfigRevisions,
+            ["v1", "admin", "config", "rollback"] => Route::AdminConfigRollback,
             ["v1", "admin", "users", id] => Route::AdminUser(dec(id)),
             ["v1", "admin", "users", id, "reset"] => Route::AdminUserReset(dec(id)),
+            ["v1", "admin", "users", id, "usage"] => Route::AdminUserUsage(dec(id)),
             ["v1", "admin", "discounts", code] => Route::AdminDiscount(dec(code)),
+            ["v1", "admin", "users", id, "grants"] => Route::AdminUserGrants(dec(id)),
+            ["v1", "admin", "users", id, "grants", g] => Route::AdminUserGrant(dec(id), dec(g)),
             ["bench", "counter"] => Route::BenchCounter,
             _ => return None,
         })
@@ -100,8 +113,11 @@ impl Route {
     /// The methods the route answers (besides OPTIONS for CORS preflight).
     fn methods(&self) -> &'static [&'static str] {
         match self {
-            Route::Healthz | Route::Usage | Route::AdminUser(_) => &["GET"],
+            Route::Healthz | Route::Usage | Route::AdminUser(_) | Route::AdminConfigRevisions => {
+                &["GET"]
+            }
             Route::AdminConfig | Route::AdminDiscount(_) => &["GET", "PUT"],
+            Route::AdminUserGrant(..) => &["DELETE"],
             _ => &["POST"],
         }
     }
@@ -141,14 +157,20 @@ async fn handle(req: Request, env: &Env) -> ApiResult {
         (Route::Reserve, _) => route_reserve(req, &ctx).await,
         (Route::Commit(id), _) => route_commit(req, &ctx, &id).await,
         (Route::Release(id), _) => route_release(req, &ctx, &id).await,
+        (Route::Extend(id), _) => route_extend(req, &ctx, &id).await,
         (Route::Usage, _) => route_usage(req, &ctx).await,
         (Route::Redeem(code), _) => route_redeem(req, &ctx, &code).await,
         (Route::AdminConfig, "PUT") => route_admin_config_put(req, &ctx).await,
         (Route::AdminConfig, _) => route_admin_config_get(req, &ctx).await,
+        (Route::AdminConfigRevisions, _) => route_admin_config_revisions(req, &ctx).await,
+        (Route::AdminConfigRollback, _) => route_admin_config_rollback(req, &ctx).await,
         (Route::AdminUser(id), _) => route_admin_user(req, &ctx, &id).await,
         (Route::AdminUserReset(id), _) => route_admin_user_reset(req, &ctx, &id).await,
+        (Route::AdminUserUsage(id), _) => route_admin_user_usage(req, &ctx, &id).await,
         (Route::AdminDiscount(code), "PUT") => route_admin_discount_put(req, &ctx, &code).await,
         (Route::AdminDiscount(code), _) => route_admin_discount_get(req, &ctx, &code).await,
+        (Route::AdminUserGrants(id), _) => route_admin_grant_create(req, &ctx, &id).await,
+        (Route::AdminUserGrant(id, g), _) => route_admin_grant_revoke(req, &ctx, &id, &g).await,
         (Route::BenchCounter, _) => route_bench_counter(req, &ctx).await,
     }
 }
@@ -338,6 +360,7 @@ async fn route_reserve(mut req: Request, ctx: &Ctx) -> ApiResult {
         ));
     }
     let call = UserCall {
+        fingerprint: Some(tollgate::idem::fingerprint("reserve", &body)),
         action: Some(body),
         explain: http::explain(&ctx.url),
         locale: locale(&req, ctx),
@@ -379,6 +402,23 @@ async fn route_release(mut req: Request, ctx: &Ctx, id: &str) -> ApiResult {
         .into_response()?)
 }
 
+/// `POST /v1/holds/{id}/extend`: `{ttl_s?}`; the hold now expires `ttl_s`
+/// from now (never past `hold_max_ttl_s` after it was opened).
+async fn route_extend(mut req: Request, ctx: &Ctx, id: &str) -> ApiResult {
+    let claims = user_claims(&req, ctx)?;
+    let body = optional_object(&mut req).await?;
+    let ttl_s = read_extend(&body).map_err(|p| ApiError::bad_request("invalid extend", p.0))?;
+    check_hold_id(id)?;
+    let call = UserCall {
+        hold_id: Some(id.to_string()),
+        ttl_s,
+        ..UserCall::new(ctx.now_ms, &claims.sub, claims.subscription)
+    };
+    Ok(internal::user(&ctx.env, &call.user, UserOp::Extend, &call)
+        .await?
+        .into_response()?)
+}
+
 /// `GET /v1/usage`: the caller's snapshot.
 async fn route_usage(req: Request, ctx: &Ctx) -> ApiResult {
     let claims = user_claims(&req, ctx)?;
@@ -409,27 +449,156 @@ async fn route_redeem(mut req: Request, ctx: &Ctx, code: &str) -> ApiResult {
         .into_response()?)
 }
 
-/// `PUT /v1/admin/config`: validated (every problem listed), then stored
-/// with the next revision.
+/// `PUT /v1/admin/config[?note=…]`: validated (every problem listed), then
+/// stored with the next revision (and `note`, kept in the history); then
+/// the config's `discounts` are applied ([`apply_discounts`]).
 async fn route_admin_config_put(mut req: Request, ctx: &Ctx) -> ApiResult {
     require_admin(&req, ctx)?;
+    let note = note_param(http::query(&ctx.url, "note"))?;
     let body = http::require_json(&mut req).await?;
-    Config::from_value(&body).map_err(|p| ApiError::bad_request("invalid config", p.0))?;
+    let config =
+        Config::from_value(&body).map_err(|p| ApiError::bad_request("invalid config", p.0))?;
     let call = ConfigCall {
-        known_revision: None,
         config: Some(body),
+        note,
+        ..ConfigCall::default()
     };
-    Ok(internal::config(&ctx.env, "put", &call)
+    let reply = internal::config(&ctx.env, "put", &call).await?;
+    with_discounts(reply, &config, ctx).await
+}
+
+/// `GET /v1/admin/config`: `{revision, config}`; `?revision=N`: that
+/// revision, `{revision, at, size, note?, config}` (404 `revision_unknown`).
+async fn route_admin_config_get(req: Request, ctx: &Ctx) -> ApiResult {
+    require_admin(&req, ctx)?;
+    let revision = match http::query(&ctx.url, "revision") {
+        None => None,
+        Some(s) => Some(
+            s.parse::<i64>()
+                .ok()
+                .filter(|n| (0..=tollgate::json::MAX_SAFE_INT as i64).contains(n))
+                .ok_or_else(|| ApiError::bad_field("revision", "expected a revision number"))?,
+        ),
+    };
+    let call = ConfigCall {
+        revision,
+        ..ConfigCall::default()
+    };
+    Ok(internal::config(&ctx.env, "get", &call)
         .await?
         .into_response()?)
 }
 
-/// `GET /v1/admin/config`: `{revision, config}`.
-async fn route_admin_config_get(req: Request, ctx: &Ctx) -> ApiResult {
+/// `GET /v1/admin/config/revisions[?limit=N&before=R]`: `{revisions:
+/// [{revision, at, size, note?}]}`, newest first; `limit` default 100, at
+/// most 1000; `before` pages to older revisions.
+async fn route_admin_config_revisions(req: Request, ctx: &Ctx) -> ApiResult {
     require_admin(&req, ctx)?;
-    Ok(internal::config(&ctx.env, "get", &ConfigCall::default())
+    let number = |name: &str| -> std::result::Result<Option<i64>, ApiError> {
+        match http::query(&ctx.url, name) {
+            None => Ok(None),
+            Some(s) => s
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (0..=tollgate::json::MAX_SAFE_INT as i64).contains(n))
+                .map(Some)
+                .ok_or_else(|| ApiError::bad_field(name, "expected a non-negative integer")),
+        }
+    };
+    let call = ConfigCall {
+        limit: number("limit")?.map(|n| n.min(i64::from(u32::MAX)) as u32),
+        before: number("before")?,
+        ..ConfigCall::default()
+    };
+    Ok(internal::config(&ctx.env, "revisions", &call)
         .await?
         .into_response()?)
+}
+
+/// `POST /v1/admin/config/rollback {"revision": N, "note"?}`: revision N's
+/// content becomes current again as a new revision (`{revision,
+/// rolled_back_to, config}`); its `discounts` are applied as on a PUT.
+async fn route_admin_config_rollback(mut req: Request, ctx: &Ctx) -> ApiResult {
+    require_admin(&req, ctx)?;
+    let body = http::require_json(&mut req).await?;
+    let mut r = tollgate::json::Reader::new();
+    let (revision, note) = match r.object(&body, "") {
+        Some(m) => {
+            r.known_keys(m, "", &["revision", "note"]);
+            let n = r.req_int(m, "", "revision");
+            if matches!(n, Some(n) if n < 0) {
+                r.err("revision", "expected a revision number");
+            }
+            (n, r.opt_str(m, "", "note").map(str::to_string))
+        }
+        None => (None, None),
+    };
+    let (revision, note) = r
+        .finish((revision, note))
+        .map_err(|p| ApiError::bad_request("invalid rollback", p.0))?;
+    let call = ConfigCall {
+        revision,
+        note: note_param(note)?,
+        ..ConfigCall::default()
+    };
+    let reply = internal::config(&ctx.env, "rollback", &call).await?;
+    if reply.status != 200 {
+        return Ok(reply.into_response()?);
+    }
+    let restored = reply
+        .json()?
+        .get("config")
+        .map(Config::from_value)
+        .and_then(std::result::Result::ok)
+        .ok_or_else(|| ApiError::internal("the restored config could not be read back"))?;
+    with_discounts(reply, &restored, ctx).await
+}
+
+/// A history note: at most 500 characters, no control characters.
+fn note_param(note: Option<String>) -> std::result::Result<Option<String>, ApiError> {
+    match note {
+        Some(n) if n.chars().count() > 500 || n.chars().any(char::is_control) => Err(
+            ApiError::bad_field("note", "at most 500 characters, no control characters"),
+        ),
+        other => Ok(other),
+    }
+}
+
+/// After a config was stored (`reply` from the `ConfigStore`): applies each
+/// of its `discounts` as `PUT /v1/admin/discounts/{code}` would (codes
+/// missing from the list are left as they are) and adds
+/// `discounts_applied: [code…]` to the answer. The rules were validated with
+/// the config, so a failure here is the platform's; the answer then says
+/// which codes were not applied (the revision is stored: PUT it again).
+async fn with_discounts(reply: internal::Reply, config: &Config, ctx: &Ctx) -> ApiResult {
+    if reply.status != 200 {
+        return Ok(reply.into_response()?);
+    }
+    let mut applied = Vec::new();
+    let mut failed = Vec::new();
+    for d in config.discounts() {
+        let call = DiscountCall {
+            now_ms: ctx.now_ms,
+            code: d.code.clone(),
+            rule: Some(d.rule),
+            ..DiscountCall::default()
+        };
+        match internal::discount(&ctx.env, "put", &call).await {
+            Ok(r) if r.status == 200 || r.status == 201 => applied.push(d.code),
+            Ok(r) => failed.push(format!("{} ({})", d.code, r.status)),
+            Err(e) => failed.push(format!("{} ({e})", d.code)),
+        }
+    }
+    let mut v = reply.json()?;
+    if !failed.is_empty() {
+        let revision = v.get("revision").cloned().unwrap_or(Value::Null);
+        return Err(ApiError::internal(format!(
+            "config revision {revision} is stored, but these discount codes were not applied: {}; PUT the config again",
+            failed.join(", ")
+        )));
+    }
+    v["discounts_applied"] = json!(applied);
+    Ok(http::json(200, &v)?)
 }
 
 /// `GET /v1/admin/users/{id}`: the full explanation of a user's books.
@@ -464,6 +633,29 @@ async fn route_admin_user_reset(mut req: Request, ctx: &Ctx, id: &str) -> ApiRes
         .into_response()?)
 }
 
+/// `POST /v1/admin/users/{id}/usage`: usage from another system added to
+/// the current periods (SPEC §12): `{subscription, entries: [{metric,
+/// scope?, window, chat_id?, used}]}`; `Idempotency-Key` honoured; every bad
+/// entry listed (400), and then nothing is added.
+async fn route_admin_user_usage(mut req: Request, ctx: &Ctx, id: &str) -> ApiResult {
+    require_admin(&req, ctx)?;
+    check_user_id(id)?;
+    let key = idempotency_key(&req)?;
+    let body = http::require_json(&mut req).await?;
+    tollgate::import::read_import(&body)
+        .map_err(|p| ApiError::bad_request("invalid usage import", p.0))?;
+    let call = UserCall {
+        caller: Caller::Admin,
+        fingerprint: Some(tollgate::idem::fingerprint(tollgate::import::ROUTE, &body)),
+        usage: Some(body),
+        idempotency_key: key,
+        ..UserCall::new(ctx.now_ms, id, None)
+    };
+    Ok(internal::user(&ctx.env, id, UserOp::Import, &call)
+        .await?
+        .into_response()?)
+}
+
 /// `PUT /v1/admin/discounts/{code}`: create (201) or change (200) a code.
 async fn route_admin_discount_put(mut req: Request, ctx: &Ctx, code: &str) -> ApiResult {
     require_admin(&req, ctx)?;
@@ -492,6 +684,50 @@ async fn route_admin_discount_get(req: Request, ctx: &Ctx, code: &str) -> ApiRes
         ..DiscountCall::default()
     };
     Ok(internal::discount(&ctx.env, "get", &call)
+        .await?
+        .into_response()?)
+}
+
+// ---------------------------------------------------------------- credits
+
+/// `POST /v1/admin/users/{id}/grants`: creates a grant (SPEC §9); the
+/// server assigns `id` when absent; `Idempotency-Key` honoured.
+async fn route_admin_grant_create(mut req: Request, ctx: &Ctx, id: &str) -> ApiResult {
+    require_admin(&req, ctx)?;
+    check_user_id(id)?;
+    let key = idempotency_key(&req)?;
+    let body = http::require_json(&mut req).await?;
+    tollgate::credits::read_grant(&body, secs(ctx.now_ms), "g")
+        .map_err(|p| ApiError::bad_request("invalid grant", p.0))?;
+    let call = UserCall {
+        caller: Caller::Admin,
+        fingerprint: Some(tollgate::idem::fingerprint("grant", &body)),
+        grant: Some(body),
+        idempotency_key: key,
+        ..UserCall::new(ctx.now_ms, id, None)
+    };
+    Ok(internal::user(&ctx.env, id, UserOp::Grant, &call)
+        .await?
+        .into_response()?)
+}
+
+/// `DELETE /v1/admin/users/{id}/grants/{grant}`: what remains is removed.
+async fn route_admin_grant_revoke(req: Request, ctx: &Ctx, id: &str, grant: &str) -> ApiResult {
+    require_admin(&req, ctx)?;
+    check_user_id(id)?;
+    if !http::valid_user_id(grant) {
+        return Err(ApiError::new(
+            404,
+            "grant_unknown",
+            "no such grant for this user",
+        ));
+    }
+    let call = UserCall {
+        caller: Caller::Admin,
+        grant_id: Some(grant.to_string()),
+        ..UserCall::new(ctx.now_ms, id, None)
+    };
+    Ok(internal::user(&ctx.env, id, UserOp::Revoke, &call)
         .await?
         .into_response()?)
 }

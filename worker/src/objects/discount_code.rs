@@ -109,6 +109,7 @@ impl DiscountCode {
                 locale: locale(call.locale.as_deref()),
                 discount: state,
                 user: Some(&call.user),
+                ..Options::default()
             },
         )
     }

@@ -8,8 +8,15 @@
 //!   SQLite row — with no `await` in between, so a reserve is atomic across
 //!   every limit whatever the concurrency, and the answer leaves only after
 //!   the write (the runtime's output gate holds it until the write is durable).
-//! * After every change the alarm is set to the earliest hold expiry
-//!   (`Ledger::next_expiry`); `alarm()` runs `maintain`, persists and re-arms.
+//! * Storage: the books' main document (counters, open holds) in one row of
+//!   `books`; closed holds and idempotency keys in rows of their own
+//!   (`closed_holds`, `idem_keys`), kept a day whatever their number, so a
+//!   late commit or a retried key is never pushed out by other activity and
+//!   the row written on every request stays small. All rows of a change are
+//!   written in the same synchronous turn (one implicit transaction).
+//! * After every change the alarm is set to the next hold expiry or the next
+//!   row due to be forgotten (`Ledger::next_wakeup`); `alarm()` runs
+//!   `maintain`, persists and re-arms.
 //! * The last subscription a user's token carried is kept for the admin explain.
 //!
 //! Clock: requests carry `now_ms` from the Worker. With `TOLLGATE_DEV_CLOCK=1`
@@ -24,7 +31,8 @@ use serde::Deserialize;
 use serde_json::json;
 use tollgate::decision::Amount;
 use tollgate::engine::{Engine, Options};
-use tollgate::ledger::{HoldEnd, Ledger, Released};
+use tollgate::idem::{Idem, KeyReused};
+use tollgate::ledger::{HoldEnd, Ledger, Origin, Released};
 use tollgate::replay::{read_reset, read_usage};
 use tollgate::time::{rfc3339, secs};
 use tollgate::Subscription;
@@ -36,8 +44,8 @@ use worker::{
 
 use super::{decision_response, locale, parse_action, respond};
 use crate::answers::{
-    ChargeView, ClosedView, CommitAnswer, ExplainAnswer, Figures, HoldView, ReleaseAnswer,
-    ResetAnswer,
+    ChargeView, ClosedView, CommitAnswer, ExplainAnswer, ExtendAnswer, Figures, HoldView,
+    ReleaseAnswer, ResetAnswer,
 };
 use crate::engine_cache::EngineCache;
 use crate::http::{self, ApiError, ApiResult};
@@ -73,14 +81,40 @@ struct Row {
     clock_offset_ms: Option<i64>,
 }
 
-const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS books (
+const SCHEMA: [&str; 3] = [
+    "CREATE TABLE IF NOT EXISTS books (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     ledger TEXT NOT NULL,
     sub TEXT,
     sub_seen_ms INTEGER,
     clock_offset_ms INTEGER NOT NULL DEFAULT 0,
     updated_ms INTEGER NOT NULL
-)";
+)",
+    "CREATE TABLE IF NOT EXISTS closed_holds (
+    id TEXT PRIMARY KEY,
+    body TEXT NOT NULL,
+    until_s INTEGER NOT NULL
+)",
+    "CREATE TABLE IF NOT EXISTS idem_keys (
+    key TEXT PRIMARY KEY,
+    body TEXT NOT NULL,
+    until_s INTEGER NOT NULL
+)",
+];
+
+#[derive(Deserialize)]
+struct BodyRow {
+    k: String,
+    body: String,
+}
+
+/// Who the caller is, as a hold's owner.
+fn origin(call: &UserCall) -> Origin {
+    match call.caller {
+        Caller::Gateway => Origin::Gateway,
+        Caller::User | Caller::Admin => Origin::Api,
+    }
+}
 
 fn real_now_ms() -> i64 {
     Date::now().as_millis() as i64
@@ -89,13 +123,24 @@ fn real_now_ms() -> i64 {
 impl Books {
     fn load(state: &State) -> Books {
         let sql = state.storage().sql();
-        let rows: Result<Vec<Row>> = sql.exec(SCHEMA, None).and_then(|_| {
-            sql.exec(
-                "SELECT ledger, sub, sub_seen_ms, clock_offset_ms FROM books WHERE id = 1",
-                None,
-            )?
-            .to_array()
-        });
+        let rows: Result<(Vec<Row>, Vec<BodyRow>, Vec<BodyRow>)> = (|| {
+            for s in SCHEMA {
+                sql.exec(s, None)?;
+            }
+            let books = sql
+                .exec(
+                    "SELECT ledger, sub, sub_seen_ms, clock_offset_ms FROM books WHERE id = 1",
+                    None,
+                )?
+                .to_array()?;
+            let closed = sql
+                .exec("SELECT id AS k, body FROM closed_holds", None)?
+                .to_array()?;
+            let idem = sql
+                .exec("SELECT key AS k, body FROM idem_keys", None)?
+                .to_array()?;
+            Ok((books, closed, idem))
+        })();
         let mut books = Books {
             ledger: Ok(Ledger::default()),
             subscription: None,
@@ -105,9 +150,13 @@ impl Books {
         };
         match rows {
             Err(e) => books.ledger = Err(format!("reading the ledger: {e}")),
-            Ok(rows) => {
+            Ok((rows, closed, idem)) => {
                 if let Some(row) = rows.into_iter().next() {
-                    books.ledger = Ledger::from_json(&row.ledger);
+                    books.ledger = Ledger::from_parts(
+                        &row.ledger,
+                        closed.iter().map(|r| r.body.as_str()),
+                        idem.iter().map(|r| (r.k.as_str(), r.body.as_str())),
+                    );
                     books.subscription = row
                         .sub
                         .as_deref()
@@ -151,7 +200,7 @@ impl UserLedger {
     /// state is dropped and read again from storage: memory never gets ahead
     /// of what is stored.
     fn persist(&self, b: &mut Books, now_ms: i64) -> std::result::Result<(), ApiError> {
-        let Ok(ledger) = &b.ledger else {
+        let Ok(ledger) = &mut b.ledger else {
             return Err(ApiError::internal(
                 "this user's stored ledger is unreadable",
             ));
@@ -160,20 +209,47 @@ impl UserLedger {
             .subscription
             .as_ref()
             .and_then(|s| serde_json::to_string(s).ok());
-        let written = self.state.storage().sql().exec(
-            "INSERT INTO books (id, ledger, sub, sub_seen_ms, clock_offset_ms, updated_ms)
+        let changes = ledger.take_changes();
+        let sql = self.state.storage().sql();
+        let written = (|| -> Result<()> {
+            sql.exec(
+                "INSERT INTO books (id, ledger, sub, sub_seen_ms, clock_offset_ms, updated_ms)
              VALUES (1, ?, ?, ?, ?, ?)
              ON CONFLICT (id) DO UPDATE SET ledger = excluded.ledger, sub = excluded.sub,
                sub_seen_ms = excluded.sub_seen_ms, clock_offset_ms = excluded.clock_offset_ms,
                updated_ms = excluded.updated_ms",
-            vec![
-                ledger.to_json().into(),
-                sub.into(),
-                b.subscription_seen_ms.into(),
-                b.clock_offset_ms.into(),
-                now_ms.into(),
-            ],
-        );
+                vec![
+                    ledger.main_json().into(),
+                    sub.into(),
+                    b.subscription_seen_ms.into(),
+                    b.clock_offset_ms.into(),
+                    now_ms.into(),
+                ],
+            )?;
+            let rows = [
+                ("closed_holds", "id", changes.closed_put, changes.closed_del),
+                ("idem_keys", "key", changes.idem_put, changes.idem_del),
+            ];
+            for (table, key, put, del) in rows {
+                for (k, body, until) in put {
+                    sql.exec(
+                        &format!(
+                            "INSERT INTO {table} ({key}, body, until_s) VALUES (?, ?, ?)
+                             ON CONFLICT ({key}) DO UPDATE SET body = excluded.body,
+                               until_s = excluded.until_s"
+                        ),
+                        vec![k.into(), body.into(), until.into()],
+                    )?;
+                }
+                for k in del {
+                    sql.exec(
+                        &format!("DELETE FROM {table} WHERE {key} = ?"),
+                        vec![k.into()],
+                    )?;
+                }
+            }
+            Ok(())
+        })();
         if let Err(e) = written {
             worker::console_error!("UserLedger: write failed: {e}");
             *b = Books::load(&self.state);
@@ -188,7 +264,7 @@ impl UserLedger {
         let want = {
             let mut b = self.books.borrow_mut();
             let Ok(l) = &b.ledger else { return Ok(()) };
-            let Some(exp) = l.next_expiry() else {
+            let Some(exp) = l.next_wakeup() else {
                 return Ok(());
             };
             let want = exp.saturating_mul(1000).saturating_sub(b.clock_offset_ms);
@@ -215,15 +291,14 @@ impl UserLedger {
             locale: locale(call.locale.as_deref()),
             discount: None,
             user: Some(&call.user),
+            origin: origin(call),
         };
         let now = call.now_ms;
         let d = {
             let mut b = self.books.borrow_mut();
             let mut changed = b.note_call(call, self.dev_clock());
             let ledger = b.ledger_mut()?;
-            let before = ledger.holds.len();
-            engine.maintain(ledger, now);
-            changed |= ledger.holds.len() != before;
+            changed |= !engine.maintain(ledger, now).is_empty();
             let d = engine.check(ledger, call.subscription.as_ref(), &action, now, &opts);
             if changed {
                 self.persist(&mut b, now)?;
@@ -246,7 +321,9 @@ impl UserLedger {
             locale: loc,
             discount: None,
             user: Some(&call.user),
+            origin: origin(call),
         };
+        let fingerprint = call.fingerprint.as_deref().unwrap_or("");
         let now = call.now_ms;
         let sub = call.subscription.as_ref();
         let (d, after) = {
@@ -254,7 +331,19 @@ impl UserLedger {
             b.note_call(call, self.dev_clock());
             let ledger = b.ledger_mut()?;
             engine.maintain(ledger, now);
-            let d = engine.reserve(ledger, sub, &action, now, Some(key), &opts);
+            let idem = Idem { key, fingerprint };
+            let d = match engine.reserve(ledger, sub, &action, now, Some(idem), &opts) {
+                Ok(d) => d,
+                Err(KeyReused) => {
+                    // Nothing held; housekeeping may have changed the books.
+                    self.persist(&mut b, now)?;
+                    return Err(ApiError::new(
+                        KeyReused::STATUS,
+                        KeyReused::CODE,
+                        "this Idempotency-Key was used in the last 24 hours with another request",
+                    ));
+                }
+            };
             // The headers say what is left *after* this answer (also on a
             // replayed key, whose stored answer keeps no limits).
             let after = engine.check(ledger, sub, &action, now, &opts).limits;
@@ -266,14 +355,17 @@ impl UserLedger {
 
     fn op_commit(&self, engine: &Engine, call: &UserCall) -> ApiResult {
         let id = call.hold_id.as_deref().unwrap_or("");
-        let usage = read_usage(call.usage.as_ref().unwrap_or(&json!({})))
+        let mut usage = read_usage(call.usage.as_ref().unwrap_or(&json!({})))
             .map_err(|p| ApiError::bad_request("invalid usage", p.0))?;
+        if call.caller == Caller::Gateway {
+            usage.model = call.answered_model.clone();
+        }
         let now = call.now_ms;
         let mut b = self.books.borrow_mut();
         b.note_call(call, self.dev_clock());
         let ledger = b.ledger_mut()?;
         engine.maintain(ledger, now);
-        let result = engine.commit(ledger, id, &usage, now);
+        let result = engine.commit_as(ledger, id, &usage, now, origin(call));
         self.persist(&mut b, now)?;
         match result {
             Ok(c) => Ok(http::json(
@@ -299,7 +391,7 @@ impl UserLedger {
         b.note_call(call, self.dev_clock());
         let ledger = b.ledger_mut()?;
         engine.maintain(ledger, now);
-        let result = engine.release(ledger, id, now);
+        let result = engine.release_as(ledger, id, now, origin(call));
         self.persist(&mut b, now)?;
         match result {
             Ok(r) => {
@@ -322,19 +414,118 @@ impl UserLedger {
         }
     }
 
+    fn op_extend(&self, engine: &Engine, call: &UserCall) -> ApiResult {
+        let id = call.hold_id.as_deref().unwrap_or("");
+        let now = call.now_ms;
+        let mut b = self.books.borrow_mut();
+        b.note_call(call, self.dev_clock());
+        let ledger = b.ledger_mut()?;
+        engine.maintain(ledger, now);
+        let result = engine.extend_as(ledger, id, call.ttl_s, now, origin(call));
+        self.persist(&mut b, now)?;
+        match result {
+            Ok(until) => Ok(http::json(
+                200,
+                &ExtendAnswer {
+                    hold_id: id.to_string(),
+                    expires_at: rfc3339(until),
+                },
+            )?),
+            Err(e) => Err(hold_error(e, id)),
+        }
+    }
+
     fn op_usage(&self, engine: &Engine, call: &UserCall) -> ApiResult {
         let now = call.now_ms;
         let mut b = self.books.borrow_mut();
         let mut changed = b.note_call(call, self.dev_clock());
         let ledger = b.ledger_mut()?;
-        let before = ledger.holds.len();
-        engine.maintain(ledger, now);
-        changed |= ledger.holds.len() != before;
+        changed |= !engine.maintain(ledger, now).is_empty();
         let snap = engine.snapshot(ledger, call.subscription.as_ref(), now);
         if changed {
             self.persist(&mut b, now)?;
         }
         Ok(http::json(200, &snap)?)
+    }
+
+    /// Credits (SPEC §9): creates a grant. The same `id` again changes
+    /// nothing (200, `created: false`); an `Idempotency-Key` seen in the
+    /// last day with the same body answers the first answer, with another
+    /// body 422 (keys share the user's key space with reserves).
+    fn op_grant(&self, engine: &Engine, call: &UserCall) -> ApiResult {
+        let now = call.now_ms;
+        let fp = call.fingerprint.as_deref().unwrap_or("");
+        let mut b = self.books.borrow_mut();
+        let ledger = b.ledger_mut()?;
+        engine.maintain(ledger, now);
+        if let Some(k) = call.idempotency_key.as_deref() {
+            if let Some(e) = ledger.idem_get(k, secs(now)) {
+                if e.fp != fp {
+                    return Err(ApiError::new(
+                        KeyReused::STATUS,
+                        KeyReused::CODE,
+                        "this Idempotency-Key was used in the last 24 hours with another request",
+                    ));
+                }
+                let answer = e.answer.clone();
+                let created = serde_json::from_str::<serde_json::Value>(&answer)
+                    .ok()
+                    .and_then(|v| v.get("created").and_then(serde_json::Value::as_bool))
+                    .unwrap_or(false);
+                return Ok(http::json_text(if created { 201 } else { 200 }, answer)?);
+            }
+        }
+        let id = ledger.new_grant_id();
+        let g = tollgate::credits::read_grant(
+            call.grant.as_ref().unwrap_or(&json!(null)),
+            secs(now),
+            &id,
+        )
+        .map_err(|p| ApiError::bad_request("invalid grant", p.0))?;
+        let gid = g.id.clone();
+        let created = ledger.add_grant(g);
+        let info = ledger.grants.iter().find(|g| g.id == gid).map(|g| g.info());
+        let answer = json!({"created": created, "user": call.user, "grant": info});
+        let text = serde_json::to_string(&answer)?;
+        if let Some(k) = call.idempotency_key.as_deref() {
+            ledger.idem_put(
+                k,
+                tollgate::ledger::IdemEntry {
+                    at: secs(now),
+                    fp: fp.to_string(),
+                    answer: text.clone(),
+                },
+            );
+        }
+        self.persist(&mut b, now)?;
+        Ok(http::json_text(if created { 201 } else { 200 }, text)?)
+    }
+
+    /// Credits (SPEC §9): revokes a grant; what remains is removed. Again
+    /// for the same grant: 200 with nothing more removed.
+    fn op_revoke(&self, engine: &Engine, call: &UserCall) -> ApiResult {
+        let now = call.now_ms;
+        let gid = call.grant_id.as_deref().unwrap_or("");
+        let mut b = self.books.borrow_mut();
+        let ledger = b.ledger_mut()?;
+        engine.maintain(ledger, now);
+        let Some(removed) = ledger.revoke_grant(gid, secs(now)) else {
+            return Err(ApiError::new(
+                404,
+                "grant_unknown",
+                format!("no grant {gid:?} for this user"),
+            ));
+        };
+        let g = ledger.grants.iter().find(|g| g.id == gid).map(|g| g.info());
+        let removed = g
+            .as_ref()
+            .and_then(|g| tollgate::limit::Metric::parse(&g.metric))
+            .map_or(Amount::Count(removed), |m| Amount::of(m, removed));
+        self.persist(&mut b, now)?;
+        Ok(http::json(
+            200,
+            &json!({"revoked": true, "user": call.user, "removed": removed, "grant": g}),
+        )?)
     }
 
     fn op_reset(&self, engine: &Engine, call: &UserCall) -> ApiResult {
@@ -344,7 +535,11 @@ impl UserLedger {
         let mut b = self.books.borrow_mut();
         let ledger = b.ledger_mut()?;
         engine.maintain(ledger, now);
-        let n = engine.reset(ledger, &metrics, &windows);
+        let n = engine.reset(
+            ledger,
+            (!metrics.is_empty()).then_some(&metrics[..]),
+            (!windows.is_empty()).then_some(&windows[..]),
+        );
         self.persist(&mut b, now)?;
         Ok(http::json(
             200,
@@ -354,6 +549,36 @@ impl UserLedger {
                 counters_reset: n,
             },
         )?)
+    }
+
+    /// Usage from another system into the current periods (SPEC §12); the
+    /// body comes in `usage`, the key in `idempotency_key`. All or nothing.
+    fn op_import(&self, engine: &Engine, call: &UserCall) -> ApiResult {
+        use tollgate::import::ImportRefused;
+        let body = call.usage.as_ref().unwrap_or(&serde_json::Value::Null);
+        let req = tollgate::import::read_import(body)
+            .map_err(|p| ApiError::bad_request("invalid usage import", p.0))?;
+        let idem = call.idempotency_key.as_deref().map(|key| Idem {
+            key,
+            fingerprint: call.fingerprint.as_deref().unwrap_or(""),
+        });
+        let now = call.now_ms;
+        let mut b = self.books.borrow_mut();
+        let ledger = b.ledger_mut()?;
+        engine.maintain(ledger, now);
+        let result = engine.import(ledger, &req, now, idem);
+        self.persist(&mut b, now)?;
+        match result {
+            Ok(answer) => Ok(http::json(200, &answer)?),
+            Err(ImportRefused::Invalid(p)) => {
+                Err(ApiError::bad_request("invalid usage import", p.0))
+            }
+            Err(ImportRefused::KeyReused(_)) => Err(ApiError::new(
+                KeyReused::STATUS,
+                KeyReused::CODE,
+                "this Idempotency-Key was used in the last 24 hours with another request",
+            )),
+        }
     }
 
     /// The admin's view: the stored books as they are (no housekeeping is
@@ -377,6 +602,11 @@ impl UserLedger {
                 created_at: rfc3339(h.created),
                 expires_at: rfc3339(h.expires),
                 expired: h.expires <= now_s,
+                origin: match h.origin {
+                    Origin::Api => "api",
+                    Origin::Gateway => "gateway",
+                }
+                .to_string(),
                 estimate: Figures::of(&h.est),
                 charges: h
                     .charges
@@ -389,10 +619,12 @@ impl UserLedger {
                     .collect(),
             })
             .collect();
-        let closed: Vec<ClosedView> = ledger
-            .closed
-            .iter()
-            .rev()
+        // The most recent closed holds (all are kept a day; the list shows 100).
+        let mut recent: Vec<&tollgate::ledger::ClosedHold> = ledger.closed.values().collect();
+        recent.sort_by_key(|c| std::cmp::Reverse(c.closed_at));
+        let closed: Vec<ClosedView> = recent
+            .into_iter()
+            .take(100)
             .map(|c| ClosedView {
                 id: c.id.clone(),
                 end: match c.end {
@@ -424,6 +656,7 @@ impl UserLedger {
                 idempotency_keys: ledger.idem.len(),
                 counters: ledger.counters.keys().cloned().collect(),
                 next_expiry: ledger.next_expiry().map(rfc3339),
+                grants: ledger.grants.iter().map(|g| g.info()).collect(),
             },
         )?)
     }
@@ -441,9 +674,13 @@ impl UserLedger {
             UserOp::Reserve => self.op_reserve(&engine, &call),
             UserOp::Commit => self.op_commit(&engine, &call),
             UserOp::Release => self.op_release(&engine, &call),
+            UserOp::Extend => self.op_extend(&engine, &call),
             UserOp::Usage => self.op_usage(&engine, &call),
             UserOp::Reset => self.op_reset(&engine, &call),
             UserOp::Explain => self.op_explain(&engine, revision, &call),
+            UserOp::Import => self.op_import(&engine, &call),
+            UserOp::Grant => self.op_grant(&engine, &call),
+            UserOp::Revoke => self.op_revoke(&engine, &call),
         };
         if op != UserOp::Explain && op != UserOp::Check {
             self.arm().await?;
@@ -453,10 +690,18 @@ impl UserLedger {
 }
 
 fn hold_error(e: tollgate::ledger::HoldError, id: &str) -> ApiError {
+    use tollgate::ledger::HoldError;
     let message = match e {
-        tollgate::ledger::HoldError::Unknown => format!("no hold {id:?} for this user"),
-        tollgate::ledger::HoldError::Released => {
+        HoldError::Unknown => format!("no hold {id:?} for this user"),
+        HoldError::Released => {
             format!("hold {id:?} was released; its usage can no longer be committed")
+        }
+        HoldError::Committed => {
+            format!("hold {id:?} was already committed with other figures")
+        }
+        HoldError::Expired => format!("hold {id:?} has expired; it can only be committed late"),
+        HoldError::OwnedByGateway => {
+            format!("hold {id:?} belongs to the gateway; only the gateway settles it")
         }
     };
     ApiError::new(e.status(), e.code(), message)

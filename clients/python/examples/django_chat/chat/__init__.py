@@ -1,0 +1,1 @@
+"""A minimal chat backend guarded by Tollgate, shaped like the seed's ``send_message``."""
