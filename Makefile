@@ -160,10 +160,14 @@ dev: tools .dev.vars
 	$(ENV) wrangler dev --ip 127.0.0.1 --port $(DEV_PORT)
 
 # A dev JWT for the local Worker: make -s token USER=alice PLAN=basic
-# (30-day subscription; secret from .dev.vars).
+# (30-day subscription; secret from .dev.vars). SCOPE is the token's `scope`
+# claim (SPEC §5): "reserve settle" (default) is the platform backend's;
+# SCOPE=usage is a browser's (read and pre-check only); SCOPE=gateway a
+# gateway client's; SCOPE= (empty) mints a token without the claim (= usage).
 PLAN ?= basic
+SCOPE ?= reserve settle
 token: .dev.vars
-	@$(ENV) node scripts/token.mjs --user "$(USER)" --plan "$(PLAN)"
+	@$(ENV) node scripts/token.mjs --user "$(USER)" --plan "$(PLAN)" --scope "$(SCOPE)"
 
 bench: tools worker
 	$(ENV) scripts/bench.sh

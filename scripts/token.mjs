@@ -3,14 +3,20 @@
 // TOLLGATE_JWT_SECRET from .dev.vars (or .dev.vars.example).
 //
 //   node scripts/token.mjs --user alice --plan basic        # 30-day subscription
-//   make -s token USER=alice PLAN=basic
+//   make -s token USER=alice PLAN=basic                     # the backend's token
+//   make -s token USER=alice SCOPE=usage                    # the browser's token
+//   make -s token USER=alice SCOPE=gateway                  # a gateway client's key
 //   TOKEN=$(make -s token USER=alice PLAN=free)
 //
-// Options: --user (required), --plan (default basic), --days (subscription
-// length, default 30), --hours (token lifetime, default 24), --sub-id
-// (default dev-<user>: stable, so re-minted tokens keep counting the same
-// subscription window), --no-subscription (a token without the claim),
-// --inactive, --vars FILE.
+// Options: --user (required), --plan (default basic), --scope (the `scope`
+// claim, SPEC §5; default "reserve settle", what the platform's backend
+// holds; "usage" for a browser, which may only read and pre-check; "gateway"
+// for a client of the OpenAI-compatible routes; "" for a token without the
+// claim, which the Worker reads as "usage"), --days (subscription length,
+// default 30), --hours (token lifetime, default 24), --sub-id (default
+// dev-<user>: stable, so re-minted tokens keep counting the same subscription
+// window), --no-subscription (a token without the claim), --inactive,
+// --vars FILE.
 
 import { createHmac } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
@@ -24,6 +30,7 @@ const { values: a } = parseArgs({
   options: {
     user: { type: "string" },
     plan: { type: "string", default: "basic" },
+    scope: { type: "string", default: "reserve settle" },
     days: { type: "string", default: "30" },
     hours: { type: "string", default: "24" },
     "sub-id": { type: "string" },
@@ -65,6 +72,11 @@ if (!secret) die(`TOLLGATE_JWT_SECRET is not set in ${file}`);
 
 const now = Math.floor(Date.now() / 1000);
 const claims = { sub: a.user, iat: now, exp: now + Math.round(hours * 3600) };
+const scope = a.scope.trim().split(/\s+/).filter(Boolean);
+const KNOWN = ["usage", "reserve", "settle", "gateway"];
+const unknown = scope.filter((s) => !KNOWN.includes(s));
+if (unknown.length) die(`unknown scope ${unknown.join(" ")} (known: ${KNOWN.join(" ")})`);
+if (scope.length) claims.scope = scope.join(" ");
 if (!a["no-subscription"]) {
   claims.subscription = {
     id: a["sub-id"] ?? `dev-${a.user}`,

@@ -249,6 +249,12 @@ pub struct Decision {
     /// empty (a denial raises none).
     #[serde(default)]
     pub warnings: Vec<Warning>,
+    /// Events (SPEC §10): the limits an allowed action takes to their max
+    /// for the first time in the limit's period (`limit.reached`; `threshold`
+    /// 1, no message). Not part of the answer: the shell turns them into
+    /// events (`crate::events`).
+    #[serde(skip)]
+    pub reached: Vec<Warning>,
     /// Fallback models (SPEC §11): the model the decision is for, when a
     /// quota-denied message was allowed for the plan's fallback instead…
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -291,6 +297,7 @@ impl Default for Decision {
             hold: None,
             from_credits: Default::default(),
             warnings: Vec::new(),
+            reached: Vec::new(),
             model: None,
             fallback_from: None,
         }

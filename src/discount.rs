@@ -4,6 +4,7 @@
 
 use crate::decision::Code;
 use crate::json::{Problems, Reader};
+use crate::subscription::Subscription;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -60,16 +61,21 @@ impl DiscountRule {
     }
 }
 
-/// A code's rule and its uses.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A code's rule and its uses, as far as the decisions at hand need them.
+///
+/// `by_user` holds per-user redemption counts: every user's when the whole
+/// code lives in memory (the shared vectors' replay), or only the caller's
+/// when the code is stored — the Worker's `DiscountCode` object keeps each
+/// user's count in its own SQLite row and loads just the one a redemption
+/// needs, so a code redeemed by a million users works like one redeemed by
+/// ten (SPEC §5). A user missing from the map has redeemed nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DiscountState {
     pub code: String,
     pub rule: DiscountRule,
+    /// Redemptions by every user.
     pub uses: u64,
     pub by_user: BTreeMap<String, u64>,
-    /// Recent `Idempotency-Key`s: key → (user, the answer given).
-    #[serde(default)]
-    pub idem: Vec<(String, String, Redemption)>,
 }
 
 /// The answer of a successful redemption.
@@ -81,19 +87,20 @@ pub struct Redemption {
     pub uses_by_user: u64,
 }
 
-/// Idempotency keys a code remembers.
-pub const MAX_IDEM: usize = 256;
-
 /// Why a code may not be used now, with the cap that stopped it.
 pub type Denial = (Code, Option<u64>);
 
-/// The rules, in order: known, not expired, for this plan, total cap, per-user cap.
+/// The rules, in order: the caller's subscription in force (SPEC §4: a
+/// missing, inactive, not yet started or expired subscription is refused for
+/// every action, a redemption included), then the code known, not expired,
+/// for this plan, the total cap, the per-user cap.
 pub fn judge(
     state: Option<&DiscountState>,
     user: &str,
-    plan: Option<&str>,
+    sub: Option<&Subscription>,
     now: i64,
 ) -> Result<(), Denial> {
+    let sub = crate::subscription::standing(sub, now).map_err(|c| (c, None))?;
     let Some(s) = state else {
         return Err((Code::DiscountUnknown, None));
     };
@@ -101,7 +108,7 @@ pub fn judge(
         return Err((Code::DiscountExpired, None));
     }
     if let Some(plans) = &s.rule.plans {
-        if !plan.is_some_and(|p| plans.iter().any(|g| crate::glob::matches(g, p))) {
+        if !plans.iter().any(|g| crate::glob::matches(g, &sub.plan)) {
             return Err((Code::DiscountNotApplicable, None));
         }
     }
@@ -111,7 +118,7 @@ pub fn judge(
         }
     }
     if let Some(max) = s.rule.max_uses_per_user {
-        if s.by_user.get(user).copied().unwrap_or(0) >= max {
+        if s.uses_by(user) >= max {
             return Err((Code::DiscountUserExhausted, Some(max)));
         }
     }
@@ -125,41 +132,33 @@ impl DiscountState {
             rule,
             uses: 0,
             by_user: BTreeMap::new(),
-            idem: Vec::new(),
         }
     }
 
-    /// Redeems once for `user`, atomically against every cap; the same
-    /// `idem_key` from the same user returns the first answer and counts once.
+    /// How often `user` has redeemed the code.
+    pub fn uses_by(&self, user: &str) -> u64 {
+        self.by_user.get(user).copied().unwrap_or(0)
+    }
+
+    /// Redeems once for `user`, atomically against every rule of [`judge`].
+    /// Idempotency keys are the caller's business (the Durable Object keeps
+    /// them as rows beside the counts).
     pub fn redeem(
         &mut self,
         user: &str,
-        plan: Option<&str>,
+        sub: Option<&Subscription>,
         now: i64,
-        idem_key: Option<&str>,
     ) -> Result<Redemption, Denial> {
-        if let Some(k) = idem_key {
-            if let Some((_, _, r)) = self.idem.iter().find(|(key, u, _)| key == k && u == user) {
-                return Ok(r.clone());
-            }
-        }
-        judge(Some(self), user, plan, now)?;
+        judge(Some(self), user, sub, now)?;
         self.uses += 1;
         let by = self.by_user.entry(user.to_string()).or_insert(0);
         *by += 1;
-        let r = Redemption {
+        Ok(Redemption {
             redeemed: true,
             code: self.code.clone(),
             uses: self.uses,
             uses_by_user: *by,
-        };
-        if let Some(k) = idem_key {
-            self.idem.push((k.to_string(), user.to_string(), r.clone()));
-            if self.idem.len() > MAX_IDEM {
-                self.idem.remove(0);
-            }
-        }
-        Ok(r)
+        })
     }
 }
 
@@ -167,6 +166,16 @@ impl DiscountState {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn sub(plan: &str) -> Subscription {
+        Subscription {
+            id: "s1".into(),
+            plan: plan.into(),
+            active: true,
+            starts_at: 0,
+            ends_at: None,
+        }
+    }
 
     #[test]
     fn caps_expiry_and_plans() {
@@ -177,39 +186,68 @@ mod tests {
         .unwrap();
         let mut s = DiscountState::new("NOWRUZ", rule);
         let now = 1_795_461_660;
+        let (basic, pro) = (sub("basic"), sub("pro"));
+        assert_eq!(s.redeem("u1", Some(&basic), now).unwrap().uses, 1);
         assert_eq!(
-            s.redeem("u1", Some("basic"), now, Some("k1")).unwrap().uses,
-            1
-        );
-        // Retried: same answer, counted once.
-        assert_eq!(
-            s.redeem("u1", Some("basic"), now, Some("k1")).unwrap().uses,
-            1
-        );
-        assert_eq!(
-            s.redeem("u1", Some("basic"), now, Some("k2"))
-                .unwrap_err()
-                .0,
+            s.redeem("u1", Some(&basic), now).unwrap_err().0,
             Code::DiscountUserExhausted
         );
         assert_eq!(
-            s.redeem("u2", Some("pro"), now, None).unwrap_err().0,
+            s.redeem("u2", Some(&pro), now).unwrap_err().0,
             Code::DiscountNotApplicable
         );
-        assert_eq!(s.redeem("u2", Some("basic"), now, None).unwrap().uses, 2);
+        assert_eq!(s.redeem("u2", Some(&basic), now).unwrap().uses, 2);
         assert_eq!(
-            s.redeem("u3", Some("basic"), now, None).unwrap_err().0,
+            s.redeem("u3", Some(&basic), now).unwrap_err().0,
             Code::DiscountExhausted
         );
         let later = crate::time::parse_rfc3339("2026-12-01T00:00:00Z").unwrap();
         assert_eq!(
-            s.redeem("u4", Some("basic"), later, None).unwrap_err().0,
+            s.redeem("u4", Some(&basic), later).unwrap_err().0,
             Code::DiscountExpired
         );
         assert_eq!(
-            judge(None, "u", None, now).unwrap_err().0,
+            judge(None, "u", Some(&basic), now).unwrap_err().0,
             Code::DiscountUnknown
         );
+    }
+
+    #[test]
+    fn a_redemption_needs_a_subscription_in_force() {
+        // A code open to every plan, no caps.
+        let mut s = DiscountState::new("OPEN", DiscountRule::default());
+        let now = 1_795_461_660;
+        let cases = [
+            (None, Code::SubscriptionMissing),
+            (
+                Some(Subscription {
+                    active: false,
+                    ..sub("basic")
+                }),
+                Code::SubscriptionInactive,
+            ),
+            (
+                Some(Subscription {
+                    starts_at: now + 1,
+                    ..sub("basic")
+                }),
+                Code::SubscriptionInactive,
+            ),
+            (
+                Some(Subscription {
+                    ends_at: Some(now),
+                    ..sub("basic")
+                }),
+                Code::SubscriptionExpired,
+            ),
+        ];
+        for (sub, code) in cases {
+            assert_eq!(s.redeem("u1", sub.as_ref(), now).unwrap_err().0, code);
+            // Access first: even an unknown code answers the subscription's denial.
+            assert_eq!(judge(None, "u1", sub.as_ref(), now).unwrap_err().0, code);
+        }
+        assert_eq!(s.uses, 0);
+        assert_eq!(s.redeem("u1", Some(&sub("any")), now).unwrap().uses, 1);
     }
 
     #[test]

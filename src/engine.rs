@@ -138,6 +138,8 @@ struct Evaluation<'p> {
     /// The warnings an allowed action raises, and what to remember of them.
     warnings: Vec<Warning>,
     warned: Vec<(String, Warned)>,
+    /// Limits this allowed action takes to their max (event `limit.reached`).
+    reached: Vec<Warning>,
 }
 
 /// A config made ready to decide.
@@ -224,15 +226,10 @@ impl Engine {
         require_active_plan: bool,
     ) -> Result<(usize, &'s Plan), Box<Violation>> {
         let deny = |code| Err(Box::new(self.simple(code, locale, &MessageArgs::default())));
-        let Some(sub) = sub else {
-            return deny(Code::SubscriptionMissing);
+        let sub = match crate::subscription::standing(sub, now) {
+            Ok(s) => s,
+            Err(code) => return deny(code),
         };
-        if !sub.active || sub.starts_at > now {
-            return deny(Code::SubscriptionInactive);
-        }
-        if sub.ends_at.is_some_and(|e| e <= now) {
-            return deny(Code::SubscriptionExpired);
-        }
         let Some(pi) = self.plan_index(&sub.plan) else {
             // A plan the config no longer has is as good as an inactive one.
             return deny(Code::PlanInactive);
@@ -447,6 +444,7 @@ impl Engine {
             draw: Amounts::default(),
             warnings: Vec::new(),
             warned: Vec::new(),
+            reached: Vec::new(),
         };
         if let Action::Upgrade { to_plan } = action {
             ev.violations
@@ -624,7 +622,7 @@ impl Engine {
         for a in &ev.applied {
             let l = a.limit;
             let ts: &[u16] = l.warn_at.as_deref().unwrap_or(&self.config.warn_at);
-            if l.max == 0 || ts.is_empty() {
+            if l.max == 0 {
                 continue;
             }
             let mi = l.metric.idx();
@@ -639,12 +637,17 @@ impl Engine {
                 u128::from(a.used.saturating_add(charge)),
             );
             let max = u128::from(l.max);
-            let Some(&t) = ts.iter().rev().find(|&&t| {
+            // Events (SPEC §10): `limit.reached` when this action takes
+            // the limit to its max, once per limit per period (remembered
+            // beside the warnings under `<key>#max`).
+            let reaches = before < max && after >= max;
+            let crossed = ts.iter().rev().find(|&&t| {
                 let line = u128::from(t) * max;
                 before * 1000 < line && line <= after * 1000
-            }) else {
+            });
+            if crossed.is_none() && !reaches {
                 continue;
-            };
+            }
             let wkey = match ctx.chat {
                 Some(c) if l.window == Window::Chat => format!("{}#{c}", a.key),
                 _ => a.key.to_string(),
@@ -658,14 +661,43 @@ impl Engine {
                 Window::Subscription => ctx.sub_id.unwrap_or("").to_string(),
                 Window::Lifetime | Window::Chat => String::new(),
             };
+            let used = a.used.saturating_add(charge);
+            let remaining = l.max.saturating_sub(used);
+            let amount = |n| Amount::of(l.metric, n);
+            let state = |threshold: u16, message: String| Warning {
+                metric: l.metric.as_str().to_string(),
+                scope: l.scope.as_str().to_string(),
+                window: l.window.to_string(),
+                chat_id: (l.window == Window::Chat)
+                    .then(|| ctx.chat.map(str::to_string))
+                    .flatten(),
+                threshold: f64::from(threshold) / 1000.0,
+                used: amount(used),
+                limit: amount(l.max),
+                remaining: amount(remaining),
+                resets_at: resets_at.map(rfc3339),
+                message,
+            };
+            let max_key = format!("{wkey}#max");
+            if reaches && view.warned(&max_key).is_none_or(|w| w.period != period) {
+                ev.reached.push(state(1000, String::new()));
+                ev.warned.push((
+                    max_key,
+                    Warned {
+                        period: period.clone(),
+                        threshold: 1000,
+                    },
+                ));
+            }
+            let Some(&t) = crossed else {
+                continue;
+            };
             if view
                 .warned(&wkey)
                 .is_some_and(|w| w.period == period && w.threshold >= t)
             {
                 continue;
             }
-            let used = a.used.saturating_add(charge);
-            let remaining = l.max.saturating_sub(used);
             let resets = resets_at.map(rfc3339);
             let message = messages::render_warning(
                 locale,
@@ -682,21 +714,7 @@ impl Engine {
                 },
                 self.config.template(locale, messages::WARNING),
             );
-            let amount = |n| Amount::of(l.metric, n);
-            ev.warnings.push(Warning {
-                metric: l.metric.as_str().to_string(),
-                scope: l.scope.as_str().to_string(),
-                window: l.window.to_string(),
-                chat_id: (l.window == Window::Chat)
-                    .then(|| ctx.chat.map(str::to_string))
-                    .flatten(),
-                threshold: f64::from(t) / 1000.0,
-                used: amount(used),
-                limit: amount(l.max),
-                remaining: amount(remaining),
-                resets_at: resets,
-                message,
-            });
+            ev.warnings.push(state(t, message));
             ev.warned.push((
                 wkey,
                 Warned {
@@ -734,9 +752,8 @@ impl Engine {
         locale: Locale,
         opts: &Options,
     ) -> Option<Violation> {
-        let plan = sub.map(|s| s.plan.as_str());
         let state = opts.discount.filter(|d| d.code == code);
-        match crate::discount::judge(state, opts.user.unwrap_or(""), plan, now) {
+        match crate::discount::judge(state, opts.user.unwrap_or(""), sub, now) {
             Ok(()) => None,
             Err((c, limit)) => Some(self.simple(
                 c,
@@ -755,6 +772,7 @@ impl Engine {
             limit_states,
             draw,
             warnings,
+            reached,
             ..
         } = ev;
         match violations.first() {
@@ -773,6 +791,7 @@ impl Engine {
                     .map(|m| (m.as_str().to_string(), Amount::of(*m, draw[m.idx()])))
                     .collect(),
                 warnings,
+                reached,
                 model: None,
                 fallback_from: None,
             },
@@ -794,6 +813,7 @@ impl Engine {
                     hold: None,
                     from_credits: Default::default(),
                     warnings: Vec::new(),
+                    reached: Vec::new(),
                     model: None,
                     fallback_from: None,
                 }

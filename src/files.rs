@@ -296,7 +296,7 @@ const FAMILIES: &[FamilyExts] = &[
 ];
 
 /// Extensions whose content is text: they agree only with a head that sniffs
-/// as text (valid UTF-8, see [`sniff`]).
+/// as text (in any encoding, see [`sniff`]).
 const TEXT_EXTS: &[&str] = &[
     "txt", "text", "md", "markdown", "csv", "tsv", "json", "xml", "html", "htm", "css", "js",
     "mjs", "cjs", "ts", "tsx", "jsx", "py", "rs", "c", "h", "cpp", "cc", "hpp", "java", "kt", "go",
@@ -319,12 +319,19 @@ const fn sn(mime: &'static str, ext: &'static str) -> Sniffed {
 /// `head` may be any length. Binary signatures are tried first, then plain
 /// text; `None` means "no known signature and not text" (or an empty head).
 ///
-/// Text is a head that is valid UTF-8 — a UTF-8 BOM is fine, and so is a
-/// multi-byte character cut off at the very end, since the head is an
-/// arbitrary prefix of the file — containing no NUL and no control characters
-/// other than tab, line feed, carriage return, form feed and escape (ANSI
-/// colours in logs). Other encodings (UTF-16, Windows-1256, …) are not text
-/// here.
+/// Text is text in any encoding (what `file-type` and libmagic call text):
+///
+/// * valid UTF-8 — a UTF-8 BOM is fine, and so is a multi-byte character cut
+///   off at the very end, since the head is an arbitrary prefix of the file —
+///   containing no NUL and no control characters other than tab, line feed,
+///   carriage return, form feed and escape (ANSI colours in logs);
+/// * UTF-16 or UTF-32 with a byte-order mark (Windows Notepad's "Unicode"),
+///   under the same rule on its characters;
+/// * otherwise a legacy 8-bit or multi-byte encoding (Windows-1256 Persian,
+///   GBK, Big5, Latin-1, …): bytes that are not valid UTF-8 but hold no NUL,
+///   no DEL and no C0 control byte other than the five above. Such encodings
+///   put letters in `0x80–0xFF` (Windows-1256's `پ` is `0x81`), never in
+///   `0x00–0x1F`, while binary data cannot avoid those bytes for long.
 ///
 /// Weak signatures are checked more closely so that ordinary text is not
 /// taken for a binary format: `ID3` must be followed by a real tag header,
@@ -483,22 +490,75 @@ fn is_bmp(head: &[u8]) -> bool {
     matches!(dib, 12 | 16 | 40 | 52 | 56 | 64 | 108 | 124)
 }
 
-/// Valid UTF-8 (an incomplete character at the very end is allowed, since a
-/// head may cut one in two), with no control characters other than
-/// `\t \n \r \x0c \x1b`. A BOM is an ordinary character (U+FEFF) and passes.
+/// Text in some encoding (see [`sniff`]): UTF-8, UTF-16/32 with a BOM, or a
+/// legacy encoding.
 fn is_text(head: &[u8]) -> bool {
-    let text = match std::str::from_utf8(head) {
-        Ok(t) => t,
+    match std::str::from_utf8(head) {
+        Ok(t) => text_chars(t.chars()),
         // `error_len() == None` means the input ended inside a character.
-        Err(e) if e.error_len().is_none() => match std::str::from_utf8(&head[..e.valid_up_to()]) {
-            Ok(t) => t,
-            Err(_) => return false,
-        },
-        Err(_) => return false,
+        Err(e) if e.error_len().is_none() => {
+            std::str::from_utf8(&head[..e.valid_up_to()]).is_ok_and(|t| text_chars(t.chars()))
+        }
+        Err(_) => is_bom_text(head).unwrap_or_else(|| is_legacy_text(head)),
+    }
+}
+
+/// No control characters other than `\t \n \r \x0c \x1b` (a BOM is an
+/// ordinary character, U+FEFF, and passes).
+fn text_chars(mut chars: impl Iterator<Item = char>) -> bool {
+    !chars.any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r' | '\x0c' | '\x1b'))
+}
+
+/// `Some(verdict)` for a head that starts with a UTF-32 or UTF-16 byte-order
+/// mark: its characters decoded (a unit or a surrogate pair cut off at the
+/// end is allowed); `None` without a BOM.
+fn is_bom_text(head: &[u8]) -> Option<bool> {
+    let u32s = |body: &[u8], be: bool| {
+        let units = body.chunks_exact(4).map(|b| {
+            let w = [b[0], b[1], b[2], b[3]];
+            if be {
+                u32::from_be_bytes(w)
+            } else {
+                u32::from_le_bytes(w)
+            }
+        });
+        let chars: Option<Vec<char>> = units.map(char::from_u32).collect();
+        chars.is_some_and(|c| text_chars(c.into_iter()))
     };
-    !text
-        .chars()
-        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r' | '\x0c' | '\x1b'))
+    let u16s = |body: &[u8], be: bool| {
+        let units = body.chunks_exact(2).map(|b| {
+            if be {
+                u16::from_be_bytes([b[0], b[1]])
+            } else {
+                u16::from_le_bytes([b[0], b[1]])
+            }
+        });
+        let decoded: Vec<_> = char::decode_utf16(units).collect();
+        let n = decoded.len();
+        // Only a high surrogate cut off by the end of the head may be unpaired.
+        decoded
+            .iter()
+            .enumerate()
+            .all(|(i, c)| c.is_ok() || i + 1 == n)
+            && text_chars(decoded.into_iter().filter_map(Result::ok))
+    };
+    if let Some(body) = head.strip_prefix(b"\xFF\xFE\x00\x00") {
+        Some(u32s(body, false))
+    } else if let Some(body) = head.strip_prefix(b"\x00\x00\xFE\xFF") {
+        Some(u32s(body, true))
+    } else if let Some(body) = head.strip_prefix(b"\xFF\xFE") {
+        Some(u16s(body, false))
+    } else {
+        head.strip_prefix(b"\xFE\xFF").map(|body| u16s(body, true))
+    }
+}
+
+/// Bytes of a legacy text encoding: no NUL, no DEL, no C0 control other than
+/// `\t \n \r \x0c \x1b`.
+fn is_legacy_text(head: &[u8]) -> bool {
+    !head
+        .iter()
+        .any(|&b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0c | 0x1b)) || b == 0x7f)
 }
 
 /// The binary family whose `strict` list holds `ext`, if any.
@@ -841,13 +901,21 @@ mod tests {
         assert_eq!(sniff(b""), None);
         assert_eq!(sniff(RANDOM), None);
         assert_eq!(sniff(b"\0"), None);
-        assert_eq!(sniff(b"\x80\x81\x82\x83"), None);
+        assert_eq!(sniff(b"\x80\x81\x02\x83"), None);
+        // High bytes alone are text in some 8-bit encoding (Windows-1256
+        // reads «€پ‚ƒ»), as libmagic says too.
+        assert_eq!(
+            sniff(b"\x80\x81\x82\x83").map(|s| s.mime),
+            Some("text/plain")
+        );
     }
 
     #[test]
     fn incomplete_signatures_do_not_match() {
         assert_eq!(mime(&PNG[..7]), None);
-        assert_eq!(mime(b"\xFF\xD8"), None);
+        // Two bytes of a JPEG signature are no JPEG (as Latin-1 they are «ÿØ»).
+        assert_eq!(mime(b"\xFF\xD8"), Some("text/plain"));
+        assert_eq!(mime(b"\xFF\xD8\x00"), None);
         assert_eq!(mime(b"RIFF\x24\0\0\0WEB"), None);
         assert_eq!(mime(&MP4[..11]), None);
         assert_eq!(mime(&OLE[..7]), None);
@@ -876,24 +944,29 @@ mod tests {
 
     #[test]
     fn mpeg_audio_frame_checks() {
+        // (Heads that are no MP3 may still read as 8-bit text: not "mp3" is
+        // what is checked.)
         // Layer III MPEG-1, 128 kbit/s, 44.1 kHz.
         assert_eq!(ext_of(b"\xFF\xFB\x90"), Some("mp3"));
         // Layer II.
         assert_eq!(ext_of(b"\xFF\xFD\x90"), Some("mp3"));
         // Reserved layer.
-        assert_eq!(ext_of(b"\xFF\xF9\x90"), None);
+        assert_ne!(ext_of(b"\xFF\xF9\x90"), Some("mp3"));
         // Reserved version.
-        assert_eq!(ext_of(b"\xFF\xEB\x90"), None);
+        assert_ne!(ext_of(b"\xFF\xEB\x90"), Some("mp3"));
         // Invalid bitrate / reserved sample rate.
-        assert_eq!(ext_of(b"\xFF\xFB\xF0"), None);
-        assert_eq!(ext_of(b"\xFF\xFB\x9C"), None);
-        // Layer I is left out: FF FE is a UTF-16 BOM, FF FF is padding.
-        assert_eq!(ext_of(b"\xFF\xFEh\0i\0"), None);
-        assert_eq!(ext_of(b"\xFF\xFF\xFF\xFF"), None);
+        assert_ne!(ext_of(b"\xFF\xFB\xF0"), Some("mp3"));
+        assert_ne!(ext_of(b"\xFF\xFB\x9C"), Some("mp3"));
+        // Layer I is left out: FF FE is a UTF-16 BOM (here "hi", text), FF FF
+        // is padding (not audio; bytes with no control byte read as 8-bit
+        // text, as libmagic reads them).
+        assert_eq!(ext_of(b"\xFF\xFEh\0i\0"), Some("txt"));
+        assert_eq!(ext_of(b"\xFF\xFF\xFF\xFF"), Some("txt"));
+        assert_eq!(ext_of(b"\xFF\xFF\x00\x00"), None);
         // Too short to judge.
-        assert_eq!(ext_of(b"\xFF\xFB"), None);
+        assert_ne!(ext_of(b"\xFF\xFB"), Some("mp3"));
         // A bad ID3 header (size byte with the top bit set) is not a tag.
-        assert_eq!(ext_of(b"ID3\x04\0\0\x80\0\0\0"), None);
+        assert_ne!(ext_of(b"ID3\x04\0\0\x80\0\0\0"), Some("mp3"));
     }
 
     #[test]
@@ -909,8 +982,68 @@ mod tests {
         assert_eq!(mime(b"hello\x01world"), None);
         assert_eq!(mime(b"hello\x7fworld"), None);
         assert_eq!(mime("hello\u{85}world".as_bytes()), None);
-        // Invalid UTF-8 in the middle (e.g. Windows-1256) is not text.
-        assert_eq!(mime(b"\xD3\xE1\xC7\xE3 hello"), None);
+        // Bytes that are not UTF-8 and hold no control byte are text in
+        // some legacy encoding (here Windows-1256 «سلام»).
+        assert_eq!(mime(b"\xD3\xE1\xC7\xE3 hello"), Some("text/plain"));
+        // ...but not with a control byte among them.
+        assert_eq!(mime(b"\xD3\xE1\x01\xC7\xE3"), None);
+        assert_eq!(mime(b"\xD3\xE1\x7F\xC7\xE3"), None);
+    }
+
+    // Real encoded text, as Python's codecs write it (issue 8, "also seen").
+    /// «سلام! پيام گرم، چاي و ژاله. کتاب» in Windows-1256: پ گ چ ژ ک are
+    /// bytes 0x81 0x90 0x8D 0x8E 0x98, the C1 range of other code pages.
+    const FA_CP1256: &[u8] = b"\xD3\xE1\xC7\xE3! \x81\xED\xC7\xE3 \x90\xD1\xE3\xA1 \x8D\xC7\xED \xE6 \x8E\xC7\xE1\xE5. \x98\xCA\xC7\xC8\x0D\x0A";
+    /// «你好，世界。这是一个文本文件。» in GBK.
+    const ZH_GBK: &[u8] = b"\xC4\xE3\xBA\xC3\xA3\xAC\xCA\xC0\xBD\xE7\xA1\xA3\xD5\xE2\xCA\xC7\xD2\xBB\xB8\xF6\xCE\xC4\xB1\xBE\xCE\xC4\xBC\xFE\xA1\xA3\x0D\x0A";
+    /// «你好，世界。這是一個文字檔。» in Big5 (trail bytes in ASCII's range).
+    const ZH_BIG5: &[u8] = b"\xA7A\xA6n\xA1A\xA5@\xAC\xC9\xA1C\xB3o\xACO\xA4@\xAD\xD3\xA4\xE5\xA6r\xC0\xC9\xA1C\x0D\x0A";
+    /// «سلام دنیا» as Windows Notepad saves "Unicode": UTF-16LE with a BOM.
+    const FA_UTF16LE: &[u8] =
+        b"\xFF\xFE3\x06D\x06'\x06E\x06 \x00/\x06F\x06\xCC\x06'\x06\x0D\x00\x0A\x00";
+    const EN_UTF16BE: &[u8] = b"\xFE\xFF\x00H\x00e\x00l\x00l\x00o\x00\x0D\x00\x0A";
+    const EN_UTF32LE: &[u8] = b"\xFF\xFE\x00\x00H\x00\x00\x00i\x00\x00\x00\x0A\x00\x00\x00";
+
+    #[test]
+    fn text_in_any_encoding_is_text() {
+        for (name, head) in [
+            ("cp1256", FA_CP1256),
+            ("gbk", ZH_GBK),
+            ("big5", ZH_BIG5),
+            ("utf-16le", FA_UTF16LE),
+            ("utf-16be", EN_UTF16BE),
+            ("utf-32le", EN_UTF32LE),
+        ] {
+            assert!(
+                std::str::from_utf8(head).is_err(),
+                "{name} is not UTF-8 here"
+            );
+            assert_eq!(mime(head), Some("text/plain"), "{name}");
+            for ext in ["txt", "csv", "md", "srt"] {
+                assert!(head_agrees(ext, head), "{name} named .{ext}");
+            }
+            // Text named .png (or .pdf) is still a mismatch.
+            assert!(!head_agrees("png", head), "{name} named .png");
+            assert!(!head_agrees("pdf", head), "{name} named .pdf");
+        }
+    }
+
+    #[test]
+    fn text_with_a_bom_is_judged_on_its_characters() {
+        // A UTF-16 unit cut in two, or a surrogate pair cut, at the end: text.
+        assert_eq!(
+            mime(&FA_UTF16LE[..FA_UTF16LE.len() - 1]),
+            Some("text/plain")
+        );
+        let pair = b"\xFF\xFEa\x00\x3D\xD8\x00\xDE"; // "a😀"
+        assert_eq!(mime(pair), Some("text/plain"));
+        assert_eq!(mime(&pair[..6]), Some("text/plain"));
+        // A lone surrogate before the end, or a control character: not text.
+        assert_eq!(mime(b"\xFF\xFE\x00\xDCa\x00"), None);
+        assert_eq!(mime(b"\xFF\xFEa\x00\x01\x00"), None);
+        assert_eq!(mime(b"\xFF\xFE\x00\x00\x00\x00\x11\x00"), None);
+        // A BOM-like start that is a binary signature stays binary.
+        assert_eq!(mime(MP3_FRAME), Some("audio/mpeg"));
     }
 
     #[test]
@@ -926,8 +1059,11 @@ mod tests {
         assert_eq!(mime(&s[..s.len() - 2]), Some("text/plain"));
         let s = "ok 😀".as_bytes();
         assert_eq!(mime(&s[..s.len() - 1]), Some("text/plain"));
-        // ...but a broken character before the end is not.
-        assert_eq!(mime(b"ok \xE2\x82 more"), None);
+        // A broken character before the end is not UTF-8, but still text in
+        // some 8-bit encoding (Windows-1252 reads «ok â‚ more»)...
+        assert_eq!(mime(b"ok \xE2\x82 more"), Some("text/plain"));
+        // ...unless a control byte says it is binary.
+        assert_eq!(mime(b"ok \xE2\x82\x02more"), None);
     }
 
     // ---- agreement -----------------------------------------------------

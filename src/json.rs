@@ -5,8 +5,10 @@
 //! problems listed (SPEC §1, §5), so the few input documents Tollgate reads
 //! are walked by hand with this helper instead.
 
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::Serialize;
 use serde_json::{Map, Value};
+use std::cell::RefCell;
 use std::fmt;
 
 /// One thing wrong with an input document.
@@ -366,6 +368,126 @@ pub fn micros_to_usd(micros: u64) -> f64 {
     m as f64 / (1_u64 << k) as f64
 }
 
+/// Parses JSON text as `serde_json::from_str` does, but refuses an object
+/// that names the same key twice, at any depth.
+///
+/// JSON leaves duplicated keys undefined: one parser keeps the first value,
+/// another the last. A body or a token read here and re-read elsewhere (a
+/// proxy, a log pipeline, the upstream) could then mean two things, so every
+/// JSON text a client sends is read with this function. A duplicate is one
+/// problem whose path names the key (`files[0].name`); any other error is one
+/// problem at the document (`""`) with serde_json's description.
+pub fn parse_strict(text: &str) -> Result<Value, Problems> {
+    let dup = RefCell::new(None);
+    let mut de = serde_json::Deserializer::from_str(text);
+    let parsed = StrictSeed {
+        at: &Seg::Root,
+        dup: &dup,
+    }
+    .deserialize(&mut de)
+    .and_then(|v| de.end().map(|()| v));
+    match (parsed, dup.into_inner()) {
+        (Ok(v), _) => Ok(v),
+        (Err(_), Some(path)) => Err(Problems::one(path, "duplicate key")),
+        (Err(e), None) => Err(Problems::one("", format!("invalid JSON: {e}"))),
+    }
+}
+
+/// Where a value sits, as a chain of borrowed segments: the path string is
+/// built only when a duplicate is found.
+enum Seg<'a> {
+    Root,
+    Key(&'a Seg<'a>, &'a str),
+    Index(&'a Seg<'a>, usize),
+}
+
+impl Seg<'_> {
+    fn render(&self) -> String {
+        match self {
+            Seg::Root => String::new(),
+            Seg::Key(parent, k) => join(&parent.render(), k),
+            Seg::Index(parent, i) => index(&parent.render(), *i),
+        }
+    }
+}
+
+/// Builds a [`Value`] like serde_json's own visitor, recording the path of
+/// the first duplicated key in `dup`.
+struct StrictSeed<'a> {
+    at: &'a Seg<'a>,
+    dup: &'a RefCell<Option<String>>,
+}
+
+impl<'de> DeserializeSeed<'de> for StrictSeed<'_> {
+    type Value = Value;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StrictSeed<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+    fn visit_i64<E>(self, n: i64) -> Result<Value, E> {
+        Ok(Value::Number(n.into()))
+    }
+    fn visit_u64<E>(self, n: u64) -> Result<Value, E> {
+        Ok(Value::Number(n.into()))
+    }
+    fn visit_f64<E>(self, f: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::String(s.to_owned()))
+    }
+    fn visit_string<E>(self, s: String) -> Result<Value, E> {
+        Ok(Value::String(s))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        loop {
+            let at = Seg::Index(self.at, out.len());
+            let seed = StrictSeed {
+                at: &at,
+                dup: self.dup,
+            };
+            match seq.next_element_seed(seed)? {
+                Some(v) => out.push(v),
+                None => return Ok(Value::Array(out)),
+            }
+        }
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.contains_key(&key) {
+                let path = Seg::Key(self.at, &key).render();
+                let err = de::Error::custom(format_args!("duplicate key {path:?}"));
+                *self.dup.borrow_mut() = Some(path);
+                return Err(err);
+            }
+            let v = map.next_value_seed(StrictSeed {
+                at: &Seg::Key(self.at, &key),
+                dup: self.dup,
+            })?;
+            out.insert(key, v);
+        }
+        Ok(Value::Object(out))
+    }
+}
+
 /// What kind of JSON value this is, for error messages.
 pub fn kind(v: &Value) -> &'static str {
     match v {
@@ -431,6 +553,44 @@ mod tests {
         for m in values {
             assert_eq!(micros_to_usd(m).to_bits(), text(m).to_bits(), "{m}");
         }
+    }
+
+    #[test]
+    fn strict_parsing_refuses_duplicated_keys_with_their_path() {
+        let dup = |text: &str| parse_strict(text).unwrap_err().0[0].clone();
+        let p = dup(r#"{"a":1,"a":2}"#);
+        assert_eq!((p.path.as_str(), p.reason.as_str()), ("a", "duplicate key"));
+        assert_eq!(
+            dup(r#"{"files":[{"name":"x"},{"name":"y","name":"z"}]}"#).path,
+            "files[1].name"
+        );
+        assert_eq!(dup(r#"{"o":{"p":{"q":1,"q":1}}}"#).path, "o.p.q");
+        // Escapes decode first: "\u0061" is "a".
+        assert_eq!(dup(r#"{"a":1,"\u0061":2}"#).path, "a");
+        assert_eq!(dup(r#"[[{"k":0,"k":0}]]"#).path, "[0][0].k");
+    }
+
+    #[test]
+    fn strict_parsing_matches_serde_json_otherwise() {
+        for text in [
+            r#"{"a":[1,-2,3.5,1e300,18446744073709551615,null,true,"s\n"],"b":{}}"#,
+            "[]",
+            " 12 ",
+            r#""x""#,
+            r#"{"a":{"b":[{"c":1},{"c":2}]},"c":1}"#,
+        ] {
+            let want: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(parse_strict(text).unwrap(), want, "{text}");
+        }
+        for bad in ["", "{", r#"{"a":1,}"#, "[1] [2]", "nul", r#"{"a" 1}"#] {
+            let e = parse_strict(bad).unwrap_err();
+            assert_eq!(e.0.len(), 1);
+            assert_eq!(e.0[0].path, "");
+            assert!(e.0[0].reason.starts_with("invalid JSON"), "{bad}: {e}");
+        }
+        // serde_json's depth limit still holds: no stack overflow.
+        let deep = "[".repeat(100_000);
+        assert!(parse_strict(&deep).is_err());
     }
 
     #[test]

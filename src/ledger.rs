@@ -297,8 +297,24 @@ pub struct Ledger {
     /// per limit per period.
     #[serde(rename = "wn", default, skip_serializing_if = "BTreeMap::is_empty")]
     pub warned: BTreeMap<String, Warned>,
+    /// Events (SPEC §10): the number of the next event raised for this
+    /// user (ids are `<user>:<n>`, stable across deliveries).
+    #[serde(rename = "ne", default, skip_serializing_if = "is_zero")]
+    pub next_event: u64,
+    /// Events: unix seconds up to which grant expiries were looked at, so
+    /// `credits.expired` is raised once per grant (see `crate::events`).
+    #[serde(rename = "ec", default, skip_serializing_if = "is_zero_i")]
+    pub expiries_seen: i64,
     #[serde(skip)]
     dirty: Dirty,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+fn is_zero_i(n: &i64) -> bool {
+    *n == 0
 }
 
 /// The warnings already given for one limit in one period.
@@ -324,6 +340,8 @@ impl Default for Ledger {
             idem: BTreeMap::new(),
             grants: Vec::new(),
             warned: BTreeMap::new(),
+            next_event: 0,
+            expiries_seen: 0,
             dirty: Dirty::default(),
         }
     }
@@ -340,6 +358,10 @@ struct Main<'a> {
     gr: &'a [Grant],
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     wn: &'a BTreeMap<String, Warned>,
+    #[serde(skip_serializing_if = "is_zero")]
+    ne: u64,
+    #[serde(skip_serializing_if = "is_zero_i")]
+    ec: i64,
 }
 
 /// Rows to write or delete, for a store that keeps closed holds and
@@ -597,6 +619,8 @@ impl Ledger {
             n: self.next_hold,
             gr: &self.grants,
             wn: &self.warned,
+            ne: self.next_event,
+            ec: self.expiries_seen,
         })
         .expect("a ledger always serialises")
     }
@@ -658,10 +682,19 @@ impl Ledger {
             .values()
             .map(|c| c.closed_at + CLOSED_RETENTION_S);
         let idem = self.idem.values().map(|e| e.at + IDEM_RETENTION_S);
+        // A grant with something left expiring after the last look: its
+        // `credits.expired` event is due then.
+        let grants = self
+            .grants
+            .iter()
+            .filter(|g| g.revoked_at.is_none() && g.remaining > 0)
+            .filter_map(|g| g.expires_at)
+            .filter(|&e| e > self.expiries_seen);
         self.next_expiry()
             .into_iter()
             .chain(closed)
             .chain(idem)
+            .chain(grants)
             .min()
     }
 

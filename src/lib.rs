@@ -6,6 +6,7 @@
 //! `wasm`) are thin shells over [`engine::Engine`]. See DESIGN.md.
 
 pub mod action;
+pub mod api;
 pub mod calendar;
 pub mod case;
 pub mod config;
@@ -14,6 +15,7 @@ pub mod decision;
 pub mod discount;
 pub mod django;
 pub mod engine;
+pub mod events;
 pub mod files;
 pub mod glob;
 pub mod headers;

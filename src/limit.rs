@@ -173,7 +173,12 @@ impl Window {
                 "unknown window {s:?}: expected <n>m, <n>h, <n>d, day, week, month, subscription, lifetime or chat"
             )
         };
-        let (num, unit) = s.split_at(s.len().saturating_sub(1));
+        // The unit is the last byte; a name ending inside a multi-byte
+        // character (`"٣"`) has none (and must not be split there: a panic).
+        let Some(at) = s.len().checked_sub(1).filter(|&i| s.is_char_boundary(i)) else {
+            return Err(bad());
+        };
+        let (num, unit) = s.split_at(at);
         let unit = match unit {
             "m" => Unit::Minutes,
             "h" => Unit::Hours,
@@ -288,7 +293,9 @@ mod tests {
         ] {
             assert_eq!(Window::parse(s).unwrap().to_string(), s);
         }
-        for bad in ["", "h", "0h", "01h", "1w", "-1h", "1.5h", "400d", "hour"] {
+        for bad in [
+            "", "h", "0h", "01h", "1w", "-1h", "1.5h", "400d", "hour", "٣", "1٣", "۲۴h", "é",
+        ] {
             assert!(Window::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(Window::parse("3h").unwrap().rolling_secs(), Some(10_800));

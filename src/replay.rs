@@ -38,10 +38,8 @@
 use crate::action::Action;
 use crate::config::Config;
 use crate::discount::{DiscountRule, DiscountState};
-use crate::engine::{Engine, Options, Usage};
-use crate::json::{Problems, Reader};
+use crate::engine::{Engine, Options};
 use crate::ledger::Ledger;
-use crate::limit::{Metric, Window};
 use crate::messages::Locale;
 use crate::subscription::Subscription;
 use crate::time::parse_rfc3339;
@@ -75,81 +73,9 @@ fn sub_of(v: &Value) -> Result<Option<Subscription>, String> {
     }
 }
 
-/// Reads a commit body (`{input_tokens, output_tokens, cost_usd?, images?, files?}`).
-pub fn read_usage(v: &Value) -> Result<Usage, Problems> {
-    let mut r = Reader::new();
-    let Some(m) = r.object(v, "") else {
-        return Err(Problems(r.problems));
-    };
-    r.known_keys(
-        m,
-        "",
-        &[
-            "input_tokens",
-            "output_tokens",
-            "cost_usd",
-            "images",
-            "files",
-        ],
-    );
-    let u = Usage {
-        input_tokens: r.opt_count(m, "", "input_tokens").unwrap_or(0),
-        output_tokens: r.opt_count(m, "", "output_tokens").unwrap_or(0),
-        cost_micros: r.opt_usd(m, "", "cost_usd"),
-        images: r.opt_count(m, "", "images"),
-        files: r.opt_count(m, "", "files"),
-        model: None,
-    };
-    r.finish(u)
-}
-
-/// Reads an extend body (`{}` or `{ttl_s}`): the seconds asked for.
-pub fn read_extend(v: &Value) -> Result<Option<u64>, Problems> {
-    let mut r = Reader::new();
-    let Some(m) = r.object(v, "") else {
-        return Err(Problems(r.problems));
-    };
-    r.known_keys(m, "", &["ttl_s"]);
-    let ttl = r.opt_count(m, "", "ttl_s");
-    if ttl == Some(0) {
-        r.err("ttl_s", "must be at least 1 second");
-    }
-    r.finish(ttl)
-}
-
-/// Reads an admin reset body (`{}` or `{metrics?, windows?}`).
-pub fn read_reset(v: &Value) -> Result<(Vec<Metric>, Vec<Window>), Problems> {
-    let mut r = Reader::new();
-    let Some(m) = r.object(v, "") else {
-        return Err(Problems(r.problems));
-    };
-    r.known_keys(m, "", &["metrics", "windows"]);
-    let mut metrics = Vec::new();
-    let mut windows = Vec::new();
-    if let Some(a) = m.get("metrics").and_then(|v| r.array(v, "metrics")) {
-        for (i, x) in a.iter().enumerate() {
-            let p = crate::json::index("metrics", i);
-            if let Some(s) = r.as_str(x, &p) {
-                match Metric::parse(s) {
-                    Some(mm) => metrics.push(mm),
-                    None => r.err(p, "unknown metric"),
-                }
-            }
-        }
-    }
-    if let Some(a) = m.get("windows").and_then(|v| r.array(v, "windows")) {
-        for (i, x) in a.iter().enumerate() {
-            let p = crate::json::index("windows", i);
-            if let Some(s) = r.as_str(x, &p) {
-                match Window::parse(s) {
-                    Ok(w) => windows.push(w),
-                    Err(e) => r.err(p, e),
-                }
-            }
-        }
-    }
-    r.finish((metrics, windows))
-}
+// The API's request bodies are read in `crate::api`; re-exported here for
+// the code that imported them from this module.
+pub use crate::api::{read_extend, read_reset, read_usage};
 
 /// Reads `options` (`{explain?, locale?}`).
 pub fn read_options(v: Option<&Value>) -> (bool, Option<Locale>) {
@@ -253,9 +179,8 @@ impl World {
             "redeem" => {
                 let code = ev.get("code").and_then(Value::as_str).unwrap_or("");
                 let user = ev.get("user").and_then(Value::as_str).unwrap_or("u1");
-                let plan = self.sub.as_ref().map(|s| s.plan.clone());
                 if let Some(s) = self.discounts.get_mut(code) {
-                    let _ = s.redeem(user, plan.as_deref(), now / 1000, None);
+                    let _ = s.redeem(user, self.sub.as_ref(), now / 1000);
                 }
             }
             // Credits (SPEC §9): an admin grant and its revocation.
@@ -309,10 +234,9 @@ pub fn run_case(config: &Value, case: &Value) -> Result<Value, String> {
     }
     if op == "redeem" {
         let code = case.get("code").and_then(Value::as_str).unwrap_or("");
-        let plan = w.sub.as_ref().map(|s| s.plan.clone());
         let state = w.discounts.get_mut(code);
         return Ok(match state {
-            Some(s) => match s.redeem(user, plan.as_deref(), now / 1000, None) {
+            Some(s) => match s.redeem(user, w.sub.as_ref(), now / 1000) {
                 Ok(r) => serde_json::to_value(r).expect("serialises"),
                 Err(_) => {
                     let d = discount_decision(&w, code, user, now, explain, locale);

@@ -1,6 +1,7 @@
 //! The user's binding to a plan. It arrives signed in the user's token, so
 //! the core trusts it as given and only checks its shape and its dates.
 
+use crate::decision::Code;
 use crate::json::{Problems, Reader};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -50,4 +51,21 @@ impl Subscription {
             _ => Err(Problems(r.problems)),
         }
     }
+}
+
+/// SPEC §4's access rule on the subscription itself, for every action: a
+/// missing one is `subscription_missing`; one not active, or whose
+/// `starts_at` is still ahead, `subscription_inactive`; one whose `ends_at`
+/// is reached, `subscription_expired`. `now` is unix seconds.
+pub fn standing(sub: Option<&Subscription>, now: i64) -> Result<&Subscription, Code> {
+    let Some(sub) = sub else {
+        return Err(Code::SubscriptionMissing);
+    };
+    if !sub.active || sub.starts_at > now {
+        return Err(Code::SubscriptionInactive);
+    }
+    if sub.ends_at.is_some_and(|e| e <= now) {
+        return Err(Code::SubscriptionExpired);
+    }
+    Ok(sub)
 }

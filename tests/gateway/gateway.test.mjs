@@ -62,7 +62,7 @@ function user(plan = "gw", clientOpts = {}) {
   const jwt = signJwt({
     sub,
     exp: NOW_S + 3600,
-    scope: "gateway",
+    scope: "gateway usage", // a gateway client that also reads its own usage (GET /v1/usage)
     subscription: { id: `sub-${sub}`, plan, active: true, starts_at: NOW_S - 60, ends_at: null },
   });
   const client = new OpenAI({ baseURL: `${w.url}/v1`, apiKey: jwt, maxRetries: 0, ...clientOpts });

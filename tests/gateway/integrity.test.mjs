@@ -87,7 +87,7 @@ function user(plan = "gw") {
     exp: NOW_S + 3600,
     subscription: { id: `sub-${sub}`, plan, active: true, starts_at: NOW_S - 60, ends_at: null },
   };
-  const jwt = signJwt({ ...claims, scope: "gateway" });
+  const jwt = signJwt({ ...claims, scope: "gateway usage" }); // also reads its usage
   const backend = signJwt({ ...claims, scope: "reserve settle" });
   const client = new OpenAI({ baseURL: `${w.url}/v1`, apiKey: jwt, maxRetries: 0 });
   return { sub, jwt, backend, client };

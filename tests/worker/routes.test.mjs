@@ -69,7 +69,7 @@ describe("health and routing", () => {
     assert.equal(r.headers.get("access-control-allow-origin"), origin);
     assert.equal(
       r.headers.get("access-control-expose-headers"),
-      "Retry-After, RateLimit, RateLimit-Policy, x-ratelimit-limit-requests, x-ratelimit-remaining-requests, " +
+      "Retry-After, RateLimit, RateLimit-Policy, WWW-Authenticate, x-ratelimit-limit-requests, x-ratelimit-remaining-requests, " +
         "x-ratelimit-reset-requests, x-ratelimit-limit-tokens, x-ratelimit-remaining-tokens, x-ratelimit-reset-tokens",
     );
 

@@ -1,5 +1,6 @@
 // Helpers shared by the Worker HTTP tests (on top of harness.mjs).
 
+import net from "node:net";
 import { auth, signJwt, TEST_VARS } from "./harness.mjs";
 
 export { auth, signJwt, TEST_VARS };
@@ -13,15 +14,24 @@ export function sub(plan = "free", id = "s1") {
   return { id, plan, active: true, starts_at: t - 86400, ends_at: t + 30 * 86400 };
 }
 
+/** The scopes most tests need: read, reserve and settle (SPEC §5). */
+export const ALL_USER_SCOPES = "usage reserve settle";
+
 /**
  * Authorization headers of a user token (valid for an hour unless `exp` is
- * given). `subscription` null: a token without the claim.
+ * given) with the scopes `usage reserve settle` unless `extra.scope` says
+ * otherwise (`scope: null`: a token without the claim, which may only read).
+ * `subscription` null: a token without the claim.
  */
 export function userAuth(userId, subscription = sub(), extra = {}) {
-  const claims = { sub: userId, exp: nowS() + 3600, ...extra };
+  const claims = { sub: userId, exp: nowS() + 3600, scope: ALL_USER_SCOPES, ...extra };
+  if (claims.scope === null) delete claims.scope;
   if (subscription !== null) claims.subscription = subscription;
   return auth.user(claims);
 }
+
+/** The token a browser holds: no `scope` claim, so `usage` only. */
+export const browserAuth = (userId, subscription = sub()) => userAuth(userId, subscription, { scope: null });
 
 /** A model call on the default config's free model. */
 export function freeMessage(input = 100, output = 200) {
@@ -85,4 +95,97 @@ export function onePlanConfig(limits, extra = {}, planExtra = {}) {
 export function stable(explainBody) {
   const { as_of, ...rest } = explainBody;
   return rest;
+}
+
+/**
+ * Sends a request over a raw socket and resolves with the answer's
+ * `{status, body, ms, sentBytes}` as soon as its head and body arrived (or
+ * `{status: "timeout"}` after `ms`, `{status: "closed"}` without an answer).
+ * `write(sock, done)` writes the request (and may go on writing until
+ * `done()` is true). A raw socket because the Worker may answer 413 while the
+ * client is still writing and then close the connection: `fetch` reports
+ * only the reset, a client that reads sees the 413.
+ */
+function rawExchange(w, write, ms) {
+  const { hostname, port } = new URL(w.url);
+  return new Promise((resolve) => {
+    const t0 = Date.now();
+    const sock = net.connect(Number(port), hostname);
+    let got = Buffer.alloc(0);
+    let done = false;
+    const state = { sentBytes: 0 };
+    const finish = (v) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      sock.destroy();
+      resolve({ ...v, ms: Date.now() - t0, sentBytes: state.sentBytes });
+    };
+    const timer = setTimeout(() => finish({ status: "timeout" }), ms);
+    sock.on("error", () => {});
+    sock.on("close", () => finish({ status: "closed", raw: got.toString() }));
+    sock.on("data", (d) => {
+      got = Buffer.concat([got, d]);
+      const head = got.indexOf("\r\n\r\n");
+      if (head < 0) return;
+      const len = /content-length:\s*(\d+)/i.exec(got.subarray(0, head).toString());
+      if (len && got.length >= head + 4 + Number(len[1])) {
+        const body = got.subarray(head + 4, head + 4 + Number(len[1])).toString();
+        finish({ status: Number(got.subarray(9, 12).toString()), body: JSON.parse(body) });
+      }
+    });
+    write(sock, () => done, state);
+  });
+}
+
+const headerLines = (hostname, headers) =>
+  Object.entries({ host: hostname, "content-type": "application/json", ...headers })
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join("");
+
+/**
+ * POSTs (or `method`s) `body` over a raw socket with its Content-Length, or
+ * with `headers["content-length"]` when given (then more than is sent: the
+ * connection stays open, waiting): see rawExchange.
+ */
+export function declaredPost(w, path, headers, body, { method = "POST", ms = 5000 } = {}) {
+  const { hostname } = new URL(w.url);
+  const bytes = Buffer.from(body);
+  const { "content-length": declared = String(bytes.length), ...rest } = headers;
+  return rawExchange(
+    w,
+    (sock, _done, state) => {
+      sock.write(`${method} ${path} HTTP/1.1\r\n${headerLines(hostname, rest)}content-length: ${declared}\r\n\r\n`);
+      sock.write(bytes);
+      state.sentBytes = bytes.length;
+    },
+    ms,
+  );
+}
+
+/**
+ * POSTs a chunked body over a raw socket, writing `chunks` chunks of
+ * `chunkBytes` every few ms without waiting for an answer (see rawExchange).
+ */
+export function chunkedPost(w, path, headers, { chunkBytes = 16 * 1024, chunks = 64, ms = 5000 } = {}) {
+  const { hostname } = new URL(w.url);
+  return rawExchange(
+    w,
+    (sock, done, state) => {
+      sock.write(`POST ${path} HTTP/1.1\r\n${headerLines(hostname, headers)}transfer-encoding: chunked\r\n\r\n`);
+      const chunk = `${chunkBytes.toString(16)}\r\n${" ".repeat(chunkBytes)}\r\n`;
+      let sent = 0;
+      const writer = setInterval(() => {
+        if (sock.destroyed || done()) return clearInterval(writer);
+        if (sent++ < chunks) {
+          sock.write(chunk);
+          state.sentBytes += chunkBytes;
+        } else {
+          clearInterval(writer);
+          sock.write("0\r\n\r\n");
+        }
+      }, 2);
+    },
+    ms,
+  );
 }

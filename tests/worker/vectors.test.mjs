@@ -28,7 +28,7 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { ROOT, start, stop } from "./harness.mjs";
-import { auth, signJwt } from "./util.mjs";
+import { ALL_USER_SCOPES, auth, signJwt } from "./util.mjs";
 
 const NATIVE = path.join(ROOT, "target/vectors-native.json");
 const EXP = 4102444800; // 2100-01-01: tokens outlive every vector date
@@ -91,7 +91,7 @@ async function replay(config, c) {
   let subscription = c.subscription ?? null;
   const owner = userId(c.user);
   const headers = (at, user = owner) => {
-    const claims = { sub: user, exp: EXP };
+    const claims = { sub: user, exp: EXP, scope: ALL_USER_SCOPES };
     if (subscription !== null) claims.subscription = subscription;
     return { authorization: `Bearer ${signJwt(claims)}`, "x-tollgate-now": String(atMs(at)) };
   };

@@ -168,6 +168,9 @@ fn caller(req: &Request, env: &Env) -> std::result::Result<Caller, GwError> {
     let secret = internal::var(env, "TOLLGATE_JWT_SECRET")
         .ok_or_else(|| GwError::new(500, "internal", "TOLLGATE_JWT_SECRET is not configured"))?;
     let claims = auth::verify_jwt(token, secret.as_bytes(), secs(now_ms)).map_err(unauthorized)?;
+    // Only a gateway client's token (scope `gateway`) may spend here; the
+    // browser's and the backend's tokens may not (SPEC §5).
+    crate::require_scope(&claims, auth::Scope::Gateway)?;
     let url = req.url()?;
     Ok(Caller {
         user: claims.sub.clone(),
@@ -201,33 +204,39 @@ impl Caller {
     }
 }
 
-/// Reads the body as JSON, at most [`MAX_GATEWAY_BODY`] bytes.
+/// Reads the body as strict JSON (a duplicated key is a 400 naming it in
+/// `param`), at most [`MAX_GATEWAY_BODY`] bytes: 413 as soon as the body
+/// passes it, declared or chunked ([`http::read_limited`]).
 async fn read_body(req: &mut Request) -> std::result::Result<Value, GwError> {
-    let too_large = || {
-        GwError::new(
-            413,
-            "payload_too_large",
-            format!("request body over {MAX_GATEWAY_BODY} bytes"),
-        )
-    };
-    if let Some(len) = req.headers().get("content-length")? {
-        if len
-            .trim()
-            .parse::<u64>()
-            .is_ok_and(|n| n > MAX_GATEWAY_BODY as u64)
-        {
-            return Err(too_large());
-        }
-    }
-    let bytes = req
-        .bytes()
+    let bytes = http::read_limited(req, MAX_GATEWAY_BODY)
         .await
-        .map_err(|_| GwError::new(400, "bad_request", "the request body could not be read"))?;
-    if bytes.len() > MAX_GATEWAY_BODY {
-        return Err(too_large());
-    }
-    serde_json::from_slice(&bytes)
-        .map_err(|e| GwError::new(400, "bad_request", format!("invalid JSON: {e}")))
+        .map_err(|e| match e {
+            http::BodyError::TooLarge => GwError::new(
+                413,
+                "payload_too_large",
+                format!("request body over {MAX_GATEWAY_BODY} bytes"),
+            ),
+            http::BodyError::BadLength => {
+                GwError::new(400, "bad_request", "Content-Length is not a number")
+            }
+            http::BodyError::Unreadable => {
+                GwError::new(400, "bad_request", "the request body could not be read")
+            }
+        })?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| GwError::new(400, "bad_request", "invalid JSON: not UTF-8"))?;
+    tollgate::json::parse_strict(text).map_err(|p| {
+        let message = p.to_string();
+        let param =
+            p.0.first()
+                .map(|x| x.path.as_str())
+                .filter(|s| !s.is_empty());
+        GwError {
+            status: 400,
+            body: openai::error_json(&message, "invalid_request_error", "bad_request", param),
+            headers: Vec::new(),
+        }
+    })
 }
 
 /// A fresh idempotency key: one per gateway call, never the client's (a

@@ -5,15 +5,20 @@
 
 use serde::Serialize;
 use serde_json::{json, Value};
-use tollgate::json::Problem;
+use tollgate::json::{parse_strict, Problem, Problems};
 use tollgate::messages::Locale;
+use worker::js_sys::{Reflect, Uint8Array};
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::web_sys;
 use worker::{Headers, Request, Response, Result, Url};
 
 /// Request bodies larger than this answer 413 (SPEC §5).
 pub const MAX_BODY: usize = 64 * 1024;
 
-/// Headers a browser may read on a cross-origin answer.
-pub const EXPOSE_HEADERS: &str = "Retry-After, RateLimit, RateLimit-Policy, \
+/// Headers a browser may read on a cross-origin answer (`WWW-Authenticate`
+/// says which scope a 403 `insufficient_scope` wanted).
+pub const EXPOSE_HEADERS: &str = "Retry-After, RateLimit, RateLimit-Policy, WWW-Authenticate, \
      x-ratelimit-limit-requests, x-ratelimit-remaining-requests, x-ratelimit-reset-requests, \
      x-ratelimit-limit-tokens, x-ratelimit-remaining-tokens, x-ratelimit-reset-tokens";
 /// Headers a browser may send on a cross-origin request.
@@ -43,6 +48,8 @@ pub struct ApiError {
     pub message: String,
     pub errors: Option<Vec<Problem>>,
     pub headers: Vec<(&'static str, String)>,
+    /// `insufficient_scope`: the scope the route needs (`required` in the body).
+    pub required: Option<&'static str>,
 }
 
 pub type ApiResult = std::result::Result<Response, ApiError>;
@@ -55,6 +62,7 @@ impl ApiError {
             message: message.into(),
             errors: None,
             headers: Vec::new(),
+            required: None,
         }
     }
 
@@ -83,6 +91,28 @@ impl ApiError {
             headers: vec![("www-authenticate", "Bearer".to_string())],
             ..ApiError::new(401, "unauthorized", message)
         }
+    }
+
+    /// 403 for a token without the scope a route needs (SPEC §5), with the
+    /// RFC 6750 challenge naming it.
+    pub fn insufficient_scope(scope: &'static str) -> Self {
+        ApiError {
+            headers: vec![(
+                "www-authenticate",
+                format!("Bearer error=\"insufficient_scope\", scope=\"{scope}\""),
+            )],
+            required: Some(scope),
+            ..ApiError::new(
+                403,
+                "insufficient_scope",
+                format!("this token's scope does not include `{scope}`"),
+            )
+        }
+    }
+
+    /// 400 for a body that is not strict JSON (every problem listed).
+    pub fn bad_json(problems: Problems) -> Self {
+        ApiError::bad_request(problems.to_string(), problems.0)
     }
 
     pub fn not_found() -> Self {
@@ -117,6 +147,9 @@ impl ApiError {
         if let Some(errors) = self.errors {
             body["errors"] = serde_json::to_value(errors)?;
         }
+        if let Some(scope) = self.required {
+            body["required"] = json!(scope);
+        }
         let mut resp = json(self.status, &body)?;
         for (k, v) in &self.headers {
             resp.headers_mut().set(k, v)?;
@@ -139,30 +172,163 @@ impl From<serde_json::Error> for ApiError {
     }
 }
 
-/// Reads the body as JSON, at most [`MAX_BODY`] bytes (413 beyond: the
-/// declared `Content-Length` is checked first, then the bytes actually read).
-/// An empty body is `None`.
-pub async fn read_json(req: &mut Request) -> std::result::Result<Option<Value>, ApiError> {
-    if let Some(len) = req.headers().get("content-length")? {
+/// Why a body was not read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyError {
+    /// Declared or received: more bytes than the limit.
+    TooLarge,
+    /// `Content-Length` is not a number.
+    BadLength,
+    /// The stream failed (the client went away).
+    Unreadable,
+}
+
+/// Reads a request body as it arrives, at most `limit` bytes. A declared
+/// `Content-Length` over the limit is refused before any byte is read; a
+/// body without one (chunked) is counted chunk by chunk and refused the
+/// moment the count passes the limit — the rest is never waited for, and the
+/// stream is cancelled. A client that sends 70 KiB and keeps the body open
+/// therefore gets its 413 at once instead of holding the request (issue 8,
+/// item 13). Used by the API (64 KiB) and by the gateway (8 MiB).
+pub async fn read_limited(req: &Request, limit: usize) -> std::result::Result<Vec<u8>, BodyError> {
+    if let Some(len) = req
+        .headers()
+        .get("content-length")
+        .map_err(|_| BodyError::Unreadable)?
+    {
         match len.trim().parse::<u64>() {
-            Ok(n) if n > MAX_BODY as u64 => return Err(ApiError::too_large()),
+            Ok(n) if n > limit as u64 => return Err(BodyError::TooLarge),
             Ok(_) => {}
-            Err(_) => return Err(ApiError::bad_field("Content-Length", "not a number")),
+            Err(_) => return Err(BodyError::BadLength),
         }
     }
-    let bytes = req
-        .bytes()
-        .await
-        .map_err(|_| ApiError::bad_field("", "the request body could not be read"))?;
-    if bytes.len() > MAX_BODY {
-        return Err(ApiError::too_large());
+    let Some(stream) = req.inner().body() else {
+        return Ok(Vec::new());
+    };
+    let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
+    let mut out = Vec::new();
+    loop {
+        let step = JsFuture::from(reader.read())
+            .await
+            .map_err(|_| BodyError::Unreadable)?;
+        let done = Reflect::get(&step, &JsValue::from_str("done"))
+            .ok()
+            .and_then(|d| d.as_bool())
+            .unwrap_or(true);
+        if done {
+            return Ok(out);
+        }
+        let value =
+            Reflect::get(&step, &JsValue::from_str("value")).map_err(|_| BodyError::Unreadable)?;
+        let chunk = Uint8Array::new(&value);
+        if out.len() + chunk.length() as usize > limit {
+            // Not awaited: the answer must not wait for the client either.
+            // (workerd then closes the connection once the answer is sent; a
+            // client still writing reads the 413 and then a reset.)
+            let _ = reader.cancel();
+            return Err(BodyError::TooLarge);
+        }
+        let at = out.len();
+        out.resize(at + chunk.length() as usize, 0);
+        chunk.copy_to(&mut out[at..]);
     }
+}
+
+/// The request body as the Worker received it, to read and drop after the
+/// answer when no route read it.
+///
+/// workerd closes a connection whose request body was left unread once the
+/// answer is sent, and a client that sends its next request on that kept-
+/// alive connection before it sees the close gets "other side closed" instead
+/// of an answer. Routes that answer before reading (401, 403
+/// `insufficient_scope`, a bad code or hold id) therefore leave the body to
+/// [`UnreadBody::drain`]: at most [`DRAIN_MAX_BYTES`] for at most
+/// [`DRAIN_MS`]; a body declared larger, or not over in time, is not waited
+/// for (the connection is closed as before: never a way to hold a request).
+/// A body refused by its declared length (413) is drained too, so the
+/// client, still writing, reads the 413 instead of a reset connection.
+pub struct UnreadBody {
+    stream: Option<web_sys::ReadableStream>,
+    declared: Option<u64>,
+}
+
+/// The longest an unread body is drained after the answer, in ms.
+pub const DRAIN_MS: u64 = 1000;
+/// The most bytes of an unread body drained after the answer.
+pub const DRAIN_MAX_BYTES: usize = 2 * 1024 * 1024;
+
+impl UnreadBody {
+    pub fn of(req: &Request) -> UnreadBody {
+        UnreadBody {
+            stream: req.inner().body(),
+            declared: req
+                .headers()
+                .get("content-length")
+                .ok()
+                .flatten()
+                .and_then(|v| v.trim().parse().ok()),
+        }
+    }
+
+    /// Reads and drops the body if nothing read it (see [`UnreadBody`]).
+    pub async fn drain(self) {
+        let Some(stream) = self.stream else {
+            return;
+        };
+        if stream.locked() || self.declared.is_some_and(|n| n > DRAIN_MAX_BYTES as u64) {
+            // Read by a route (or cancelled after a 413), or too big to wait for.
+            return;
+        }
+        let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
+        let mark: JsValue = worker::js_sys::Object::new().into();
+        let m = mark.clone();
+        let deadline = worker::wasm_bindgen_futures::future_to_promise(async move {
+            worker::Delay::from(std::time::Duration::from_millis(DRAIN_MS)).await;
+            Ok(m)
+        });
+        let mut left = DRAIN_MAX_BYTES;
+        loop {
+            let both = worker::js_sys::Array::of2(&reader.read(), &deadline);
+            let Ok(step) = JsFuture::from(worker::js_sys::Promise::race(&both)).await else {
+                break;
+            };
+            if worker::js_sys::Object::is(&step, &mark) {
+                break;
+            }
+            let done = Reflect::get(&step, &JsValue::from_str("done"))
+                .ok()
+                .and_then(|d| d.as_bool())
+                .unwrap_or(true);
+            if done {
+                return;
+            }
+            let n = Reflect::get(&step, &JsValue::from_str("value"))
+                .map(|v| Uint8Array::new(&v).length() as usize)
+                .unwrap_or(usize::MAX);
+            if n > left {
+                break;
+            }
+            left -= n;
+        }
+        let _ = reader.cancel();
+    }
+}
+
+/// Reads the body as strict JSON (duplicated keys refused, see
+/// [`parse_strict`]), at most [`MAX_BODY`] bytes (413 beyond, see
+/// [`read_limited`]). An empty body is `None`.
+pub async fn read_json(req: &mut Request) -> std::result::Result<Option<Value>, ApiError> {
+    let bytes = read_limited(req, MAX_BODY).await.map_err(|e| match e {
+        BodyError::TooLarge => ApiError::too_large(),
+        BodyError::BadLength => ApiError::bad_field("Content-Length", "not a number"),
+        BodyError::Unreadable => ApiError::bad_field("", "the request body could not be read"),
+    })?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    serde_json::from_slice(&bytes)
-        .map(Some)
-        .map_err(|e| ApiError::bad_field("", format!("invalid JSON: {e}")))
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| ApiError::bad_field("", "invalid JSON: not UTF-8"))?;
+    parse_strict(text).map(Some).map_err(ApiError::bad_json)
 }
 
 /// The body as JSON; an empty body is refused.

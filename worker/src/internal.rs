@@ -7,9 +7,10 @@
 //!
 //! | object (binding, name)            | ops |
 //! |-----------------------------------|-----|
-//! | `UserLedger` (`USERS`, `sub`)     | `check`, `reserve`, `commit`, `release`, `extend`, `usage`, `explain`, `reset`, `import`, `grant`, `revoke` — body [`UserCall`] |
+//! | `UserLedger` (`USERS`, `sub`)     | `check`, `reserve`, `commit`, `release`, `extend`, `usage`, `explain`, `reset`, `import`, `grant`, `revoke`, `events` — body [`UserCall`] |
 //! | `DiscountCode` (`DISCOUNTS`, code)| `put`, `get`, `redeem`, `check` — body [`DiscountCall`] |
 //! | `ConfigStore` (`CONFIG`, `"global"`) | `get`, `put`, `revisions`, `rollback` — body [`ConfigCall`] |
+//! | `EventLog` (`EVENTS`, `"events"`) | `append`, `list` — body [`EventLogCall`] |
 //!
 //! A route that wants a decision builds a [`UserCall`] and calls
 //! [`user`]; e.g. a gateway route reserves with
@@ -56,6 +57,8 @@ pub enum UserOp {
     /// Credits (SPEC §9): create a grant / revoke one.
     Grant,
     Revoke,
+    /// Events (SPEC §10): this user's outbox, with each event's delivery state.
+    Events,
 }
 
 impl UserOp {
@@ -72,6 +75,7 @@ impl UserOp {
             UserOp::Import => "import",
             UserOp::Grant => "grant",
             UserOp::Revoke => "revoke",
+            UserOp::Events => "events",
         }
     }
 
@@ -88,6 +92,7 @@ impl UserOp {
             UserOp::Import,
             UserOp::Grant,
             UserOp::Revoke,
+            UserOp::Events,
         ]
         .into_iter()
         .find(|o| o.as_str() == s)
@@ -144,6 +149,11 @@ pub struct UserCall {
     pub grant: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant_id: Option<String>,
+    /// `events`: after this event number of the user's, at most `limit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
 }
 
 impl UserCall {
@@ -177,6 +187,19 @@ pub struct DiscountCall {
     /// `put`: `{max_uses, max_uses_per_user, expires_at, plans?}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<Value>,
+}
+
+/// The body of a call to the `EventLog`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct EventLogCall {
+    /// `append`: event JSON texts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<String>,
+    /// `list`: after this event id (`None`: from the oldest kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    #[serde(default)]
+    pub limit: u32,
 }
 
 /// The body of a call to the `ConfigStore`.
@@ -283,6 +306,14 @@ pub async fn discount(env: &Env, op: &str, call: &DiscountCall) -> Result<Reply>
 pub async fn config(env: &Env, op: &str, call: &ConfigCall) -> Result<Reply> {
     post(env, "CONFIG", CONFIG_OBJECT, op, call).await
 }
+
+/// Calls the single event log (SPEC §10: `append`, `list`).
+pub async fn event_log(env: &Env, op: &str, call: &EventLogCall) -> Result<Reply> {
+    post(env, "EVENTS", EVENT_LOG_OBJECT, op, call).await
+}
+
+/// The name of the one `EventLog` object.
+pub const EVENT_LOG_OBJECT: &str = "events";
 
 /// The name of the one `ConfigStore` object.
 pub const CONFIG_OBJECT: &str = "global";

@@ -16,11 +16,15 @@
 //! | `ConfigStore`  | `CONFIG`    | `"global"`          |
 //! | `BareCounter`  | `BARE`      | any name (benchmark baseline, `TOLLGATE_BENCH=1` only) |
 //!
-//! Routes: one function each (`route_*` below); see [`Route`].
+//! Routes: one function each (`route_*` below); see [`Route`]. Each user
+//! route names the token scope it needs (SPEC §5) in its `user_claims` call:
+//! `usage` for `GET /v1/usage` and `POST /v1/check`, `reserve` for reserve and
+//! redeem, `settle` for commit, release and extend; the gateway's routes need
+//! `gateway` (worker/src/gateway.rs). Without it: 403 `insufficient_scope`.
 
 use serde_json::{json, Value};
+use tollgate::api::{read_extend, read_reset, read_usage};
 use tollgate::discount::DiscountRule;
-use tollgate::replay::{read_extend, read_reset, read_usage};
 use tollgate::time::secs;
 use tollgate::{Action, Config};
 use worker::{event, Context, Date, Env, Request, Response, Result, Url};
@@ -32,18 +36,20 @@ mod gateway;
 mod http;
 pub mod internal;
 mod objects;
+mod webhook;
 
-use auth::Claims;
+use auth::{Claims, Scope};
 use http::{ApiError, ApiResult};
 use internal::{Caller, ConfigCall, DiscountCall, UserCall, UserOp};
 
-pub use objects::{BareCounter, ConfigStore, DiscountCode, UserLedger};
+pub use objects::{BareCounter, ConfigStore, DiscountCode, EventLog, UserLedger};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let origin = req.headers().get("origin").ok().flatten();
     let allowed = internal::var(&env, "TOLLGATE_ALLOWED_ORIGINS").unwrap_or_default();
     let cors = http::cors_origin(&allowed, origin.as_deref());
+    let unread = http::UnreadBody::of(&req);
     // Gateway mode (OpenAI-compatible routes, issue #5): worker/src/gateway.rs.
     let mut resp = if gateway::handles(&req.path()) {
         gateway::handle(req, &env, &ctx).await?
@@ -56,6 +62,10 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     if let Some(o) = cors {
         http::add_cors(&mut resp, &o)?;
     }
+    // An answer given before the body was read (401, 403, a bad path) keeps
+    // the connection usable for the client's next request; the answer does
+    // not wait for it.
+    ctx.wait_until(unread.drain());
     Ok(resp)
 }
 
@@ -80,6 +90,9 @@ enum Route {
     // Credits (SPEC §9).
     AdminUserGrants(String),
     AdminUserGrant(String, String),
+    // Events (SPEC §10).
+    AdminEvents,
+    AdminUserEvents(String),
     BenchCounter,
 }
 
@@ -105,6 +118,8 @@ impl Route {
             ["v1", "admin", "discounts", code] => Route::AdminDiscount(dec(code)),
             ["v1", "admin", "users", id, "grants"] => Route::AdminUserGrants(dec(id)),
             ["v1", "admin", "users", id, "grants", g] => Route::AdminUserGrant(dec(id), dec(g)),
+            ["v1", "admin", "events"] => Route::AdminEvents,
+            ["v1", "admin", "users", id, "events"] => Route::AdminUserEvents(dec(id)),
             ["bench", "counter"] => Route::BenchCounter,
             _ => return None,
         })
@@ -113,9 +128,12 @@ impl Route {
     /// The methods the route answers (besides OPTIONS for CORS preflight).
     fn methods(&self) -> &'static [&'static str] {
         match self {
-            Route::Healthz | Route::Usage | Route::AdminUser(_) | Route::AdminConfigRevisions => {
-                &["GET"]
-            }
+            Route::Healthz
+            | Route::Usage
+            | Route::AdminUser(_)
+            | Route::AdminConfigRevisions
+            | Route::AdminEvents
+            | Route::AdminUserEvents(_) => &["GET"],
             Route::AdminConfig | Route::AdminDiscount(_) => &["GET", "PUT"],
             Route::AdminUserGrant(..) => &["DELETE"],
             _ => &["POST"],
@@ -171,6 +189,8 @@ async fn handle(req: Request, env: &Env) -> ApiResult {
         (Route::AdminDiscount(code), _) => route_admin_discount_get(req, &ctx, &code).await,
         (Route::AdminUserGrants(id), _) => route_admin_grant_create(req, &ctx, &id).await,
         (Route::AdminUserGrant(id, g), _) => route_admin_grant_revoke(req, &ctx, &id, &g).await,
+        (Route::AdminEvents, _) => route_admin_events(req, &ctx).await,
+        (Route::AdminUserEvents(id), _) => route_admin_user_events(req, &ctx, &id).await,
         (Route::BenchCounter, _) => route_bench_counter(req, &ctx).await,
     }
 }
@@ -215,12 +235,25 @@ fn bearer(req: &Request) -> std::result::Result<String, ApiError> {
         .map_err(ApiError::unauthorized)
 }
 
-/// The caller's verified token.
-fn user_claims(req: &Request, ctx: &Ctx) -> std::result::Result<Claims, ApiError> {
+/// The caller's verified token, which must carry `scope` (401 for a bad
+/// token, then 403 `insufficient_scope`; SPEC §5).
+fn user_claims(req: &Request, ctx: &Ctx, scope: Scope) -> std::result::Result<Claims, ApiError> {
     let token = bearer(req)?;
     let secret = internal::var(&ctx.env, "TOLLGATE_JWT_SECRET")
         .ok_or_else(|| ApiError::internal("TOLLGATE_JWT_SECRET is not configured"))?;
-    auth::verify_jwt(&token, secret.as_bytes(), secs(ctx.now_ms)).map_err(ApiError::unauthorized)
+    let claims = auth::verify_jwt(&token, secret.as_bytes(), secs(ctx.now_ms))
+        .map_err(ApiError::unauthorized)?;
+    require_scope(&claims, scope)?;
+    Ok(claims)
+}
+
+/// 403 `insufficient_scope` unless the token carries `scope`.
+pub(crate) fn require_scope(claims: &Claims, scope: Scope) -> std::result::Result<(), ApiError> {
+    if claims.scopes.allows(scope) {
+        Ok(())
+    } else {
+        Err(ApiError::insufficient_scope(scope.as_str()))
+    }
 }
 
 /// The admin token, or 401 (also for user tokens).
@@ -314,7 +347,7 @@ fn route_healthz() -> ApiResult {
 
 /// `POST /v1/check`: dry run of an action; `?explain=1` fills `limits`.
 async fn route_check(mut req: Request, ctx: &Ctx) -> ApiResult {
-    let claims = user_claims(&req, ctx)?;
+    let claims = user_claims(&req, ctx, Scope::Usage)?;
     let body = http::require_json(&mut req).await?;
     let action = parse_action(&body)?;
     let explain = http::explain(&ctx.url);
@@ -348,7 +381,7 @@ async fn route_check(mut req: Request, ctx: &Ctx) -> ApiResult {
 
 /// `POST /v1/reserve`: atomic check-and-hold; `Idempotency-Key` required.
 async fn route_reserve(mut req: Request, ctx: &Ctx) -> ApiResult {
-    let claims = user_claims(&req, ctx)?;
+    let claims = user_claims(&req, ctx, Scope::Reserve)?;
     let key =
         idempotency_key(&req)?.ok_or_else(|| ApiError::bad_field("Idempotency-Key", "required"))?;
     let body = http::require_json(&mut req).await?;
@@ -374,7 +407,7 @@ async fn route_reserve(mut req: Request, ctx: &Ctx) -> ApiResult {
 
 /// `POST /v1/holds/{id}/commit`: the real usage replaces the hold's estimate.
 async fn route_commit(mut req: Request, ctx: &Ctx, id: &str) -> ApiResult {
-    let claims = user_claims(&req, ctx)?;
+    let claims = user_claims(&req, ctx, Scope::Settle)?;
     let body = http::require_json(&mut req).await?;
     read_usage(&body).map_err(|p| ApiError::bad_request("invalid usage", p.0))?;
     check_hold_id(id)?;
@@ -390,7 +423,7 @@ async fn route_commit(mut req: Request, ctx: &Ctx, id: &str) -> ApiResult {
 
 /// `POST /v1/holds/{id}/release`: drops the hold; idempotent.
 async fn route_release(mut req: Request, ctx: &Ctx, id: &str) -> ApiResult {
-    let claims = user_claims(&req, ctx)?;
+    let claims = user_claims(&req, ctx, Scope::Settle)?;
     optional_object(&mut req).await?;
     check_hold_id(id)?;
     let call = UserCall {
@@ -405,7 +438,7 @@ async fn route_release(mut req: Request, ctx: &Ctx, id: &str) -> ApiResult {
 /// `POST /v1/holds/{id}/extend`: `{ttl_s?}`; the hold now expires `ttl_s`
 /// from now (never past `hold_max_ttl_s` after it was opened).
 async fn route_extend(mut req: Request, ctx: &Ctx, id: &str) -> ApiResult {
-    let claims = user_claims(&req, ctx)?;
+    let claims = user_claims(&req, ctx, Scope::Settle)?;
     let body = optional_object(&mut req).await?;
     let ttl_s = read_extend(&body).map_err(|p| ApiError::bad_request("invalid extend", p.0))?;
     check_hold_id(id)?;
@@ -421,7 +454,7 @@ async fn route_extend(mut req: Request, ctx: &Ctx, id: &str) -> ApiResult {
 
 /// `GET /v1/usage`: the caller's snapshot.
 async fn route_usage(req: Request, ctx: &Ctx) -> ApiResult {
-    let claims = user_claims(&req, ctx)?;
+    let claims = user_claims(&req, ctx, Scope::Usage)?;
     let call = UserCall::new(ctx.now_ms, &claims.sub, claims.subscription);
     Ok(internal::user(&ctx.env, &call.user, UserOp::Usage, &call)
         .await?
@@ -430,7 +463,7 @@ async fn route_usage(req: Request, ctx: &Ctx) -> ApiResult {
 
 /// `POST /v1/discounts/{code}/redeem`: atomic redemption; honours `Idempotency-Key`.
 async fn route_redeem(mut req: Request, ctx: &Ctx, code: &str) -> ApiResult {
-    let claims = user_claims(&req, ctx)?;
+    let claims = user_claims(&req, ctx, Scope::Reserve)?;
     check_code(code)?;
     let key = idempotency_key(&req)?;
     optional_object(&mut req).await?;
@@ -731,6 +764,72 @@ async fn route_admin_grant_revoke(req: Request, ctx: &Ctx, id: &str, grant: &str
         .await?
         .into_response()?)
 }
+
+// ------------------------------------------------------------ events (SPEC §10)
+
+/// `?limit=`: 1..=1000 (default 100).
+fn page_limit(ctx: &Ctx) -> std::result::Result<u32, ApiError> {
+    match http::query(&ctx.url, "limit") {
+        None => Ok(100),
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=objects::MAX_PAGE).contains(n))
+            .ok_or_else(|| ApiError::bad_field("limit", "an integer from 1 to 1000")),
+    }
+}
+
+/// `GET /v1/admin/events?since=<id>&limit=`: every user's events of the
+/// last 7 days, in the order the `EventLog` received them, after the event
+/// `since` (absent: from the oldest kept). Answers `{events, next, more}`:
+/// pass `next` as `since` for the following page. An event reaches the log
+/// from its user's object's alarm, moments after it was raised.
+async fn route_admin_events(req: Request, ctx: &Ctx) -> ApiResult {
+    require_admin(&req, ctx)?;
+    let since = http::query(&ctx.url, "since").filter(|s| !s.is_empty());
+    if let Some(s) = &since {
+        if s.len() > 200 || s.chars().any(char::is_control) {
+            return Err(ApiError::bad_field("since", "not an event id"));
+        }
+    }
+    let call = internal::EventLogCall {
+        since,
+        limit: page_limit(ctx)?,
+        ..Default::default()
+    };
+    Ok(internal::event_log(&ctx.env, "list", &call)
+        .await?
+        .into_response()?)
+}
+
+/// `GET /v1/admin/users/{id}/events?since=<n>&limit=`: this user's own
+/// outbox, straight from their object: each event with its `delivery`
+/// (`pending` / `delivered` / `failed`, attempts, next attempt, last error).
+/// `since` is the number after the last `:` of an event id.
+async fn route_admin_user_events(req: Request, ctx: &Ctx, id: &str) -> ApiResult {
+    require_admin(&req, ctx)?;
+    check_user_id(id)?;
+    let since = match http::query(&ctx.url, "since").filter(|s| !s.is_empty()) {
+        None => None,
+        Some(v) => {
+            let n = v.rsplit(':').next().unwrap_or("");
+            Some(n.parse::<i64>().map_err(|_| {
+                ApiError::bad_field("since", "an event id (`<user>:<n>`) or its number")
+            })?)
+        }
+    };
+    let call = UserCall {
+        caller: Caller::Admin,
+        since,
+        limit: Some(page_limit(ctx)?),
+        ..UserCall::new(ctx.now_ms, id, None)
+    };
+    Ok(internal::user(&ctx.env, id, UserOp::Events, &call)
+        .await?
+        .into_response()?)
+}
+
+// ---------------------------------------------------------------- benchmark
 
 /// `POST /bench/counter?user=`: the benchmark baseline (a bare SQLite counter
 /// object, no Tollgate logic); only with `TOLLGATE_BENCH=1`.

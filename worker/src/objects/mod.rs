@@ -6,11 +6,14 @@
 mod bare_counter;
 mod config_store;
 mod discount_code;
+mod event_log;
+mod outbox;
 mod user_ledger;
 
 pub use bare_counter::BareCounter;
 pub use config_store::ConfigStore;
 pub use discount_code::DiscountCode;
+pub use event_log::{EventLog, MAX_PAGE};
 pub use user_ledger::UserLedger;
 
 use serde_json::Value;

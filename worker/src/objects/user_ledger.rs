@@ -18,6 +18,12 @@
 //!   row due to be forgotten (`Ledger::next_wakeup`); `alarm()` runs
 //!   `maintain`, persists and re-arms.
 //! * The last subscription a user's token carried is kept for the admin explain.
+//! * Events (SPEC §10): every change's events (`tollgate::events::raise`, from
+//!   the books before and after it) are written as rows of the `outbox` table
+//!   in the same synchronous write as the change. The alarm (armed also for
+//!   the outbox's next due row) forwards them to the `EventLog` and POSTs
+//!   them to the webhook; no request ever waits for a receiver (see
+//!   `objects/outbox.rs`, `webhook.rs`).
 //!
 //! Clock: requests carry `now_ms` from the Worker. With `TOLLGATE_DEV_CLOCK=1`
 //! that clock may be moved by tests; the object then keeps the offset between
@@ -31,8 +37,9 @@ use serde::Deserialize;
 use serde_json::json;
 use tollgate::decision::Amount;
 use tollgate::engine::{Engine, Options};
+use tollgate::events::{self, Before, Event};
 use tollgate::idem::{Idem, KeyReused};
-use tollgate::ledger::{HoldEnd, Ledger, Origin, Released};
+use tollgate::ledger::{ClosedHold, HoldEnd, Ledger, Origin, Released};
 use tollgate::replay::{read_reset, read_usage};
 use tollgate::time::{rfc3339, secs};
 use tollgate::Subscription;
@@ -42,6 +49,7 @@ use worker::{
     Result, ScheduledTime, State,
 };
 
+use super::outbox;
 use super::{decision_response, locale, parse_action, respond};
 use crate::answers::{
     ChargeView, ClosedView, CommitAnswer, ExplainAnswer, ExtendAnswer, Figures, HoldView,
@@ -49,7 +57,8 @@ use crate::answers::{
 };
 use crate::engine_cache::EngineCache;
 use crate::http::{self, ApiError, ApiResult};
-use crate::internal::{self, Caller, UserCall, UserOp};
+use crate::internal::{self, Caller, EventLogCall, UserCall, UserOp};
+use crate::webhook::{self, Settings};
 
 #[durable_object(alarm)]
 pub struct UserLedger {
@@ -71,6 +80,26 @@ struct Books {
     clock_offset_ms: i64,
     /// The alarm this instance set (real unix ms), to avoid setting it again.
     alarm_at: Option<i64>,
+    /// The user these books are (learnt from the calls; events name it).
+    user: Option<String>,
+    user_dirty: bool,
+    /// Events raised by the change being made, written by the next persist.
+    events: Vec<Event>,
+}
+
+/// What a change needs to raise its events: the books before it, and the
+/// holds housekeeping expired when it began.
+struct Change {
+    before: Before,
+    expired: Vec<ClosedHold>,
+}
+
+/// Housekeeping at the start of a change (`Engine::maintain`), remembering
+/// what the change's events are measured against.
+fn begin(engine: &Engine, ledger: &mut Ledger, now_ms: i64) -> Change {
+    let before = Before::of(ledger);
+    let expired = engine.maintain(ledger, now_ms);
+    Change { before, expired }
 }
 
 #[derive(Deserialize)]
@@ -81,7 +110,7 @@ struct Row {
     clock_offset_ms: Option<i64>,
 }
 
-const SCHEMA: [&str; 3] = [
+const SCHEMA: [&str; 5] = [
     "CREATE TABLE IF NOT EXISTS books (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     ledger TEXT NOT NULL,
@@ -100,7 +129,14 @@ const SCHEMA: [&str; 3] = [
     body TEXT NOT NULL,
     until_s INTEGER NOT NULL
 )",
+    "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)",
+    outbox::SCHEMA,
 ];
+
+#[derive(Deserialize)]
+struct MetaRow {
+    v: String,
+}
 
 #[derive(Deserialize)]
 struct BodyRow {
@@ -123,7 +159,8 @@ fn real_now_ms() -> i64 {
 impl Books {
     fn load(state: &State) -> Books {
         let sql = state.storage().sql();
-        let rows: Result<(Vec<Row>, Vec<BodyRow>, Vec<BodyRow>)> = (|| {
+        type Rows = (Vec<Row>, Vec<BodyRow>, Vec<BodyRow>, Vec<MetaRow>);
+        let rows: Result<Rows> = (|| {
             for s in SCHEMA {
                 sql.exec(s, None)?;
             }
@@ -139,7 +176,10 @@ impl Books {
             let idem = sql
                 .exec("SELECT key AS k, body FROM idem_keys", None)?
                 .to_array()?;
-            Ok((books, closed, idem))
+            let user = sql
+                .exec("SELECT v FROM meta WHERE k = 'user'", None)?
+                .to_array()?;
+            Ok((books, closed, idem, user))
         })();
         let mut books = Books {
             ledger: Ok(Ledger::default()),
@@ -147,10 +187,14 @@ impl Books {
             subscription_seen_ms: None,
             clock_offset_ms: 0,
             alarm_at: None,
+            user: None,
+            user_dirty: false,
+            events: Vec::new(),
         };
         match rows {
             Err(e) => books.ledger = Err(format!("reading the ledger: {e}")),
-            Ok((rows, closed, idem)) => {
+            Ok((rows, closed, idem, user)) => {
+                books.user = user.into_iter().next().map(|r| r.v);
                 if let Some(row) = rows.into_iter().next() {
                     books.ledger = Ledger::from_parts(
                         &row.ledger,
@@ -178,8 +222,28 @@ impl Books {
             .map_err(|_| ApiError::internal("this user's stored ledger is unreadable"))
     }
 
+    /// Learns the user's id from a call (events name it).
+    fn note_user(&mut self, call: &UserCall) {
+        if !call.user.is_empty() && self.user.as_deref() != Some(call.user.as_str()) {
+            self.user = Some(call.user.clone());
+            self.user_dirty = true;
+        }
+    }
+
+    /// Raises the events of the change begun with `c` (written by the next
+    /// persist); `true` if there are any.
+    fn raise(&mut self, c: &Change, decision: Option<&tollgate::Decision>, now_ms: i64) -> bool {
+        let user = self.user.clone().unwrap_or_default();
+        if let Ok(ledger) = self.ledger.as_mut() {
+            let new = events::raise(&user, &c.before, ledger, decision, &c.expired, now_ms);
+            self.events.extend(new);
+        }
+        !self.events.is_empty()
+    }
+
     /// Records what a user's call says about the subscription; `true` if it changed.
     fn note_call(&mut self, call: &UserCall, dev_clock: bool) -> bool {
+        self.note_user(call);
         if dev_clock {
             self.clock_offset_ms = call.now_ms - real_now_ms();
         }
@@ -210,8 +274,18 @@ impl UserLedger {
             .as_ref()
             .and_then(|s| serde_json::to_string(s).ok());
         let changes = ledger.take_changes();
+        let events = std::mem::take(&mut b.events);
+        let user = b.user_dirty.then(|| b.user.clone()).flatten();
         let sql = self.state.storage().sql();
         let written = (|| -> Result<()> {
+            outbox::write(&sql, &events, real_now_ms())?;
+            if let Some(u) = user {
+                sql.exec(
+                    "INSERT INTO meta (k, v) VALUES ('user', ?)
+                     ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+                    vec![u.into()],
+                )?;
+            }
             sql.exec(
                 "INSERT INTO books (id, ledger, sub, sub_seen_ms, clock_offset_ms, updated_ms)
              VALUES (1, ?, ?, ?, ?, ?)
@@ -255,19 +329,26 @@ impl UserLedger {
             *b = Books::load(&self.state);
             return Err(ApiError::internal("could not store the ledger"));
         }
+        b.user_dirty = false;
         Ok(())
     }
 
-    /// Sets the alarm to the earliest hold expiry, if this instance has not
-    /// already set it there.
+    /// Sets the alarm to the earliest of: a hold expiry or other moment the
+    /// books ask for (`Ledger::next_wakeup`), the outbox's next forward or
+    /// delivery; unless this instance already set it there.
     async fn arm(&self) -> Result<()> {
         let want = {
             let mut b = self.books.borrow_mut();
             let Ok(l) = &b.ledger else { return Ok(()) };
-            let Some(exp) = l.next_wakeup() else {
+            let books = l
+                .next_wakeup()
+                .map(|exp| exp.saturating_mul(1000).saturating_sub(b.clock_offset_ms));
+            let deliver = Settings::from_env(&self.env).url.is_some();
+            let sql = self.state.storage().sql();
+            let due = outbox::next_due(&sql, deliver);
+            let Some(want) = books.into_iter().chain(due).min() else {
                 return Ok(());
             };
-            let want = exp.saturating_mul(1000).saturating_sub(b.clock_offset_ms);
             if b.alarm_at == Some(want) {
                 return Ok(());
             }
@@ -298,8 +379,10 @@ impl UserLedger {
             let mut b = self.books.borrow_mut();
             let mut changed = b.note_call(call, self.dev_clock());
             let ledger = b.ledger_mut()?;
-            changed |= !engine.maintain(ledger, now).is_empty();
+            let c = begin(engine, ledger, now);
+            changed |= !c.expired.is_empty();
             let d = engine.check(ledger, call.subscription.as_ref(), &action, now, &opts);
+            changed |= b.raise(&c, None, now);
             if changed {
                 self.persist(&mut b, now)?;
             }
@@ -330,12 +413,13 @@ impl UserLedger {
             let mut b = self.books.borrow_mut();
             b.note_call(call, self.dev_clock());
             let ledger = b.ledger_mut()?;
-            engine.maintain(ledger, now);
+            let c = begin(engine, ledger, now);
             let idem = Idem { key, fingerprint };
             let d = match engine.reserve(ledger, sub, &action, now, Some(idem), &opts) {
                 Ok(d) => d,
                 Err(KeyReused) => {
                     // Nothing held; housekeeping may have changed the books.
+                    b.raise(&c, None, now);
                     self.persist(&mut b, now)?;
                     return Err(ApiError::new(
                         KeyReused::STATUS,
@@ -347,6 +431,7 @@ impl UserLedger {
             // The headers say what is left *after* this answer (also on a
             // replayed key, whose stored answer keeps no limits).
             let after = engine.check(ledger, sub, &action, now, &opts).limits;
+            b.raise(&c, Some(&d), now);
             self.persist(&mut b, now)?;
             (d, after)
         };
@@ -364,8 +449,9 @@ impl UserLedger {
         let mut b = self.books.borrow_mut();
         b.note_call(call, self.dev_clock());
         let ledger = b.ledger_mut()?;
-        engine.maintain(ledger, now);
+        let c = begin(engine, ledger, now);
         let result = engine.commit_as(ledger, id, &usage, now, origin(call));
+        b.raise(&c, None, now);
         self.persist(&mut b, now)?;
         match result {
             Ok(c) => Ok(http::json(
@@ -390,8 +476,9 @@ impl UserLedger {
         let mut b = self.books.borrow_mut();
         b.note_call(call, self.dev_clock());
         let ledger = b.ledger_mut()?;
-        engine.maintain(ledger, now);
+        let c = begin(engine, ledger, now);
         let result = engine.release_as(ledger, id, now, origin(call));
+        b.raise(&c, None, now);
         self.persist(&mut b, now)?;
         match result {
             Ok(r) => {
@@ -420,8 +507,9 @@ impl UserLedger {
         let mut b = self.books.borrow_mut();
         b.note_call(call, self.dev_clock());
         let ledger = b.ledger_mut()?;
-        engine.maintain(ledger, now);
+        let c = begin(engine, ledger, now);
         let result = engine.extend_as(ledger, id, call.ttl_s, now, origin(call));
+        b.raise(&c, None, now);
         self.persist(&mut b, now)?;
         match result {
             Ok(until) => Ok(http::json(
@@ -440,8 +528,10 @@ impl UserLedger {
         let mut b = self.books.borrow_mut();
         let mut changed = b.note_call(call, self.dev_clock());
         let ledger = b.ledger_mut()?;
-        changed |= !engine.maintain(ledger, now).is_empty();
+        let c = begin(engine, ledger, now);
+        changed |= !c.expired.is_empty();
         let snap = engine.snapshot(ledger, call.subscription.as_ref(), now);
+        changed |= b.raise(&c, None, now);
         if changed {
             self.persist(&mut b, now)?;
         }
@@ -456,8 +546,9 @@ impl UserLedger {
         let now = call.now_ms;
         let fp = call.fingerprint.as_deref().unwrap_or("");
         let mut b = self.books.borrow_mut();
+        b.note_user(call);
         let ledger = b.ledger_mut()?;
-        engine.maintain(ledger, now);
+        let c = begin(engine, ledger, now);
         if let Some(k) = call.idempotency_key.as_deref() {
             if let Some(e) = ledger.idem_get(k, secs(now)) {
                 if e.fp != fp {
@@ -497,6 +588,7 @@ impl UserLedger {
                 },
             );
         }
+        b.raise(&c, None, now);
         self.persist(&mut b, now)?;
         Ok(http::json_text(if created { 201 } else { 200 }, text)?)
     }
@@ -507,8 +599,9 @@ impl UserLedger {
         let now = call.now_ms;
         let gid = call.grant_id.as_deref().unwrap_or("");
         let mut b = self.books.borrow_mut();
+        b.note_user(call);
         let ledger = b.ledger_mut()?;
-        engine.maintain(ledger, now);
+        let c = begin(engine, ledger, now);
         let Some(removed) = ledger.revoke_grant(gid, secs(now)) else {
             return Err(ApiError::new(
                 404,
@@ -521,6 +614,7 @@ impl UserLedger {
             .as_ref()
             .and_then(|g| tollgate::limit::Metric::parse(&g.metric))
             .map_or(Amount::Count(removed), |m| Amount::of(m, removed));
+        b.raise(&c, None, now);
         self.persist(&mut b, now)?;
         Ok(http::json(
             200,
@@ -533,13 +627,15 @@ impl UserLedger {
             .map_err(|p| ApiError::bad_request("invalid reset", p.0))?;
         let now = call.now_ms;
         let mut b = self.books.borrow_mut();
+        b.note_user(call);
         let ledger = b.ledger_mut()?;
-        engine.maintain(ledger, now);
+        let c = begin(engine, ledger, now);
         let n = engine.reset(
             ledger,
             (!metrics.is_empty()).then_some(&metrics[..]),
             (!windows.is_empty()).then_some(&windows[..]),
         );
+        b.raise(&c, None, now);
         self.persist(&mut b, now)?;
         Ok(http::json(
             200,
@@ -564,9 +660,11 @@ impl UserLedger {
         });
         let now = call.now_ms;
         let mut b = self.books.borrow_mut();
+        b.note_user(call);
         let ledger = b.ledger_mut()?;
-        engine.maintain(ledger, now);
+        let c = begin(engine, ledger, now);
         let result = engine.import(ledger, &req, now, idem);
+        b.raise(&c, None, now);
         self.persist(&mut b, now)?;
         match result {
             Ok(answer) => Ok(http::json(200, &answer)?),
@@ -681,11 +779,79 @@ impl UserLedger {
             UserOp::Import => self.op_import(&engine, &call),
             UserOp::Grant => self.op_grant(&engine, &call),
             UserOp::Revoke => self.op_revoke(&engine, &call),
+            UserOp::Events => self.op_events(&call),
         };
-        if op != UserOp::Explain && op != UserOp::Check {
+        if op != UserOp::Explain && op != UserOp::Events {
             self.arm().await?;
         }
         r
+    }
+
+    /// This user's outbox (`GET /v1/admin/users/{id}/events`): every event
+    /// of the last 7 days with its delivery state, oldest first, after
+    /// event number `since`.
+    fn op_events(&self, call: &UserCall) -> ApiResult {
+        let sql = self.state.storage().sql();
+        let limit = call.limit.unwrap_or(100).clamp(1, super::MAX_PAGE);
+        let rows = outbox::list(&sql, call.since.unwrap_or(0), i64::from(limit))?;
+        let when = |ms: i64| rfc3339(secs(ms));
+        let list: Vec<serde_json::Value> = rows
+            .into_iter()
+            .filter_map(|r| {
+                let mut v: serde_json::Value = serde_json::from_str(&r.body).ok()?;
+                let pending = r.delivered_ms.is_none() && r.failed == 0;
+                v.as_object_mut()?.insert(
+                    "delivery".into(),
+                    json!({
+                        "state": if r.delivered_ms.is_some() { "delivered" }
+                            else if r.failed != 0 { "failed" } else { "pending" },
+                        "attempts": r.attempts,
+                        "delivered_at": r.delivered_ms.map(when),
+                        "next_attempt_at": pending.then(|| when(r.next_ms)),
+                        "last_error": r.last_error,
+                    }),
+                );
+                Some(v)
+            })
+            .collect();
+        Ok(http::json(
+            200,
+            &json!({"user": call.user, "events": list,
+                "webhook": Settings::from_env(&self.env).url.is_some()}),
+        )?)
+    }
+
+    /// The outbox's due work (from the alarm, never from a request): new
+    /// events to the `EventLog`, then due deliveries to the webhook, each
+    /// outcome written as it comes.
+    async fn pump(&self) -> Result<()> {
+        let sql = self.state.storage().sql();
+        let now = real_now_ms();
+        let rows = outbox::due_forward(&sql, now, 200)?;
+        if !rows.is_empty() {
+            let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+            let call = EventLogCall {
+                events: rows.into_iter().map(|r| r.body).collect(),
+                ..EventLogCall::default()
+            };
+            match internal::event_log(&self.env, "append", &call).await {
+                Ok(r) if r.status == 200 => outbox::forwarded(&sql, &ids)?,
+                other => {
+                    let why = other.map_or_else(|e| e.to_string(), |r| r.body);
+                    worker::console_error!("UserLedger: forwarding events failed: {why}");
+                    outbox::forward_later(&sql, &ids, real_now_ms() + 5_000)?;
+                }
+            }
+        }
+        let s = Settings::from_env(&self.env);
+        if let Some(url) = s.url.clone() {
+            for row in outbox::due_delivery(&sql, real_now_ms(), 20)? {
+                let sent = real_now_ms();
+                let outcome = webhook::post(&s, &url, &row.id, &row.body, sent / 1000).await;
+                outbox::attempted(&sql, &s, &row, &outcome, real_now_ms())?;
+            }
+        }
+        outbox::sweep(&sql, real_now_ms())
     }
 }
 
@@ -729,13 +895,18 @@ impl DurableObject for UserLedger {
             let mut b = self.books.borrow_mut();
             let now = real_now_ms() + b.clock_offset_ms;
             if let Ok(ledger) = b.ledger.as_mut() {
-                engine.maintain(ledger, now);
+                let c = begin(&engine, ledger, now);
+                b.raise(&c, None, now);
                 if let Err(e) = self.persist(&mut b, now) {
                     return Err(worker::Error::RustError(e.message));
                 }
             }
         }
+        // Deliveries may wait on a receiver; requests go on meanwhile (the
+        // books are not borrowed across these awaits).
+        let pumped = self.pump().await;
         self.arm().await?;
+        pumped?;
         Response::ok("")
     }
 }
