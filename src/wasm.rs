@@ -1017,7 +1017,13 @@ impl Tollgate {
         options: Option<JsStatusOptions>,
     ) -> Result<JsStatus, JsValue> {
         let (snap, sub) = self.state(snapshot.as_deref(), subscription.as_deref())?;
-        status(&self.engine, &snap, sub.as_ref(), now_ms, options.as_deref())
+        status(
+            &self.engine,
+            &snap,
+            sub.as_ref(),
+            now_ms,
+            options.as_deref(),
+        )
     }
 
     /// `snapshot` and `subscription` read once, for many checks: the
