@@ -41,8 +41,9 @@ test-core:
 	cargo test -p tollgate-worker
 
 # worker/build/index.js + index_bg.wasm. worker-build gets wasm-bindgen and
-# wasm-opt from scripts/env.sh (it would otherwise try GitHub).
-worker:
+# wasm-opt from scripts/env.sh (it would otherwise try GitHub). Like every
+# target a person may type first, it installs what it needs (tools).
+worker: tools
 	scripts/build-worker.sh
 	@ls -l worker/build/index.js worker/build/*.wasm 2>/dev/null | awk '{print "  " $$5 "\t" $$9}'
 
@@ -67,12 +68,13 @@ test-gateway: worker
 bench-gateway: tools worker
 	$(ENV) node scripts/bench-gateway.mjs
 
-# npm package (SPEC §6; pkg/README.md): wasm-pack builds for bundler (pkg/),
-# web (pkg/web/) and nodejs (pkg/node/), wasm-opt from npm binaryen@132.
-# Skipped when nothing it is built from changed. PKG_TZ_FILTER='^(Asia/Tehran|UTC)$'
-# makes the slim variant (only those time zones; see BENCHMARKS.md).
+# npm package (SPEC §6; pkg/README.md): cargo (profile pkg) + wasm-bindgen for
+# bundler (pkg/), web (pkg/web/) and nodejs (pkg/node/), wasm-opt from npm
+# binaryen@132, and the test build with `replayCase` (target/pkg-test/).
+# Skipped when nothing it is built from changed. PKG_TZ=bundled compiles
+# every zone's data in instead of asking the browser's Intl (pkg/README.md).
 .PHONY: pkg test-pkg www test-www bench-pkg
-pkg:
+pkg: tools
 	$(ENV) scripts/pkg-build.sh
 
 # Clippy of the bindings; the native decision of every shared vector
@@ -80,6 +82,7 @@ pkg:
 # in Node and in headless Chromium; the JS API under Node; the .d.ts under
 # tsc --strict.
 test-pkg: pkg
+	$(ENV) cargo clippy -p tollgate --no-default-features --features wasm,conformance --target wasm32-unknown-unknown -- -D warnings
 	$(ENV) cargo clippy -p tollgate --features wasm --target wasm32-unknown-unknown -- -D warnings
 	$(ENV) cargo run -q --example replay_vectors
 	$(ENV) tsc -p tests/pkg/tsconfig.json
@@ -87,7 +90,7 @@ test-pkg: pkg
 
 # The demo page on http://127.0.0.1:$(WWW_PORT)/www/ (web build + a tiny static server).
 WWW_PORT ?= 8080
-www:
+www: tools
 	$(ENV) PKG_TARGETS=web scripts/pkg-build.sh
 	$(ENV) node scripts/pkg-serve.mjs $(WWW_PORT)
 
@@ -96,9 +99,24 @@ www:
 test-www: pkg
 	$(ENV) node --test --test-reporter=spec 'tests/www/*.test.mjs'
 
-# wasm under Node vs native, back to back; instantiation; .wasm size and what dominates it.
-bench-pkg: pkg
+# wasm under Node vs native, back to back; instantiation in Node and in
+# headless Chromium; .wasm size and what dominates it (BENCHMARKS.md,
+# "Browser package").
+bench-pkg: tools pkg
 	$(ENV) scripts/pkg-bench.sh
+
+# The size budget (issue 9): the package's and the Worker's .wasm, gzip -9,
+# against 120 KiB and 300 KiB; fails printing the sizes. Not yet part of
+# `make test`: both are over budget today (BENCHMARKS.md, "Browser package");
+# add it to `test` when they are not.
+.PHONY: check-size check-deploy
+check-size: pkg worker
+	scripts/size-budget.sh
+
+# The Worker bundle as `wrangler deploy` would upload it (--dry-run, no
+# account): it must bundle, and stay under the free plan's 3 MiB compressed.
+check-deploy: worker
+	scripts/deploy-check.sh
 
 # The Python client and its Django integration (clients/python, SPEC §13):
 # ruff, mypy --strict on the package, then pytest against the built Worker,
@@ -108,7 +126,7 @@ bench-pkg: pkg
 test-python: worker
 	$(ENV) clients/python/tools/check.sh
 
-test: tools fmt-check clippy test-core test-worker test-cli test-admin test-gateway test-pkg test-www test-python
+test: tools fmt-check clippy test-core test-worker test-cli test-admin test-gateway test-pkg test-www test-python check-deploy
 	@echo "make test: all passed"
 
 # The `tollgate` command (cli/, SPEC §12): native only, never in a wasm build.
@@ -160,6 +178,6 @@ clean:
 # Native core benchmarks (criterion + the seed's SQLite way; see BENCHMARKS.md).
 # Takes a few minutes: the 10⁶-event history is built first (not timed).
 .PHONY: bench-core
-bench-core:
+bench-core: tools
 	cargo bench -p tollgate --bench decision --bench ledger_size
 	python3 benches/summary.py

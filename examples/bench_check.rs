@@ -80,7 +80,7 @@ fn main() {
         ),
         (
             -200,
-            json!({"type": "image", "model": "openai/dall-e-3", "count": 2}),
+            json!({"type": "image", "model": "openai/gpt-image-1", "count": 2}),
             Some(json!({"input_tokens": 0, "output_tokens": 0, "images": 2})),
         ),
         (

@@ -1,6 +1,7 @@
 // A tiny static server on 127.0.0.1 for the demo page (www/) and the
 // browser tests. It serves only what a page needs from the repository:
 //   /www/…  /pkg/…  /tests/pkg/…  /target/vectors-native.json
+//   /target/pkg-test/… (the package's test build, with `replayCase`)
 // and redirects / to /www/.
 //
 //   node scripts/pkg-serve.mjs [port]        (make www; default 8080)
@@ -11,7 +12,7 @@ import { extname, join, normalize, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const ALLOWED = ["/www/", "/pkg/", "/tests/pkg/", "/target/vectors-native.json"];
+const ALLOWED = ["/www/", "/pkg/", "/tests/pkg/", "/target/vectors-native.json", "/target/pkg-test/"];
 const TYPES = {
   ".html": "text/html; charset=utf-8",
   ".js": "text/javascript; charset=utf-8",

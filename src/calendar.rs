@@ -12,6 +12,11 @@
 //! `resets_at`. Gaps or overlaps between periods would let usage be forgotten
 //! or counted twice.
 //!
+//! The only thing this module asks of a time zone is its UTC offset at an
+//! instant ([`Zone::offset_at`]); where that comes from (the bundled IANA
+//! database, or the host's `Intl` in the npm package) is [`crate::zone`]'s
+//! business. So every rule below is the same code in every runtime.
+//!
 //! Daylight-saving time makes local midnight awkward:
 //!
 //! * Days are 23 or 25 hours long on transition days. That is correct: the
@@ -29,11 +34,11 @@
 //! year breaks), reimplemented here. It is defined for years −61 … 3177 AH and
 //! matches the official Iranian calendar in the era the product lives in
 //! (tests check known Nowruz and Esfand 30 dates and every day 1990–2100).
+//!
+//! Dates are day numbers (days since 1970-01-01, proleptic Gregorian), so
+//! the arithmetic is plain integers.
 
-use chrono::{
-    DateTime, Datelike, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Weekday,
-};
-use chrono_tz::Tz;
+use crate::zone::{civil_from_days, days_from_civil, Zone};
 
 /// Which calendar `month` windows follow. Days and weeks are the same in both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,12 +61,36 @@ pub enum Period {
     Month,
 }
 
+/// A day of the week (the config's `week_start`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Weekday {
+    Mon,
+    Tue,
+    Wed,
+    Thu,
+    Fri,
+    Sat,
+    Sun,
+}
+
+impl Weekday {
+    /// 0 for Monday … 6 for Sunday.
+    pub fn num_days_from_monday(self) -> i64 {
+        self as i64
+    }
+
+    /// The weekday of a day number (1970-01-01 was a Thursday).
+    fn of_day(day: i64) -> i64 {
+        (day + 3).rem_euclid(7)
+    }
+}
+
 /// The settings that decide where calendar periods fall: the config's
 /// `timezone`, `week_start` and `calendar`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Calendar {
     /// The IANA zone whose wall clock defines midnight.
-    pub tz: Tz,
+    pub tz: Zone,
     /// The day a week starts on.
     pub week_start: Weekday,
     /// Which months `Period::Month` means.
@@ -73,11 +102,16 @@ impl Default for Calendar {
     /// Gregorian months.
     fn default() -> Self {
         Calendar {
-            tz: Tz::Asia__Tehran,
+            tz: tehran(),
             week_start: Weekday::Mon,
             kind: CalendarKind::Gregorian,
         }
     }
+}
+
+/// Asia/Tehran, which every build carries ([`crate::zone`]).
+pub fn tehran() -> Zone {
+    Zone::named("Asia/Tehran").unwrap_or_else(Zone::utc)
 }
 
 /// 1800-01-01T00:00:00Z. Below this, instants are clamped (see [`Calendar::bounds`]).
@@ -89,9 +123,11 @@ const MAX_T: i64 = 13_569_465_600;
 /// instant can be: more than any UTC offset tzdata has ever had (±15:56 LMT).
 const SEARCH_SPAN: i64 = 30 * 3600;
 
+const DAY: i64 = 86_400;
+
 impl Calendar {
     /// A calendar from its three settings.
-    pub fn new(tz: Tz, week_start: Weekday, kind: CalendarKind) -> Self {
+    pub fn new(tz: Zone, week_start: Weekday, kind: CalendarKind) -> Self {
         Calendar {
             tz,
             week_start,
@@ -124,93 +160,96 @@ impl Calendar {
         self.bounds_in_range(period, t)
     }
 
-    /// [`Calendar::bounds`] for `t` in `[MIN_T, MAX_T]`, where chrono and the
-    /// Jalali arithmetic are valid.
+    /// [`Calendar::bounds`] for `t` in `[MIN_T, MAX_T]`, where the Jalali
+    /// arithmetic is valid.
     fn bounds_in_range(&self, period: Period, t: i64) -> (i64, i64) {
-        let day = self.day_of(t);
+        let (day, day_start) = self.day_of(t);
         let (first, next) = match period {
-            Period::Day => (day, add_days(day, 1)),
-            Period::Week => {
-                let back = (day.weekday().num_days_from_monday() + 7
-                    - self.week_start.num_days_from_monday())
-                    % 7;
-                let first = add_days(day, -i64::from(back));
-                (first, add_days(first, 7))
+            Period::Day => {
+                // The day's start is known already: one midnight to find.
+                return (day_start, self.day_start(day + 1));
             }
-            Period::Month => match self.kind {
-                CalendarKind::Gregorian => {
-                    let first = day.with_day(1).unwrap_or(day);
-                    let next = if first.month() == 12 {
-                        NaiveDate::from_ymd_opt(first.year() + 1, 1, 1)
-                    } else {
-                        NaiveDate::from_ymd_opt(first.year(), first.month() + 1, 1)
-                    };
-                    (first, next.unwrap_or_else(|| add_days(first, 31)))
+            Period::Week => {
+                let back =
+                    (Weekday::of_day(day) - self.week_start.num_days_from_monday()).rem_euclid(7);
+                (day - back, day - back + 7)
+            }
+            Period::Month => {
+                let (y, m, d) = civil_from_days(day);
+                match self.kind {
+                    CalendarKind::Gregorian => {
+                        let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+                        (days_from_civil(y, m, 1), days_from_civil(ny, nm, 1))
+                    }
+                    CalendarKind::Persian => {
+                        let (jy, jm, _) = gregorian_to_jalali(narrow(y), m as u32, d as u32);
+                        let (ny, nm) = if jm == 12 { (jy + 1, 1) } else { (jy, jm + 1) };
+                        (jalali_day(jy, jm), jalali_day(ny, nm))
+                    }
                 }
-                CalendarKind::Persian => {
-                    let (jy, jm, _) = gregorian_to_jalali(day.year(), day.month(), day.day());
-                    let (ny, nm) = if jm == 12 { (jy + 1, 1) } else { (jy, jm + 1) };
-                    let first = jalali_date(jy, jm).unwrap_or(day);
-                    let next = jalali_date(ny, nm).unwrap_or_else(|| add_days(first, 31));
-                    (first, next)
-                }
-            },
+            }
         };
-        (self.day_start(first), self.day_start(next))
+        let start = if first == day {
+            day_start
+        } else {
+            self.day_start(first)
+        };
+        (start, self.day_start(next))
     }
 
-    /// The local date whose day contains `t`: the latest date `d` with
-    /// `day_start(d) <= t`.
+    /// The local date (day number) whose day contains `t`, with the instant
+    /// that day starts: the latest date `d` with `day_start(d) <= t`.
     ///
     /// Usually that is simply the wall-clock date of `t`. It differs only
     /// where the wall clock runs backwards across midnight (a fold from
     /// 00:30 back to 23:30, say): the repeated 23:xx already belongs to the
     /// new day, because that day has started and periods must not overlap.
     /// The loops are bounded so that even nonsensical tz data cannot hang us.
-    fn day_of(&self, t: i64) -> NaiveDate {
-        let mut day = self.wall_clock(t).date();
+    fn day_of(&self, t: i64) -> (i64, i64) {
+        let mut day = self.wall_seconds(t).div_euclid(DAY);
+        let mut start = self.day_start(day);
         for _ in 0..4 {
-            if self.day_start(day) <= t {
+            if start <= t {
                 break;
             }
-            day = add_days(day, -1);
+            day -= 1;
+            start = self.day_start(day);
         }
         for _ in 0..4 {
-            let next = add_days(day, 1);
-            if self.day_start(next) > t {
+            let next = self.day_start(day + 1);
+            if next > t {
                 break;
             }
-            day = next;
+            day += 1;
+            start = next;
         }
-        day
+        (day, start)
     }
 
     /// The first instant (unix seconds) whose wall-clock time is at or after
-    /// local midnight of `date`.
-    fn day_start(&self, date: NaiveDate) -> i64 {
-        let midnight = date.and_time(NaiveTime::MIN);
-        match self.tz.from_local_datetime(&midnight) {
-            LocalResult::Single(x) => x.timestamp(),
-            // Midnight happens twice: the day starts at the first one.
-            LocalResult::Ambiguous(a, b) => a.timestamp().min(b.timestamp()),
-            // Midnight is skipped: the day starts at the transition, the first
-            // instant whose wall clock is past midnight.
-            LocalResult::None => self.first_at_or_after(midnight),
-        }
+    /// local midnight of day number `day`.
+    fn day_start(&self, day: i64) -> i64 {
+        let midnight = day * DAY;
+        // If midnight happens twice, the day starts at the first one; if it
+        // is skipped, at the transition, the first instant whose wall clock
+        // is past midnight.
+        self.tz
+            .earliest(midnight)
+            .unwrap_or_else(|| self.first_at_or_after(midnight))
     }
 
-    /// The first instant whose wall clock reads `local` or later, for a
-    /// `local` that falls in a gap. Binary search over one second steps:
-    /// tzdata transitions are on whole seconds, so the answer is exact.
-    fn first_at_or_after(&self, local: NaiveDateTime) -> i64 {
-        let naive = local.and_utc().timestamp();
-        // Invariant: wall_clock(lo) < local <= wall_clock(hi), which holds at
-        // the start because no UTC offset exceeds SEARCH_SPAN.
-        let mut lo = naive - SEARCH_SPAN;
-        let mut hi = naive + SEARCH_SPAN;
+    /// The first instant whose wall clock reads `local` (seconds of the naive
+    /// local time line) or later, for a `local` that falls in a gap. Binary
+    /// search over one second steps: transitions are on whole seconds, so the
+    /// answer is exact.
+    fn first_at_or_after(&self, local: i64) -> i64 {
+        // Invariant: wall(lo) < local <= wall(hi), which holds at the start
+        // because no UTC offset exceeds SEARCH_SPAN.
+        let mut lo = local - SEARCH_SPAN;
+        let mut hi = local + SEARCH_SPAN;
         while hi - lo > 1 {
             let mid = lo + (hi - lo) / 2;
-            if self.wall_clock(mid) >= local {
+            if self.wall_seconds(mid) >= local {
                 hi = mid;
             } else {
                 lo = mid;
@@ -219,42 +258,48 @@ impl Calendar {
         hi
     }
 
-    /// The local wall-clock time at instant `t`.
-    fn wall_clock(&self, t: i64) -> NaiveDateTime {
-        match DateTime::from_timestamp(t, 0) {
-            Some(utc) => self.tz.from_utc_datetime(&utc.naive_utc()).naive_local(),
-            // Unreachable for the clamped range `bounds` uses.
-            None => NaiveDateTime::default(),
-        }
+    /// Seconds east of UTC at `t`.
+    fn offset(&self, t: i64) -> i64 {
+        i64::from(self.tz.offset_at(t))
+    }
+
+    /// The local wall-clock time at instant `t`, as seconds on the naive
+    /// local time line (local midnight of day `d` is `d * 86400`).
+    fn wall_seconds(&self, t: i64) -> i64 {
+        t + self.offset(t)
     }
 }
 
-/// `date` moved by `days`, saturating at chrono's limits (never reached for
-/// the clamped range, but it keeps the arithmetic panic-free).
-fn add_days(date: NaiveDate, days: i64) -> NaiveDate {
-    let moved = if days >= 0 {
-        date.checked_add_days(chrono::Days::new(days.unsigned_abs()))
-    } else {
-        date.checked_sub_days(chrono::Days::new(days.unsigned_abs()))
-    };
-    moved.unwrap_or(if days >= 0 {
-        NaiveDate::MAX
-    } else {
-        NaiveDate::MIN
-    })
+/// A year that fits an `i32` (always, for the clamped range).
+fn narrow(y: i64) -> i32 {
+    i32::try_from(y).unwrap_or(if y < 0 { i32::MIN } else { i32::MAX })
 }
 
-/// The Gregorian date of the 1st of Jalali month `jm` of year `jy`.
-fn jalali_date(jy: i32, jm: u32) -> Option<NaiveDate> {
+/// The day number of the 1st of Jalali month `jm` of year `jy`.
+fn jalali_day(jy: i32, jm: u32) -> i64 {
     let (y, m, d) = jalali_to_gregorian(jy, jm, 1);
-    NaiveDate::from_ymd_opt(y, m, d)
+    days_from_civil(i64::from(y), i64::from(m), i64::from(d))
 }
 
 /// An IANA time zone by its exact name (`"Asia/Tehran"`, `"UTC"`, …), as the
 /// config's `timezone` must be written. `None` for unknown names, so config
 /// validation can report the field. Names are case-sensitive, as in tzdata.
-pub fn parse_tz(name: &str) -> Option<Tz> {
-    name.parse::<Tz>().ok()
+pub fn parse_tz(name: &str) -> Option<Zone> {
+    Zone::named(name)
+}
+
+/// Why `name` is not a usable `timezone`: not an IANA name at all, or (in
+/// the npm package, which asks the host for zone data) a name the
+/// JavaScript engine's `Intl` does not know.
+pub fn unknown_zone(name: &str) -> String {
+    if crate::zone::is_known_name(name) {
+        format!(
+            "time zone {name:?} is not known to this runtime's time zone data ({})",
+            crate::zone::data_source()
+        )
+    } else {
+        format!("unknown IANA time zone {name:?}")
+    }
 }
 
 /// The config's `week_start`: `"monday"` … `"sunday"`, case-insensitive.
@@ -398,16 +443,6 @@ fn d2j(jdn: i64) -> (i64, i64, i64) {
     (jy, 7 + k / 30, k % 30 + 1)
 }
 
-/// Days in Gregorian month `m` of year `y`.
-fn gregorian_month_days(y: i64, m: i64) -> i64 {
-    match m {
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
 /// Days in Jalali month `jm` of year `jy`: 31 for the first six, 30 for the
 /// next five, and Esfand 29 or 30 (leap years).
 fn jalali_month_days(jy: i64, jm: i64) -> i64 {
@@ -428,7 +463,7 @@ fn jalali_month_days(jy: i64, jm: i64) -> i64 {
 pub fn gregorian_to_jalali(y: i32, m: u32, d: u32) -> (i32, u32, u32) {
     let gy = i64::from(y).clamp(MIN_JY + 622, MAX_JY + 621);
     let gm = i64::from(m).clamp(1, 12);
-    let gd = i64::from(d).clamp(1, gregorian_month_days(gy, gm));
+    let gd = i64::from(d).clamp(1, crate::zone::month_days(gy, gm));
     let (jy, jm, jd) = d2j(g2d(gy, gm, gd));
     to_ymd(jy, jm, jd)
 }
@@ -463,7 +498,7 @@ mod tests {
 
     /// Unix seconds of an RFC 3339 timestamp.
     fn ts(s: &str) -> i64 {
-        DateTime::parse_from_rfc3339(s).unwrap().timestamp()
+        crate::time::parse_rfc3339(s).unwrap()
     }
 
     fn cal(tz: &str) -> Calendar {
@@ -497,20 +532,23 @@ mod tests {
     #[test]
     fn default_is_tehran_monday_gregorian() {
         let c = Calendar::default();
-        assert_eq!(c.tz, Tz::Asia__Tehran);
+        assert_eq!(c.tz.name(), "Asia/Tehran");
         assert_eq!(c.week_start, Weekday::Mon);
         assert_eq!(c.kind, CalendarKind::Gregorian);
         assert_eq!(
-            Calendar::new(Tz::Asia__Tehran, Weekday::Mon, CalendarKind::Gregorian),
+            Calendar::new(tehran(), Weekday::Mon, CalendarKind::Gregorian),
             c
         );
     }
 
     #[test]
     fn parsers() {
-        assert_eq!(parse_tz("Asia/Tehran"), Some(Tz::Asia__Tehran));
-        assert_eq!(parse_tz("UTC"), Some(Tz::UTC));
-        assert_eq!(parse_tz("America/New_York"), Some(Tz::America__New_York));
+        assert_eq!(parse_tz("Asia/Tehran").unwrap().name(), "Asia/Tehran");
+        assert_eq!(parse_tz("UTC"), Some(Zone::utc()));
+        assert_eq!(
+            parse_tz("America/New_York").unwrap().name(),
+            "America/New_York"
+        );
         assert_eq!(parse_tz("Mars/Olympus"), None);
         assert_eq!(parse_tz(""), None);
         assert_eq!(parse_weekday("monday"), Some(Weekday::Mon));
@@ -748,16 +786,21 @@ mod tests {
         // 2026-03-08 00:00 -05 → 01:00 -04: no midnight; the day starts at 05:00Z.
         let (s, e) = b(&c, Period::Day, "2026-03-08T12:00:00Z");
         assert_eq!((s, e), pair("2026-03-08T05:00:00Z", "2026-03-09T04:00:00Z"));
-        // 2026-11-01 01:00 -04 → 00:00 -05: midnight happens twice; the day
-        // starts at the first one and is 25 hours.
-        let (s, e) = b(&c, Period::Day, "2026-11-01T12:00:00Z");
-        assert_eq!((s, e), pair("2026-11-01T04:00:00Z", "2026-11-02T05:00:00Z"));
+        // 2025-11-02 01:00 -04 → 00:00 -05: midnight happens twice; the day
+        // starts at the first one and is 25 hours. (Cuba stays on -04 from
+        // 2026-03-08 to November 2027 in tzdata after 2026c: no 2026 fold.)
+        let (s, e) = b(&c, Period::Day, "2025-11-02T12:00:00Z");
+        assert_eq!((s, e), pair("2025-11-02T04:00:00Z", "2025-11-03T05:00:00Z"));
         assert_eq!(e - s, 25 * 3600);
         // The second midnight is inside the day, not the start of another.
-        assert_eq!(b(&c, Period::Day, "2026-11-01T05:00:00Z"), (s, e));
+        assert_eq!(b(&c, Period::Day, "2025-11-02T05:00:00Z"), (s, e));
         assert_eq!(
-            b(&c, Period::Day, "2026-11-01T03:59:59Z"),
-            pair("2026-10-31T04:00:00Z", "2026-11-01T04:00:00Z")
+            b(&c, Period::Day, "2025-11-02T03:59:59Z"),
+            pair("2025-11-01T04:00:00Z", "2025-11-02T04:00:00Z")
+        );
+        assert_eq!(
+            b(&c, Period::Day, "2026-11-02T12:00:00Z"),
+            pair("2026-11-02T04:00:00Z", "2026-11-03T04:00:00Z")
         );
     }
 
@@ -838,11 +881,12 @@ mod tests {
 
     #[test]
     fn jalali_round_trip_every_day_1990_to_2100() {
-        let mut day = NaiveDate::from_ymd_opt(1990, 1, 1).unwrap();
-        let end = NaiveDate::from_ymd_opt(2101, 1, 1).unwrap();
+        let mut day = days_from_civil(1990, 1, 1);
+        let end = days_from_civil(2101, 1, 1);
         let mut prev = gregorian_to_jalali(1989, 12, 31);
         while day < end {
-            let (y, m, d) = (day.year(), day.month(), day.day());
+            let (y, m, d) = civil_from_days(day);
+            let (y, m, d) = (y as i32, m as u32, d as u32);
             let j = gregorian_to_jalali(y, m, d);
             assert_eq!(jalali_to_gregorian(j.0, j.1, j.2), (y, m, d), "{day}");
             // Consecutive Gregorian days are consecutive Jalali days.
@@ -855,7 +899,7 @@ mod tests {
             };
             assert_eq!(j, expected, "{day}");
             prev = j;
-            day = day.succ_opt().unwrap();
+            day += 1;
         }
     }
 
@@ -953,6 +997,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "tzdb")]
     #[test]
     fn every_zone_every_era() {
         // Every zone in tzdata, sampled from 1900 to 2100: historical offsets,
@@ -960,8 +1005,8 @@ mod tests {
         let from = ts("1900-01-01T00:00:00Z");
         let span = ts("2100-01-01T00:00:00Z") - from;
         let mut state = 7;
-        for &tz in chrono_tz::TZ_VARIANTS.iter() {
-            let c = Calendar::new(tz, Weekday::Mon, CalendarKind::Persian);
+        for name in crate::zone::names() {
+            let c = Calendar::new(parse_tz(name).unwrap(), Weekday::Mon, CalendarKind::Persian);
             for _ in 0..40 {
                 let t = from + (lcg(&mut state) as i64 % span);
                 for p in [Period::Day, Period::Week, Period::Month] {

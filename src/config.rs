@@ -192,13 +192,13 @@ impl Config {
         let timezone = r.opt_str(m, "", "timezone").unwrap_or("Asia/Tehran");
         let tz = calendar::parse_tz(timezone);
         if tz.is_none() {
-            r.err("timezone", format!("unknown IANA time zone {timezone:?}"));
+            r.err("timezone", calendar::unknown_zone(timezone));
         }
         let week_start = match r.opt_str(m, "", "week_start") {
-            None => chrono::Weekday::Mon,
+            None => calendar::Weekday::Mon,
             Some(s) => calendar::parse_weekday(s).unwrap_or_else(|| {
                 r.err("week_start", "expected monday, tuesday, … or sunday");
-                chrono::Weekday::Mon
+                calendar::Weekday::Mon
             }),
         };
         let kind = match r.opt_str(m, "", "calendar") {
@@ -265,7 +265,7 @@ impl Config {
             version,
             timezone: timezone.to_string(),
             calendar: Calendar {
-                tz: tz.unwrap_or(chrono_tz::Asia::Tehran),
+                tz: tz.unwrap_or_else(calendar::tehran),
                 week_start,
                 kind,
             },

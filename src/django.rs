@@ -540,15 +540,8 @@ fn read_discounts(r: &mut Reader, rows: &[Row]) -> Vec<Value> {
 /// A dumped `DateTimeField`: RFC 3339, or naive local time in [`TIMEZONE`]
 /// (Django with `USE_TZ = False`).
 fn dump_datetime(s: &str) -> Option<i64> {
-    use chrono::{NaiveDateTime, TimeZone};
     if let Some(t) = crate::time::parse_rfc3339(s) {
         return Some(t);
     }
-    let naive = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
-        .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f"))
-        .ok()?;
-    chrono_tz::Asia::Tehran
-        .from_local_datetime(&naive)
-        .earliest()
-        .map(|d| d.timestamp())
+    crate::calendar::tehran().earliest(crate::time::parse_naive(s)?)
 }

@@ -116,7 +116,7 @@ pub fn check_name(name: &str) -> Result<(), NameProblem> {
 pub fn extension(name: &str) -> String {
     let trimmed = name.trim_end_matches(['.', ' ']);
     match trimmed.rfind('.') {
-        Some(i) => trimmed[i + 1..].to_lowercase(),
+        Some(i) => crate::case::to_lowercase(&trimmed[i + 1..]),
         None => String::new(),
     }
 }
@@ -125,10 +125,11 @@ pub fn extension(name: &str) -> String {
 /// leading dots removed, lower-cased (`" .PDF"` → `"pdf"`), so that it can be
 /// compared with [`extension`]'s output.
 pub fn normalize_extension(ext: &str) -> String {
-    ext.trim_matches(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '[' | ']'))
-        .trim_start_matches(['.', ' '])
-        .trim_end_matches(['.', ' '])
-        .to_lowercase()
+    crate::case::to_lowercase(
+        ext.trim_matches(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '[' | ']'))
+            .trim_start_matches(['.', ' '])
+            .trim_end_matches(['.', ' ']),
+    )
 }
 
 /// Normalise an allowed-extensions list written as one string, the way the

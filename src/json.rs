@@ -340,12 +340,32 @@ pub fn usd_to_micros(usd: f64) -> u64 {
     (usd * 1_000_000.0).round() as u64
 }
 
-/// Micro-dollars as a JSON number of dollars with at most six decimals.
+/// Micro-dollars as a JSON number of dollars: the double nearest to
+/// `micros / 10^6`, i.e. exactly what reading the decimal `"<whole>.<six
+/// digits>"` gives, so the printed value has no binary noise. Computed with
+/// integers rather than by formatting and parsing text, which would link
+/// the float parser and its tables into the browser package.
 pub fn micros_to_usd(micros: u64) -> f64 {
-    // Divide as integers first so the printed value has no binary noise.
-    let whole = micros / 1_000_000;
-    let frac = micros % 1_000_000;
-    format!("{whole}.{frac:06}").parse().unwrap_or(0.0)
+    const MICROS: u128 = 1_000_000;
+    if micros < 1 << 53 {
+        // Both operands are exact doubles, and IEEE division rounds the
+        // exact quotient once, to nearest.
+        return micros as f64 / 1_000_000.0;
+    }
+    // From 2^53 micro-dollars on, `micros as f64` would round first. Scale
+    // by 2^k so the quotient has 53 significant bits, then round half to
+    // even by hand; dividing by 2^k is exact.
+    let n = u128::from(micros);
+    let mut k = 0;
+    while (n << (k + 1)) / MICROS < 1 << 53 {
+        k += 1;
+    }
+    let scaled = n << k;
+    let (mut m, r) = (scaled / MICROS, scaled % MICROS);
+    if 2 * r > MICROS || (2 * r == MICROS && m % 2 == 1) {
+        m += 1;
+    }
+    m as f64 / (1_u64 << k) as f64
 }
 
 /// Parses JSON text as `serde_json::from_str` does, but refuses an object
@@ -506,6 +526,33 @@ mod tests {
         assert_eq!(micros_to_usd(150_000), 0.15);
         assert_eq!(micros_to_usd(1_234_567), 1.234567);
         assert_eq!(micros_to_usd(0), 0.0);
+        // The same double as reading the decimal text, everywhere.
+        let text = |m: u64| -> f64 {
+            format!("{}.{:06}", m / 1_000_000, m % 1_000_000)
+                .parse()
+                .unwrap()
+        };
+        let mut state = 9_u64;
+        let mut values = vec![
+            1,
+            999_999,
+            (1 << 53) - 1,
+            1 << 53,
+            (1 << 53) + 1,
+            (1 << 54) + 500_000,
+            u64::MAX,
+            u64::MAX - 1,
+        ];
+        for _ in 0..200_000 {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            values.push(state);
+            values.push(state >> (state % 64));
+        }
+        for m in values {
+            assert_eq!(micros_to_usd(m).to_bits(), text(m).to_bits(), "{m}");
+        }
     }
 
     #[test]

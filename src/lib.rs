@@ -8,6 +8,7 @@
 pub mod action;
 pub mod api;
 pub mod calendar;
+pub mod case;
 pub mod config;
 pub mod credits;
 pub mod decision;
@@ -26,6 +27,7 @@ pub mod ledger;
 pub mod limit;
 pub mod media;
 pub mod messages;
+#[cfg(feature = "gateway")]
 pub mod openai;
 pub mod replay;
 pub mod seed;
@@ -35,6 +37,7 @@ pub mod time;
 #[cfg(feature = "wasm")]
 pub mod wasm;
 pub mod window;
+pub mod zone;
 
 pub use action::Action;
 pub use config::Config;

@@ -1,13 +1,15 @@
 //! The npm package's bindings (feature `wasm`, built into `pkg/` by
-//! wasm-pack): SPEC §6.
+//! scripts/pkg-build.sh): SPEC §6.
 //!
 //! This layer converts types and nothing else. Every JS input is turned into
-//! the same `serde_json::Value` the Worker and native callers parse, and read
-//! by the core's own strict readers ([`Config::from_value`],
-//! [`Action::from_value`], [`Subscription::from_value`]); every answer is the
-//! core's own serde output, made into plain JS objects with
-//! `Serializer::json_compatible()`. No decision is taken here, so a decision
-//! in the browser is the decision native Rust gives for the same input.
+//! the same JSON text the Worker reads (`JSON.stringify`) and read by the
+//! core's own strict readers ([`Config::from_value`], [`Action::from_value`],
+//! [`Subscription::from_value`]); every answer is the core's own serde
+//! output as JSON text, made into plain JS objects by `JSON.parse`. No
+//! decision is taken here, so a decision in the browser is the decision
+//! native Rust gives for the same input. In a build without the bundled time
+//! zone database the host's `Intl` supplies zone offsets ([`host`]), data
+//! only: the calendar's rules stay in the core.
 //!
 //! Errors are JS `Error`s whose message lists every problem; the problems are
 //! also attached as `err.problems` (`[{path, reason}]`).
@@ -21,11 +23,9 @@ use crate::snapshot::Snapshot;
 use crate::subscription::Subscription;
 use crate::time::{rfc3339, secs};
 use js_sys::{Array, ArrayBuffer, Function, Promise, Reflect, Uint8Array};
-use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Serialize;
 use serde_json::{Map, Number, Value};
 use std::cell::RefCell;
-use std::fmt;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -312,6 +312,9 @@ export interface Problem { path: string; reason: string }
 /** The errors this package throws carry every problem. */
 export interface TollgateError extends Error { problems: Problem[] }
 
+/** `timeZoneData()`: the IANA release compiled in, and where other zones come from. */
+export interface TimeZoneData { tzdata: string; source: string }
+
 /** One case of a shared test vector (tests/vectors/*.json). */
 export interface VectorCase { [field: string]: unknown }
 "#;
@@ -346,88 +349,78 @@ extern "C" {
     pub type JsVectorCase;
     #[wasm_bindgen(typescript_type = "Decision | Record<string, unknown>")]
     pub type JsReplayed;
+    #[wasm_bindgen(typescript_type = "TimeZoneData")]
+    pub type JsTimeZoneData;
 }
+
+/// The package's allocator: talc instead of Rust's default dlmalloc on
+/// wasm32, about 4 KB smaller (gzipped) and faster at the many small
+/// allocations of reading JSON (BENCHMARKS.md, "Browser package").
+#[cfg(all(not(target_feature = "atomics"), target_family = "wasm"))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
 // ------------------------------------------------------------- conversion
 
-/// A JSON value read from any JS value: like `serde_json::Value`, but byte
-/// arrays (`Uint8Array`, `ArrayBuffer`) become lists of byte values, the
-/// form the core reads a file `head` in.
-struct Json(Value);
-
-impl<'de> Deserialize<'de> for Json {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(JsonVisitor).map(Json)
-    }
-}
-
-struct JsonVisitor;
-
-impl<'de> Visitor<'de> for JsonVisitor {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON-compatible value")
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        // NaN and ±Infinity have no JSON form: JSON.stringify makes them null.
-        Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_string()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-    fn visit_bytes<E>(self, v: &[u8]) -> Result<Value, E> {
-        Ok(Value::Array(v.iter().map(|&b| Value::from(b)).collect()))
-    }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(JsonVisitor)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(Json(v)) = seq.next_element()? {
-            out.push(v);
-        }
-        Ok(Value::Array(out))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut out = Map::new();
-        while let Some(k) = map.next_key::<String>()? {
-            let Json(v) = map.next_value()?;
-            out.insert(k, v);
-        }
-        Ok(Value::Object(out))
-    }
-}
+// Everything crosses the boundary as JSON text: `JSON.stringify` and
+// `JSON.parse` are the JS engine's own fast paths, and the core reads and
+// writes exactly the text the Worker reads and writes over HTTP.
 
 /// A JS value as JSON; `what` names it in the error.
 fn json(v: &JsValue, what: &str) -> Result<Value, JsValue> {
-    serde_wasm_bindgen::from_value::<Json>(v.clone())
-        .map(|j| j.0)
-        .map_err(|e| error(what, &Problems::one(what, e.to_string())))
+    parse(&json_text(v, what)?, what)
 }
 
-/// Any serialisable answer as a plain JS object (no `Map`s, `null` for `None`).
+/// A file description (`{name, size, type?, head?}`) whose `head` may be a
+/// `Uint8Array` or an `ArrayBuffer`, which have no JSON form: a shallow copy
+/// with the bytes as base64, the form the core also reads over HTTP.
+fn with_base64_head(file: &JsValue) -> JsValue {
+    let head = get(file, "head");
+    let bytes = if let Some(a) = head.dyn_ref::<Uint8Array>() {
+        a.to_vec()
+    } else if head.is_instance_of::<ArrayBuffer>() {
+        Uint8Array::new(&head).to_vec()
+    } else {
+        return file.clone();
+    };
+    let copy = js_sys::Object::assign(&js_sys::Object::new(), file.unchecked_ref());
+    let _ = Reflect::set(&copy, &"head".into(), &base64_encode(&bytes).into());
+    copy.into()
+}
+
+/// An action whose files may carry their first bytes (`upload`'s `files`,
+/// `analyze_image`'s `file`) as JSON.
+fn json_with_heads(v: &JsValue, what: &str) -> Result<Value, JsValue> {
+    let files = get(v, "files");
+    let file = get(v, "file");
+    if !Array::is_array(&files) && !file.is_object() {
+        return json(v, what);
+    }
+    let copy = js_sys::Object::assign(&js_sys::Object::new(), v.unchecked_ref());
+    if Array::is_array(&files) {
+        let list = Array::new();
+        for f in Array::from(&files).iter() {
+            list.push(&with_base64_head(&f));
+        }
+        let _ = Reflect::set(&copy, &"files".into(), &list);
+    }
+    if file.is_object() {
+        let _ = Reflect::set(&copy, &"file".into(), &with_base64_head(&file));
+    }
+    json(&copy, what)
+}
+
+fn parse(text: &str, what: &str) -> Result<Value, JsValue> {
+    serde_json::from_str(text).map_err(|e| error(what, &Problems::one(what, e.to_string())))
+}
+
+/// Any serialisable answer as a plain JS object (`JSON.parse` of the core's
+/// serde output: no `Map`s, `null` for `None`).
 fn to_js<T: Serialize + ?Sized>(v: &T) -> Result<JsValue, JsValue> {
-    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| error("output", &Problems::one("", e.to_string())))
+    serde_json::to_string(v)
+        .ok()
+        .and_then(|text| js_sys::JSON::parse(&text).ok())
+        .ok_or_else(|| error("output", &Problems::one("", "not representable as JSON")))
 }
 
 /// A JS `Error` listing every problem, with the list as `err.problems`.
@@ -450,7 +443,9 @@ fn is_nullish(v: &JsValue) -> bool {
 
 /// A JS value as JSON text (`JSON.stringify`): the cheapest way across the
 /// boundary for a document without bytes, and exactly the text the core
-/// reads at the edge (a snapshot is the body of `GET /v1/usage`).
+/// reads at the edge (a snapshot is the body of `GET /v1/usage`). A value
+/// with no JSON form (`undefined`, a function, a `BigInt`, a cycle) is a
+/// problem, not an exception of another kind.
 fn json_text(v: &JsValue, what: &str) -> Result<String, JsValue> {
     js_sys::JSON::stringify(v)
         .ok()
@@ -510,15 +505,11 @@ fn read_subscription(text: &str) -> Result<Option<Subscription>, JsValue> {
         .map_err(|p| error("subscription", &p))
 }
 
-/// An action. Files may carry their first bytes as a `Uint8Array`, which
-/// JSON text cannot carry: those go through serde-wasm-bindgen; every other
-/// action as JSON text.
+/// An action. Files may carry their first bytes as a `Uint8Array`.
 fn action(v: &JsValue) -> Result<Action, JsValue> {
-    let ty = get(v, "type").as_string();
-    let value = match ty.as_deref() {
-        Some("upload" | "analyze_image") | None => json(v, "action")?,
-        Some(_) => serde_json::from_str(&json_text(v, "action")?)
-            .map_err(|e| error("action", &Problems::one("", e.to_string())))?,
+    let value = match get(v, "type").as_string().as_deref() {
+        Some("upload" | "analyze_image") => json_with_heads(v, "action")?,
+        _ => json(v, "action")?,
     };
     Action::from_value(&value).map_err(|p| error("action", &p))
 }
@@ -655,21 +646,144 @@ fn upload_files(chat_id: &str, files: Vec<Value>) -> Result<Vec<FileInfo>, JsVal
     }
 }
 
-/// In a slim build (feature `wasm-tz-filter`, `PKG_TZ_FILTER=… make pkg`)
-/// a zone the build left out says so, rather than looking like a typo.
-fn slim_zones(mut problems: Problems) -> Problems {
-    if let (true, Some(filter)) = (
-        cfg!(feature = "wasm-tz-filter"),
-        option_env!("CHRONO_TZ_TIMEZONE_FILTER"),
-    ) {
-        for p in problems.0.iter_mut().filter(|p| p.path == "timezone") {
-            p.reason.push_str(&format!(
-                " (this slim build of the package has only the time zones matching {filter:?}; \
-                 use the full build for other zones)"
-            ));
+// ------------------------------------------------------------- host zones
+
+/// Time zone data from the JavaScript engine (`Intl`, i.e. ICU), for
+/// builds without the bundled database (feature `tzdb` off: the default
+/// npm package). The host answers one question, "the UTC offset of zone Z at
+/// instant t"; every rule about days, weeks and months stays in the core
+/// ([`crate::calendar`]). Asia/Tehran and UTC are compiled in and never ask.
+#[cfg(not(feature = "tzdb"))]
+mod host {
+    use crate::zone::{self, ZoneRules, ZoneSource};
+    use js_sys::Object;
+    use std::cell::RefCell;
+    use std::sync::Arc;
+    use wasm_bindgen::prelude::*;
+
+    #[wasm_bindgen]
+    extern "C" {
+        /// `Intl.DateTimeFormat`, set to print only the UTC offset.
+        #[wasm_bindgen(js_namespace = Intl, js_name = DateTimeFormat)]
+        type OffsetFormat;
+        #[wasm_bindgen(constructor, js_namespace = Intl, js_class = "DateTimeFormat", catch)]
+        fn new(locale: &str, options: &Object) -> Result<OffsetFormat, JsValue>;
+        /// `format(ms)`: `"1/1/2026, GMT+03:30"` (seconds too where the
+        /// offset has them: `GMT+03:25:44`).
+        #[wasm_bindgen(method)]
+        fn format(this: &OffsetFormat, ms: f64) -> String;
+    }
+
+    thread_local! {
+        /// The zones asked for so far, by index (an `IntlZone` is its index,
+        /// so it is `Send + Sync` as the core's trait wants; wasm32 has one
+        /// thread).
+        static ZONES: RefCell<Vec<(String, OffsetFormat)>> = const { RefCell::new(Vec::new()) };
+        /// Offsets already asked for, `(zone, t, offset)` in a direct-mapped
+        /// table: the calendar asks for the same midnights again and again,
+        /// and each question crosses into JS.
+        static MEMO: RefCell<Vec<(usize, i64, i32)>> = RefCell::new(vec![(usize::MAX, 0, 0); MEMO_SIZE]);
+    }
+
+    struct Intl;
+
+    impl ZoneSource for Intl {
+        fn zone(&self, name: &str) -> Option<Arc<dyn ZoneRules>> {
+            let id = ZONES.with(|zones| {
+                let mut zones = zones.borrow_mut();
+                if let Some(i) = zones.iter().position(|(n, _)| n == name) {
+                    return Some(i);
+                }
+                let options = Object::new();
+                let _ = js_sys::Reflect::set(&options, &"timeZone".into(), &name.into());
+                let _ =
+                    js_sys::Reflect::set(&options, &"timeZoneName".into(), &"longOffset".into());
+                // A zone (or `longOffset`) the engine does not know: RangeError.
+                let format = OffsetFormat::new("en-US", &options).ok()?;
+                zones.push((name.to_string(), format));
+                Some(zones.len() - 1)
+            })?;
+            // The engine must also be able to answer (a very old one has no
+            // `longOffset` and prints a zone name instead).
+            let zone = IntlZone(id);
+            zone.ask(0)?;
+            Some(Arc::new(zone))
+        }
+        fn describe(&self) -> &'static str {
+            "the JavaScript engine's Intl (ICU) time zone data"
         }
     }
-    problems
+
+    /// A zone the host knows, by its index in `ZONES`.
+    struct IntlZone(usize);
+
+    impl IntlZone {
+        /// The offset at `t` as the host prints it, or `None` when the text
+        /// is not `GMT`, `GMT±hh:mm` or `GMT±hh:mm:ss`.
+        fn ask(&self, t: i64) -> Option<i32> {
+            // Dates beyond ±8.64e15 ms do not exist in JS; the calendar never
+            // asks outside 1800–2400.
+            let ms = (t as f64 * 1000.0).clamp(-8.64e15, 8.64e15);
+            let text = ZONES.with(|z| z.borrow().get(self.0).map(|(_, f)| f.format(ms)))?;
+            parse_gmt_offset(&text[text.rfind("GMT")? + 3..])
+        }
+    }
+
+    const MEMO_SIZE: usize = 1024;
+
+    impl ZoneRules for IntlZone {
+        fn offset_at(&self, t: i64) -> i32 {
+            let slot =
+                ((t as u64 ^ self.0 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54) as usize;
+            if let Some(o) = MEMO.with(|m| {
+                let (z, at, o) = m.borrow()[slot];
+                (z == self.0 && at == t).then_some(o)
+            }) {
+                return o;
+            }
+            let o = self.ask(t).unwrap_or(0);
+            MEMO.with(|m| m.borrow_mut()[slot] = (self.0, t, o));
+            o
+        }
+    }
+
+    /// `""` (UTC), `"+03:30"`, `"-04:56:02"` (ASCII or U+2212 minus) in seconds.
+    pub(super) fn parse_gmt_offset(s: &str) -> Option<i32> {
+        if s.is_empty() {
+            return Some(0);
+        }
+        let (sign, rest) = if let Some(r) = s.strip_prefix('+') {
+            (1, r)
+        } else if let Some(r) = s.strip_prefix('-').or_else(|| s.strip_prefix('\u{2212}')) {
+            (-1, r)
+        } else {
+            return None;
+        };
+        let mut secs = 0;
+        let mut parts = 0;
+        for (part, unit) in rest.split(':').zip([3600, 60, 1]) {
+            if part.is_empty() || part.len() > 2 || !part.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            secs += part.parse::<i32>().ok()? * unit;
+            parts += 1;
+        }
+        (parts == rest.split(':').count()).then_some(sign * secs)
+    }
+
+    static INTL: Intl = Intl;
+
+    /// Makes the host's zones available to the core (once; cheap after).
+    pub fn install() {
+        zone::install_host(&INTL);
+    }
+}
+
+/// Zone data for configs read from here on: the host's, in a build without
+/// the bundled database.
+fn install_zones() {
+    #[cfg(not(feature = "tzdb"))]
+    host::install();
 }
 
 // ------------------------------------------------------------------- API
@@ -680,6 +794,18 @@ pub struct Tollgate {
     engine: Rc<Engine>,
     last_snapshot: Slot<Snapshot>,
     last_subscription: Slot<Option<Subscription>>,
+}
+
+/// A snapshot and a subscription read once, for a page that checks many
+/// actions against the same `GET /v1/usage` answer (`tg.prepare(snapshot,
+/// subscription)`): its calls skip reading them again, where
+/// `Tollgate.check` must serialise the plain objects on every call to notice
+/// a change.
+#[wasm_bindgen]
+pub struct Prepared {
+    engine: Rc<Engine>,
+    snapshot: Rc<Snapshot>,
+    subscription: Option<Subscription>,
 }
 
 impl Tollgate {
@@ -710,6 +836,111 @@ impl Tollgate {
             None => Ok(Rc::new(Snapshot::empty(sub.clone()))),
         }
     }
+
+    /// The snapshot and subscription of one call, read (or reused).
+    fn state(
+        &self,
+        snapshot: Option<&JsValue>,
+        subscription: Option<&JsValue>,
+    ) -> Result<(Rc<Snapshot>, Option<Subscription>), JsValue> {
+        let sub = self.subscription(subscription)?;
+        Ok((self.snapshot(snapshot, &sub)?, sub))
+    }
+}
+
+/// `check` against parsed state.
+fn check(
+    engine: &Engine,
+    snap: &Snapshot,
+    sub: Option<&Subscription>,
+    action: &JsValue,
+    now_ms: f64,
+    options: Option<&JsValue>,
+) -> Result<JsDecision, JsValue> {
+    let action = self::action(action)?;
+    let opts = self::options(options)?;
+    let d = engine.check_snapshot(snap, sub, &action, now(now_ms)?, &opts);
+    Ok(to_js(&d)?.unchecked_into())
+}
+
+/// `checkFiles` against parsed state.
+fn check_files(
+    engine: &Rc<Engine>,
+    snap: Rc<Snapshot>,
+    sub: Option<Subscription>,
+    chat_id: String,
+    files: &JsValue,
+    now_ms: f64,
+    options: Option<&JsValue>,
+) -> JsFilesPromise {
+    let ready = (|| {
+        let opts = self::options(options)?;
+        let now = now(now_ms)?;
+        let list = if is_blob_like(files) {
+            Array::of1(files)
+        } else {
+            Array::from(files)
+        };
+        // Each Blob's first bytes (a Promise), each descriptor as is.
+        let pending = Array::new();
+        for f in list.iter() {
+            pending.push(&if is_blob_like(&f) {
+                read_head(&f)?
+            } else {
+                JsValue::UNDEFINED
+            });
+        }
+        Ok::<_, JsValue>((opts, now, list, pending))
+    })();
+    let (opts, now, list, pending) = match ready {
+        Ok(r) => r,
+        Err(e) => return Promise::reject(&e).unchecked_into(),
+    };
+    let engine = Rc::clone(engine);
+    let finish = Closure::once_into_js(move |heads: JsValue| -> Result<JsValue, JsValue> {
+        let heads: Array = heads.unchecked_into();
+        let mut described = Vec::with_capacity(list.length() as usize);
+        for (i, f) in list.iter().enumerate() {
+            let head = heads.get(i as u32);
+            described.push(if head.is_instance_of::<ArrayBuffer>() {
+                blob_descriptor(&f, &head)
+            } else {
+                json(&with_base64_head(&f), "files")?
+            });
+        }
+        let files = upload_files(&chat_id, described)?;
+        let verdict = engine.check_files(&snap, sub.as_ref(), &chat_id, &files, now, &opts);
+        to_js(&verdict)
+    });
+    let all = Promise::all(&pending);
+    let then: Function = get(&all, "then").unchecked_into();
+    match then.call1(&all, &finish) {
+        Ok(p) => p.unchecked_into(),
+        Err(e) => Promise::reject(&e).unchecked_into(),
+    }
+}
+
+/// `status` against parsed state.
+fn status(
+    engine: &Engine,
+    snap: &Snapshot,
+    sub: Option<&Subscription>,
+    now_ms: f64,
+    options: Option<&JsValue>,
+) -> Result<JsStatus, JsValue> {
+    #[derive(Serialize)]
+    struct Status {
+        as_of: String,
+        limits: Vec<crate::decision::LimitState>,
+    }
+    let now = now(now_ms)?;
+    let chat = status_chat(options)?;
+    let limits = engine.status_from_snapshot(snap, sub, chat.as_deref(), now);
+    Ok(to_js(&Status {
+        as_of: rfc3339(secs(now)),
+        limits,
+    })?
+    .unchecked_into())
 }
 
 #[wasm_bindgen]
@@ -718,8 +949,9 @@ impl Tollgate {
     /// `err.problems`) when it is invalid.
     #[wasm_bindgen(constructor)]
     pub fn new(config: &JsConfig) -> Result<Tollgate, JsValue> {
+        install_zones();
         let v = json(config, "config")?;
-        let config = Config::from_value(&v).map_err(|p| error("config", &slim_zones(p)))?;
+        let config = Config::from_value(&v).map_err(|p| error("config", &p))?;
         Ok(Tollgate {
             engine: Rc::new(Engine::new(config)),
             last_snapshot: RefCell::new(None),
@@ -737,14 +969,15 @@ impl Tollgate {
         #[wasm_bindgen(js_name = nowMs)] now_ms: f64,
         options: Option<JsCheckOptions>,
     ) -> Result<JsDecision, JsValue> {
-        let sub = self.subscription(subscription.as_deref())?;
-        let snap = self.snapshot(snapshot.as_deref(), &sub)?;
-        let action = self::action(action)?;
-        let opts = self::options(options.as_deref())?;
-        let d = self
-            .engine
-            .check_snapshot(&snap, sub.as_ref(), &action, now(now_ms)?, &opts);
-        Ok(to_js(&d)?.unchecked_into())
+        let (snap, sub) = self.state(snapshot.as_deref(), subscription.as_deref())?;
+        check(
+            &self.engine,
+            &snap,
+            sub.as_ref(),
+            action,
+            now_ms,
+            options.as_deref(),
+        )
     }
 
     /// Pre-upload verdicts: a Promise of `{allowed, decision, files}`, one
@@ -760,51 +993,16 @@ impl Tollgate {
         #[wasm_bindgen(js_name = nowMs)] now_ms: f64,
         options: Option<JsCheckOptions>,
     ) -> JsFilesPromise {
-        let ready = (|| {
-            let sub = self.subscription(subscription.as_deref())?;
-            let snap = self.snapshot(snapshot.as_deref(), &sub)?;
-            let opts = self::options(options.as_deref())?;
-            let now = now(now_ms)?;
-            let list = if is_blob_like(files) {
-                Array::of1(files)
-            } else {
-                Array::from(files)
-            };
-            // Each Blob's first bytes (a Promise), each descriptor as is.
-            let pending = Array::new();
-            for f in list.iter() {
-                pending.push(&if is_blob_like(&f) {
-                    read_head(&f)?
-                } else {
-                    JsValue::UNDEFINED
-                });
-            }
-            Ok::<_, JsValue>((sub, snap, opts, now, list, pending))
-        })();
-        let (sub, snap, opts, now, list, pending) = match ready {
-            Ok(r) => r,
-            Err(e) => return Promise::reject(&e).unchecked_into(),
-        };
-        let engine = Rc::clone(&self.engine);
-        let finish = Closure::once_into_js(move |heads: JsValue| -> Result<JsValue, JsValue> {
-            let heads: Array = heads.unchecked_into();
-            let mut described = Vec::with_capacity(list.length() as usize);
-            for (i, f) in list.iter().enumerate() {
-                let head = heads.get(i as u32);
-                described.push(if head.is_instance_of::<ArrayBuffer>() {
-                    blob_descriptor(&f, &head)
-                } else {
-                    json(&f, "files")?
-                });
-            }
-            let files = upload_files(&chat_id, described)?;
-            let verdict = engine.check_files(&snap, sub.as_ref(), &chat_id, &files, now, &opts);
-            to_js(&verdict)
-        });
-        let all = Promise::all(&pending);
-        let then: Function = get(&all, "then").unchecked_into();
-        match then.call1(&all, &finish) {
-            Ok(p) => p.unchecked_into(),
+        match self.state(snapshot.as_deref(), subscription.as_deref()) {
+            Ok((snap, sub)) => check_files(
+                &self.engine,
+                snap,
+                sub,
+                chat_id,
+                files,
+                now_ms,
+                options.as_deref(),
+            ),
             Err(e) => Promise::reject(&e).unchecked_into(),
         }
     }
@@ -818,23 +1016,32 @@ impl Tollgate {
         #[wasm_bindgen(js_name = nowMs)] now_ms: f64,
         options: Option<JsStatusOptions>,
     ) -> Result<JsStatus, JsValue> {
-        #[derive(Serialize)]
-        struct Status {
-            as_of: String,
-            limits: Vec<crate::decision::LimitState>,
-        }
-        let sub = self.subscription(subscription.as_deref())?;
-        let snap = self.snapshot(snapshot.as_deref(), &sub)?;
-        let now = now(now_ms)?;
-        let chat = status_chat(options.as_deref())?;
-        let limits = self
-            .engine
-            .status_from_snapshot(&snap, sub.as_ref(), chat.as_deref(), now);
-        Ok(to_js(&Status {
-            as_of: rfc3339(secs(now)),
-            limits,
-        })?
-        .unchecked_into())
+        let (snap, sub) = self.state(snapshot.as_deref(), subscription.as_deref())?;
+        status(
+            &self.engine,
+            &snap,
+            sub.as_ref(),
+            now_ms,
+            options.as_deref(),
+        )
+    }
+
+    /// `snapshot` and `subscription` read once, for many checks: the
+    /// returned object's `check`, `checkFiles` and `status` take the other
+    /// arguments and answer as this object's would for the same snapshot.
+    /// It does not see later changes to the objects given here: prepare
+    /// again after a new `GET /v1/usage`.
+    pub fn prepare(
+        &self,
+        snapshot: Option<JsSnapshot>,
+        subscription: Option<JsSubscription>,
+    ) -> Result<Prepared, JsValue> {
+        let (snapshot, subscription) = self.state(snapshot.as_deref(), subscription.as_deref())?;
+        Ok(Prepared {
+            engine: Rc::clone(&self.engine),
+            snapshot,
+            subscription,
+        })
     }
 
     /// The snapshot of a user with no usage.
@@ -845,6 +1052,61 @@ impl Tollgate {
             None => None,
         };
         Ok(to_js(&Snapshot::empty(sub))?.unchecked_into())
+    }
+}
+
+#[wasm_bindgen]
+impl Prepared {
+    /// `Tollgate.check` for the prepared snapshot and subscription.
+    pub fn check(
+        &self,
+        action: &JsAction,
+        #[wasm_bindgen(js_name = nowMs)] now_ms: f64,
+        options: Option<JsCheckOptions>,
+    ) -> Result<JsDecision, JsValue> {
+        check(
+            &self.engine,
+            &self.snapshot,
+            self.subscription.as_ref(),
+            action,
+            now_ms,
+            options.as_deref(),
+        )
+    }
+
+    /// `Tollgate.checkFiles` for the prepared snapshot and subscription.
+    #[wasm_bindgen(js_name = checkFiles)]
+    pub fn check_files(
+        &self,
+        #[wasm_bindgen(js_name = chatId)] chat_id: String,
+        files: &JsFiles,
+        #[wasm_bindgen(js_name = nowMs)] now_ms: f64,
+        options: Option<JsCheckOptions>,
+    ) -> JsFilesPromise {
+        check_files(
+            &self.engine,
+            Rc::clone(&self.snapshot),
+            self.subscription.clone(),
+            chat_id,
+            files,
+            now_ms,
+            options.as_deref(),
+        )
+    }
+
+    /// `Tollgate.status` for the prepared snapshot and subscription.
+    pub fn status(
+        &self,
+        #[wasm_bindgen(js_name = nowMs)] now_ms: f64,
+        options: Option<JsStatusOptions>,
+    ) -> Result<JsStatus, JsValue> {
+        status(
+            &self.engine,
+            &self.snapshot,
+            self.subscription.as_ref(),
+            now_ms,
+            options.as_deref(),
+        )
     }
 }
 
@@ -874,14 +1136,35 @@ pub fn sniff_type(bytes: &JsBytes) -> Result<JsSniffed, JsValue> {
     .unchecked_into())
 }
 
-/// Conformance helper: replays one case of a shared test vector
+/// Which time zone data this build decides with: `{tzdata, source}` —
+/// the IANA release compiled in (every zone with the bundled database,
+/// otherwise Asia/Tehran and UTC) and where other zones come from.
+#[wasm_bindgen(js_name = timeZoneData)]
+pub fn time_zone_data() -> Result<JsTimeZoneData, JsValue> {
+    install_zones();
+    #[derive(Serialize)]
+    struct Data {
+        tzdata: &'static str,
+        source: String,
+    }
+    Ok(to_js(&Data {
+        tzdata: crate::zone::TZDATA_VERSION,
+        source: crate::zone::data_source(),
+    })?
+    .unchecked_into())
+}
+
+/// Conformance helper of the test build (feature `conformance`; not in the
+/// shipped package): replays one case of a shared test vector
 /// (tests/vectors/*.json, format in `src/replay.rs`) with the core's own
 /// replayer and returns its final decision (or redemption).
+#[cfg(feature = "conformance")]
 #[wasm_bindgen(js_name = replayCase)]
 pub fn replay_case(
     config: &JsConfig,
     #[wasm_bindgen(js_name = vectorCase)] vector_case: &JsVectorCase,
 ) -> Result<JsReplayed, JsValue> {
+    install_zones();
     let config = json(config, "config")?;
     let case = json(vector_case, "case")?;
     match crate::replay::run_case(&config, &case) {

@@ -1,9 +1,10 @@
 // The JS API of the npm package (SPEC §6) under Node 24, on realistic inputs.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { pkg, config, NOW, premium, free, PNG, JPEG, PDF, TEXT, PERSIAN } from "./fixtures.mjs";
+import { pkg, conformance, config, NOW, premium, free, PNG, JPEG, PDF, TEXT, PERSIAN } from "./fixtures.mjs";
 
-const { Tollgate, sniffType, replayCase } = pkg;
+const { Tollgate, sniffType } = pkg;
+const { replayCase } = conformance;
 const tg = new Tollgate(config);
 const msg = (model = "openai/gpt-4o-mini", input = 1000, output = 200) =>
   ({ type: "message", model, input_tokens: input, max_output_tokens: output });
@@ -13,6 +14,8 @@ test("exports the SPEC §6 names", () => {
   for (const m of ["check", "checkFiles", "status"]) assert.equal(typeof tg[m], "function", m);
   assert.equal(typeof Tollgate.emptySnapshot, "function");
   assert.equal(typeof sniffType, "function");
+  // The conformance helper is only in the test build (target/pkg-test/).
+  assert.equal(pkg.replayCase, undefined);
   assert.equal(typeof replayCase, "function");
 });
 
@@ -273,7 +276,7 @@ test("emptySnapshot: the snapshot of a user with no usage", () => {
   assert.deepEqual(Tollgate.emptySnapshot().subscription, null);
 });
 
-test("replayCase: the conformance helper returns the decision", () => {
+test("replayCase (test build): the conformance helper returns the decision", () => {
   const d = replayCase(config, {
     subscription: premium,
     events: [{ at: "2026-11-23T18:21:00Z", op: "reserve", action: msg("openai/gpt-4o-mini", 10000, 10000),

@@ -41,7 +41,9 @@ test("the API on browser File objects", { skip }, async () => {
   await page.goto(`${srv.url}/tests/pkg/browser-vectors.html`);
   await page.waitForFunction(() => window.__result !== undefined, null, { timeout: 60_000 });
   const r = await page.evaluate(async () => {
-    const { Tollgate, sniffType } = await import("/pkg/web/tollgate.js");
+    // The shipped web build (the vectors page loaded the test build).
+    const { default: init, Tollgate, sniffType } = await import("/pkg/web/tollgate.js");
+    await init();
     const config = await (await fetch("/tests/pkg/config.json")).json();
     const tg = new Tollgate(config);
     const sub = { id: "s", plan: "premium", active: true, starts_at: 0, ends_at: null };

@@ -8,8 +8,14 @@ import { createRequire } from "node:module";
 const require = createRequire(import.meta.url);
 const root = new URL("../../", import.meta.url);
 
-/** The nodejs build of the package (CommonJS). */
+/** The nodejs build of the package (CommonJS), as shipped. */
 export const pkg = require("../../pkg/node/tollgate.js");
+/**
+ * The same code built with the `replayCase` conformance export (feature
+ * `conformance`, target/pkg-test/ from `make pkg`): the shared vectors are
+ * replayed through it. The shipped package does not carry the replayer.
+ */
+export const conformance = require("../../target/pkg-test/node/tollgate.js");
 export const config = JSON.parse(readFileSync(new URL("tests/pkg/config.json", root), "utf8"));
 
 /** 2026-11-23 22:10 in Tehran. */

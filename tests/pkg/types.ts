@@ -1,7 +1,9 @@
 // Type-checked by `tsc --noEmit --strict -p tests/pkg` (make test-pkg): the
 // generated .d.ts must describe the real shapes, so a wrong type fails the
 // build. Never run, only checked.
-import { Tollgate, sniffType, replayCase } from "../../pkg/tollgate.js";
+import { Tollgate, sniffType, timeZoneData, type Prepared, type TimeZoneData } from "../../pkg/tollgate.js";
+// The conformance helper is in the test build only (target/pkg-test/).
+import { replayCase } from "../../target/pkg-test/node/tollgate.js";
 import type {
   Action, CheckFilesResult, Code, Config, Decision, FileLike, LimitState, Sniffed, Snapshot, Status,
   Subscription, Violation, TollgateError,
@@ -47,6 +49,13 @@ try {
 
 const replayed = replayCase(config, { at: "2026-11-23T18:00:00Z", action });
 
+// A snapshot read once, re-checked without reading it again.
+const prepared: Prepared = new Tollgate(config).prepare(null, null);
+const again: Decision = prepared.check(action, Date.now(), { explain: true });
+const meters: Status = prepared.status(Date.now());
+const zones: TimeZoneData = timeZoneData();
+const tzdata: string = zones.tzdata;
+
 async function web(): Promise<Decision> {
   await initWeb();
   return new WebTollgate(config).check(null, null, { type: "image", count: 2 }, Date.now());
@@ -68,4 +77,4 @@ const notAwaited: CheckFilesResult = tg.checkFiles(snapshot, sub, "c", [], Date.
 // @ts-expect-error a limit's metric is one of SPEC §1's
 const badLimit: LimitState = { ...status.limits[0], metric: "dollars" };
 
-export { allowed, code, retry, window, limits, remaining, resets, upload, ext, replayed, web, wrong, badCode, notAwaited, badLimit };
+export { allowed, code, retry, window, limits, remaining, resets, upload, ext, replayed, web, wrong, badCode, notAwaited, badLimit, again, meters, tzdata };

@@ -6,11 +6,12 @@ import { removeDir, start, stop, tempDir } from "./harness.mjs";
 after(stop);
 
 describe("worker", () => {
-  test("GET /healthz answers 200 {ok:true}", async () => {
+  test("GET /healthz answers 200 {ok:true, tzdata}", async () => {
     const w = await start();
     const r = await w.json("/healthz");
     assert.equal(r.status, 200);
-    assert.deepEqual(r.body, { ok: true });
+    assert.equal(r.body.ok, true);
+    assert.match(r.body.tzdata, /^\d{4}[a-z]$/);
     assert.match(r.headers.get("content-type") ?? "", /application\/json/);
 
     const missing = await w.json("/nope");

@@ -26,7 +26,11 @@ describe("health and routing", () => {
   test("GET /healthz", async () => {
     const r = await w.json("/healthz");
     assert.equal(r.status, 200);
-    assert.deepEqual(r.body, { ok: true });
+    assert.deepEqual(Object.keys(r.body).sort(), ["ok", "tzdata"]);
+    assert.equal(r.body.ok, true);
+    // The bundled IANA release: one with the 2026 rules (tests/vectors/tzdata.json).
+    assert.match(r.body.tzdata, /^\d{4}[a-z]$/);
+    assert.ok(r.body.tzdata >= "2026a", r.body.tzdata);
   });
 
   test("unknown route 404, wrong method 405 with Allow", async () => {

@@ -44,9 +44,11 @@ pub struct EngineCache {
 }
 
 fn ttl_ms(env: &Env) -> f64 {
+    // Whole milliseconds: parsing as an integer keeps the float parser (and
+    // its 10 KB table) out of the Worker's .wasm.
     internal::var(env, "TOLLGATE_CONFIG_TTL_MS")
-        .and_then(|s| s.trim().parse::<f64>().ok())
-        .filter(|t| t.is_finite() && *t >= 0.0)
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .map(f64::from)
         .unwrap_or(DEFAULT_TTL_MS)
 }
 

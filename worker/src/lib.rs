@@ -336,8 +336,13 @@ async fn optional_object(req: &mut Request) -> std::result::Result<Value, ApiErr
 // ---------------------------------------------------------------- routes
 
 /// `GET /healthz`: liveness.
+/// `GET /healthz`: alive, and which IANA time zone release the calendar
+/// windows are computed with (the bundled database, src/zone.rs).
 fn route_healthz() -> ApiResult {
-    Ok(http::json(200, &json!({ "ok": true }))?)
+    Ok(http::json(
+        200,
+        &json!({ "ok": true, "tzdata": tollgate::zone::TZDATA_VERSION }),
+    )?)
 }
 
 /// `POST /v1/check`: dry run of an action; `?explain=1` fills `limits`.
