@@ -185,6 +185,22 @@ impl Engine {
         }
     }
 
+    /// What the windows need to know at `now` for this subscription and chat.
+    pub(crate) fn win_ctx<'a>(
+        &'a self,
+        now: i64,
+        sub: Option<&'a Subscription>,
+        chat: Option<&'a str>,
+    ) -> WinCtx<'a> {
+        WinCtx {
+            now,
+            cal: &self.config.calendar,
+            sub_id: sub.map(|s| s.id.as_str()),
+            sub_ends: sub.and_then(|s| s.ends_at),
+            chat,
+        }
+    }
+
     fn locale(&self, opts: &Options) -> Locale {
         opts.locale.unwrap_or(self.config.locale)
     }
@@ -499,13 +515,7 @@ impl Engine {
             }
         }
 
-        let ctx = WinCtx {
-            now,
-            cal: &self.config.calendar,
-            sub_id: sub.map(|s| s.id.as_str()),
-            sub_ends: sub.and_then(|s| s.ends_at),
-            chat: action.chat_id(),
-        };
+        let ctx = self.win_ctx(now, sub, action.chat_id());
         let mut quota: Vec<(usize, Violation)> = Vec::new();
         // Credits usable per metric, read once when an overflow limit asks.
         let mut pool: [Option<u64>; 6] = [None; 6];
@@ -951,13 +961,7 @@ impl Engine {
             Action::Discount { .. } | Action::Upgrade { .. } | Action::Validate { .. }
         );
         if d.allowed && holds_usage {
-            let ctx = WinCtx {
-                now,
-                cal: &self.config.calendar,
-                sub_id: sub.map(|s| s.id.as_str()),
-                sub_ends: sub.and_then(|s| s.ends_at),
-                chat: action.chat_id(),
-            };
+            let ctx = self.win_ctx(now, sub, action.chat_id());
             let mut hold_charges = Vec::with_capacity(charges.len());
             // Credits first: an overflow limit's counter gets the part the
             // plan pays, the grants the rest (see `crate::credits`).
@@ -1075,13 +1079,7 @@ impl Engine {
                 &[None]
             };
             for &chat in chat_list {
-                let ctx = WinCtx {
-                    now,
-                    cal: &self.config.calendar,
-                    sub_id: sub.map(|s| s.id.as_str()),
-                    sub_ends: sub.and_then(|s| s.ends_at),
-                    chat,
-                };
+                let ctx = self.win_ctx(now, sub, chat);
                 let used = view.used(limit, key, &ctx);
                 if limit.window == Window::Chat && used == 0 && !keep_empty {
                     continue;

@@ -23,7 +23,7 @@ use crate::ledger::{IdemEntry, Ledger};
 use crate::limit::{Limit, Metric, Scope, Window};
 use crate::subscription::Subscription;
 use crate::time::secs;
-use crate::window::{self, WinCtx};
+use crate::window;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -212,13 +212,7 @@ impl Engine {
         }
         r.finish(()).map_err(ImportRefused::Invalid)?;
         for (e, l) in &targets {
-            let ctx = WinCtx {
-                now,
-                cal: &self.config.calendar,
-                sub_id: Some(&sub.id),
-                sub_ends: sub.ends_at,
-                chat: e.chat_id.as_deref(),
-            };
+            let ctx = self.win_ctx(now, Some(sub), e.chat_id.as_deref());
             let k = l.key();
             let mut slot = ledger.counters.remove(&k);
             window::charge(&mut slot, l.window, &ctx, e.used);
