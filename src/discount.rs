@@ -1,6 +1,13 @@
 //! Discount codes: the pure rules on a code's state. Each code's state lives
 //! in its own Durable Object, so redemptions of one code are serialised and
 //! its caps hold under any concurrency.
+//!
+//! A code may carry a grant (SPEC §9, [`GrantTemplate`]): each redemption
+//! adds it to the redeeming user's books. The code's counts and the user's
+//! books live in two objects, so the grant a redemption hands over has an
+//! id fixed by the redemption itself ([`grant_id`]: the code and its use
+//! number): the user's books add a grant id once, whoever delivers it and
+//! however often (see `worker/src/objects/discount_code.rs`).
 
 use crate::decision::Code;
 use crate::json::{Problems, Reader};
@@ -19,6 +26,91 @@ pub struct DiscountRule {
     pub expires_at: Option<i64>,
     /// Plans whose subscribers may use it; `None`: every plan.
     pub plans: Option<Vec<String>>,
+    /// The grant each redemption adds to the redeeming user (SPEC §9).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<GrantTemplate>,
+}
+
+/// A code's grant: `{metric, scope?, amount, expires_in_days?}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantTemplate {
+    pub metric: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// As the operator wrote it (USD for `cost_usd`): the user's books read
+    /// it with the same reader as an admin grant, so both agree on units.
+    pub amount: Value,
+    /// The grant expires this many days after the redemption; `None`: never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in_days: Option<u64>,
+}
+
+/// At most 100 years.
+const MAX_GRANT_DAYS: u64 = 36_500;
+
+/// The id of the grant handed over by the `n`-th redemption of `code`
+/// (`n` counts every user's): unique for the code's lifetime, and the same
+/// on every retry of the hand-over.
+pub fn grant_id(code: &str, n: u64) -> String {
+    format!("discount:{code}:{n}")
+}
+
+impl GrantTemplate {
+    fn read(r: &mut Reader, v: &Value, path: &str) -> Option<GrantTemplate> {
+        let m = r.object(v, path)?;
+        r.known_keys(m, path, &["metric", "scope", "amount", "expires_in_days"]);
+        let days = r.opt_count(m, path, "expires_in_days");
+        if days.is_some_and(|d| d == 0 || d > MAX_GRANT_DAYS) {
+            r.err(
+                crate::json::join(path, "expires_in_days"),
+                format!("expected 1 to {MAX_GRANT_DAYS} days"),
+            );
+        }
+        let t = GrantTemplate {
+            metric: m
+                .get("metric")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            scope: m.get("scope").and_then(Value::as_str).map(str::to_string),
+            amount: m.get("amount").cloned().unwrap_or(Value::Null),
+            expires_in_days: days,
+        };
+        // The rest is what the user's books will read: check the operator's
+        // fields with their own reader now, so a code never carries a grant
+        // they would refuse.
+        let mut probe = serde_json::Map::new();
+        for k in ["metric", "scope", "amount"] {
+            if let Some(v) = m.get(k) {
+                probe.insert(k.to_string(), v.clone());
+            }
+        }
+        probe.insert("source".into(), Value::from("discount"));
+        if let Err(p) = crate::credits::read_grant(&Value::Object(probe), 0, "probe") {
+            for e in p.0 {
+                r.err(crate::json::join(path, &e.path), e.reason);
+            }
+        }
+        Some(t)
+    }
+
+    /// The grant as the user's books' grant op reads it (an admin grant's
+    /// shape, `source: "discount"`), for a redemption at `now` (unix s).
+    pub fn grant_json(&self, id: &str, now: i64) -> Value {
+        let mut o = serde_json::Map::new();
+        o.insert("id".into(), Value::from(id));
+        o.insert("metric".into(), Value::from(self.metric.as_str()));
+        if let Some(s) = &self.scope {
+            o.insert("scope".into(), Value::from(s.as_str()));
+        }
+        o.insert("amount".into(), self.amount.clone());
+        o.insert("source".into(), Value::from("discount"));
+        if let Some(d) = self.expires_in_days {
+            let at = now.saturating_add((d as i64).saturating_mul(86_400));
+            o.insert("expires_at".into(), Value::from(crate::time::rfc3339(at)));
+        }
+        Value::Object(o)
+    }
 }
 
 impl DiscountRule {
@@ -30,7 +122,13 @@ impl DiscountRule {
         r.known_keys(
             m,
             "",
-            &["max_uses", "max_uses_per_user", "expires_at", "plans"],
+            &[
+                "max_uses",
+                "max_uses_per_user",
+                "expires_at",
+                "plans",
+                "grant",
+            ],
         );
         let max_uses = r.opt_count(m, "", "max_uses");
         let max_uses_per_user = r.opt_count(m, "", "max_uses_per_user");
@@ -52,11 +150,16 @@ impl DiscountRule {
             None | Some(Value::Null) => None,
             Some(v) => Some(crate::config::read_model_globs(&mut r, v, "plans")),
         };
+        let grant = match m.get("grant") {
+            None | Some(Value::Null) => None,
+            Some(v) => GrantTemplate::read(&mut r, v, "grant"),
+        };
         r.finish(DiscountRule {
             max_uses,
             max_uses_per_user,
             expires_at,
             plans,
+            grant,
         })
     }
 }
@@ -85,6 +188,18 @@ pub struct Redemption {
     pub code: String,
     pub uses: u64,
     pub uses_by_user: u64,
+    /// The id of the grant this redemption added (a code carrying a grant).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_id: Option<String>,
+}
+
+/// What a redemption hands to the user's books: the grant, by its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handover {
+    pub grant_id: String,
+    pub user: String,
+    /// For the user's grant op ([`GrantTemplate::grant_json`]).
+    pub grant: Value,
 }
 
 /// Why a code may not be used now, with the cap that stopped it.
@@ -158,6 +273,22 @@ impl DiscountState {
             code: self.code.clone(),
             uses: self.uses,
             uses_by_user: *by,
+            grant_id: self
+                .rule
+                .grant
+                .as_ref()
+                .map(|_| grant_id(&self.code, self.uses)),
+        })
+    }
+
+    /// The grant redemption `r` (by `user`, at `now` unix s) hands over.
+    pub fn handover(&self, user: &str, r: &Redemption, now: i64) -> Option<Handover> {
+        let t = self.rule.grant.as_ref()?;
+        let id = r.grant_id.clone()?;
+        Some(Handover {
+            grant: t.grant_json(&id, now),
+            grant_id: id,
+            user: user.to_string(),
         })
     }
 }
@@ -248,6 +379,66 @@ mod tests {
         }
         assert_eq!(s.uses, 0);
         assert_eq!(s.redeem("u1", Some(&sub("any")), now).unwrap().uses, 1);
+    }
+
+    #[test]
+    fn a_code_with_a_grant_hands_it_over_under_the_redemption_id() {
+        let rule = DiscountRule::from_value(&json!({
+            "max_uses_per_user": 2,
+            "grant": {"metric": "cost_usd", "amount": 1.5, "expires_in_days": 30}
+        }))
+        .unwrap();
+        let mut s = DiscountState::new("GIFT", rule);
+        let now = 1_795_461_660;
+        let r1 = s.redeem("u1", Some(&sub("basic")), now).unwrap();
+        let r2 = s.redeem("u2", Some(&sub("basic")), now).unwrap();
+        assert_eq!(r1.grant_id.as_deref(), Some("discount:GIFT:1"));
+        assert_eq!(r2.grant_id.as_deref(), Some("discount:GIFT:2"));
+        let h = s.handover("u1", &r1, now).unwrap();
+        assert_eq!(h.user, "u1");
+        // The user's books read it like an admin grant: same units, expiry
+        // 30 days after the redemption.
+        let g = crate::credits::read_grant(&h.grant, now, "unused").unwrap();
+        assert_eq!(g.id, "discount:GIFT:1");
+        assert_eq!(g.amount, 1_500_000);
+        assert_eq!(g.source, crate::credits::Source::Discount);
+        assert_eq!(g.expires_at, Some(now + 30 * 86_400));
+        // A code without a grant hands nothing over.
+        let mut plain = DiscountState::new("PLAIN", DiscountRule::default());
+        let r = plain.redeem("u1", Some(&sub("basic")), now).unwrap();
+        assert_eq!(r.grant_id, None);
+        assert_eq!(plain.handover("u1", &r, now), None);
+        // The answer of a code without a grant keeps its earlier shape.
+        assert_eq!(
+            serde_json::to_value(&r).unwrap(),
+            json!({"redeemed": true, "code": "PLAIN", "uses": 1, "uses_by_user": 1})
+        );
+    }
+
+    #[test]
+    fn a_bad_grant_is_refused_with_its_path() {
+        let e = DiscountRule::from_value(&json!({
+            "grant": {"metric": "gold", "amount": 0, "expires_in_days": 0, "source": "promo"}
+        }))
+        .unwrap_err();
+        let paths: Vec<&str> = e.0.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "grant.source",
+                "grant.expires_in_days",
+                "grant.metric",
+                "grant.amount"
+            ]
+        );
+        let e = DiscountRule::from_value(&json!({"grant": {"metric": "tokens"}})).unwrap_err();
+        assert_eq!(e.0[0].path, "grant.amount");
+        // A rule stored before grants existed still reads.
+        let old: DiscountRule = serde_json::from_str(
+            r#"{"max_uses":3,"max_uses_per_user":null,"expires_at":null,"plans":null}"#,
+        )
+        .unwrap();
+        assert_eq!(old.grant, None);
     }
 
     #[test]

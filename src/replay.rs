@@ -52,6 +52,8 @@ struct World {
     ledger: Ledger,
     discounts: BTreeMap<String, DiscountState>,
     sub: Option<Subscription>,
+    /// Whose books `ledger` is (the case's `user`, default `"u1"`).
+    owner: String,
 }
 
 fn at_ms(v: &Value, path: &str) -> Result<i64, String> {
@@ -180,7 +182,17 @@ impl World {
                 let code = ev.get("code").and_then(Value::as_str).unwrap_or("");
                 let user = ev.get("user").and_then(Value::as_str).unwrap_or("u1");
                 if let Some(s) = self.discounts.get_mut(code) {
-                    let _ = s.redeem(user, self.sub.as_ref(), now / 1000);
+                    if let Ok(r) = s.redeem(user, self.sub.as_ref(), now / 1000) {
+                        // A code's grant reaches the books in the same step
+                        // (the Worker's hand-over finishes before it answers).
+                        let handover = s.handover(user, &r, now / 1000);
+                        if let Some(h) = handover.filter(|h| h.user == self.owner) {
+                            let g = crate::credits::read_grant(&h.grant, now / 1000, &h.grant_id)
+                                .map_err(|e| format!("{path}: the code's grant: {e}"))?;
+                            self.engine.maintain(&mut self.ledger, now);
+                            self.ledger.add_grant(g);
+                        }
+                    }
                 }
             }
             // Credits (SPEC §9): an admin grant and its revocation.
@@ -217,6 +229,11 @@ pub fn run_case(config: &Value, case: &Value) -> Result<Value, String> {
         ledger: Ledger::default(),
         discounts: BTreeMap::new(),
         sub: sub_of(case.get("subscription").unwrap_or(&Value::Null))?,
+        owner: case
+            .get("user")
+            .and_then(Value::as_str)
+            .unwrap_or("u1")
+            .to_string(),
     };
     if let Some(evs) = case.get("events").and_then(Value::as_array) {
         for (i, ev) in evs.iter().enumerate() {
