@@ -149,14 +149,23 @@ impl<'de> Deserialize<'de> for Amount {
     /// dollars by metric with [`Amount::of`] semantics.
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v = serde_json::Number::deserialize(d)?;
+        Amount::from_number(&v)
+            .ok_or_else(|| serde::de::Error::custom("amount must be non-negative"))
+    }
+}
+
+impl Amount {
+    /// A JSON number read back: an integer stays a count, anything else is
+    /// dollars; `None` for a negative or non-finite figure.
+    pub fn from_number(v: &serde_json::Number) -> Option<Amount> {
         if let Some(u) = v.as_u64() {
-            Ok(Amount::Count(u))
+            Some(Amount::Count(u))
         } else {
             let f = v.as_f64().unwrap_or(0.0);
             if f < 0.0 || !f.is_finite() {
-                return Err(serde::de::Error::custom("amount must be non-negative"));
+                return None;
             }
-            Ok(Amount::Usd(crate::json::usd_to_micros(f)))
+            Some(Amount::Usd(crate::json::usd_to_micros(f)))
         }
     }
 }

@@ -830,8 +830,7 @@ impl Tollgate {
     ) -> Result<Rc<Snapshot>, JsValue> {
         match v.filter(|v| !is_nullish(v)) {
             Some(v) => cached(&self.last_snapshot, v, "snapshot", |text| {
-                serde_json::from_str(text)
-                    .map_err(|e| error("snapshot", &Problems::one("snapshot", e.to_string())))
+                Snapshot::from_value(&parse(text, "snapshot")?).map_err(|p| error("snapshot", &p))
             }),
             None => Ok(Rc::new(Snapshot::empty(sub.clone()))),
         }

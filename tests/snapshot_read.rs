@@ -1,0 +1,158 @@
+//! `Snapshot::from_value` (what the npm package reads a snapshot with) and
+//! serde's derive (the native path) accept the same documents and read them
+//! the same: a full snapshot, then every field of it removed, set to `null`,
+//! or set to a value of every other JSON kind, plus an unknown field beside
+//! every field.
+
+use serde_json::{json, Value};
+use tollgate::snapshot::Snapshot;
+
+fn full() -> Value {
+    json!({
+        "subscription": {"id": "sub_1", "plan": "pro", "active": true,
+                         "starts_at": 1_700_000_000, "ends_at": 1_800_000_000},
+        "plan": "pro",
+        "as_of": "2026-12-07T10:00:00Z",
+        "limits": [
+            {"metric": "messages", "scope": "all", "window": "day",
+             "limit": 100, "used": 3, "remaining": 97,
+             "resets_at": "2026-12-08T00:00:00Z"},
+            {"metric": "cost_usd", "scope": "gpt-4o", "window": "chat", "chat_id": null,
+             "limit": 1.5, "used": 0.25, "requested": 0.000001, "remaining": 1.25,
+             "resets_at": null, "credits": 2, "from_credits": 0.5},
+            {"metric": "tokens", "scope": "all", "window": "chat", "chat_id": "c1",
+             "limit": 1000, "used": 10, "remaining": 990}
+        ],
+        "holds": [
+            {"id": "h1", "type": "message", "model": "gpt-4o",
+             "created_at": "2026-12-07T09:59:00Z", "expires_at": "2026-12-07T10:04:00Z"},
+            {"id": "h2", "type": "image",
+             "created_at": "2026-12-07T09:59:00Z", "expires_at": "2026-12-07T10:04:00Z"}
+        ],
+        "grants": [
+            {"id": "g1", "metric": "tokens", "scope": "all", "amount": 500, "remaining": 200,
+             "source": "promo", "starts_at": "2026-12-01T00:00:00Z",
+             "expires_at": "2027-01-01T00:00:00Z", "revoked_at": "2026-12-05T00:00:00Z"},
+            {"id": "g2", "metric": "cost_usd", "scope": "gpt-4o", "amount": 2.5,
+             "remaining": 1, "source": "purchase", "expires_at": null}
+        ]
+    })
+}
+
+/// Both readers on the same text: equal snapshots, or both refuse.
+fn same(v: &Value, what: &str) {
+    let text = v.to_string();
+    let derived = serde_json::from_str::<Snapshot>(&text);
+    let ours = Snapshot::from_value(v);
+    match (&derived, &ours) {
+        (Ok(a), Ok(b)) => assert_eq!(a, b, "{what}: read differently"),
+        (Err(_), Err(p)) => assert!(!p.0.is_empty(), "{what}: refused without a problem"),
+        _ => panic!("{what}: derive {derived:?}, from_value {ours:?}\n{text}"),
+    }
+}
+
+/// Every (path, mutated document) one change away from `v`.
+fn mutations(v: &Value, path: &str, set: &mut dyn FnMut(&str, Option<Value>)) {
+    let kinds = [
+        Value::Null,
+        json!(true),
+        json!(0),
+        json!(7),
+        json!(-1),
+        json!(1.5),
+        json!(-0.5),
+        json!(1e300),
+        json!(18_446_744_073_709_551_615u64),
+        json!(-9_223_372_036_854_775_808i64),
+        json!(""),
+        json!("promo"),
+        json!("2026-12-07T10:00:00Z"),
+        json!([]),
+        json!([1]),
+        json!({}),
+        json!({"x": 1}),
+    ];
+    for k in &kinds {
+        set(path, Some(k.clone()));
+    }
+    set(path, None);
+    match v {
+        Value::Object(m) => {
+            for (key, child) in m {
+                mutations(child, &format!("{path}/{key}"), set);
+            }
+            set(&format!("{path}/unknown_field"), Some(json!(1)));
+        }
+        Value::Array(a) => {
+            for (i, child) in a.iter().enumerate() {
+                mutations(child, &format!("{path}/{i}"), set);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `doc` with the value at JSON pointer `at` replaced (or removed: `None`).
+fn changed(doc: &Value, at: &str, to: Option<Value>) -> Option<Value> {
+    let mut d = doc.clone();
+    if at.is_empty() {
+        return to;
+    }
+    let (parent, last) = at.rsplit_once('/').unwrap();
+    match d.pointer_mut(parent)? {
+        Value::Object(m) => match to {
+            Some(x) => {
+                m.insert(last.to_string(), x);
+            }
+            None => {
+                m.remove(last);
+            }
+        },
+        Value::Array(a) => {
+            let i: usize = last.parse().ok()?;
+            match to {
+                Some(x) => a[i] = x,
+                None => {
+                    a.remove(i);
+                }
+            }
+        }
+        _ => return None,
+    }
+    Some(d)
+}
+
+#[test]
+fn from_value_reads_what_the_derive_reads() {
+    let doc = full();
+    same(&doc, "full snapshot");
+    assert!(Snapshot::from_value(&doc).is_ok());
+    let mut n = 0;
+    let mut refused = 0;
+    mutations(&doc, "", &mut |at, to| {
+        let what = format!("{at} := {to:?}");
+        if let Some(m) = changed(&doc, at, to) {
+            same(&m, &what);
+            n += 1;
+            refused += usize::from(Snapshot::from_value(&m).is_err());
+        }
+    });
+    // Both kinds of answer are exercised.
+    assert!(n > 1000, "{n} documents");
+    assert!(refused > n / 3 && refused < n, "{refused} of {n} refused");
+}
+
+#[test]
+fn problems_name_the_field() {
+    let mut doc = full();
+    doc["limits"][1]["used"] = json!(-1);
+    doc["grants"][0]["source"] = json!("gift");
+    doc.as_object_mut().unwrap().remove("as_of");
+    let p = Snapshot::from_value(&doc).unwrap_err();
+    let paths: Vec<&str> = p.0.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["as_of", "limits[1].used", "grants[0].source"],
+        "{p}"
+    );
+}
