@@ -81,11 +81,12 @@ impl Snapshot {
 /// `Option` is `None`, a missing list is empty, `null` is refused where the
 /// derive refuses it. The npm package reads it this way because serde's
 /// derived deserializers and the float formatting their error messages
-/// reach cost it about a tenth of its size (BENCHMARKS.md, "Browser
-/// package"); `tests/props.rs` checks both readers agree. Two inputs no edge
-/// sends are read differently: a struct written as a JSON array (the derive
-/// takes fields by position) is refused, and a field named twice is read as
-/// its last value (the derive refuses it).
+/// reach were 15 % of its size (BENCHMARKS.md, "Browser package", also has
+/// the faster readers that cost more bytes); `tests/snapshot_read.rs` and
+/// `tests/props.rs` check both readers agree. Two inputs no edge sends are
+/// read differently: a struct written as a JSON array (the derive takes
+/// fields by position) is refused, and a field named twice is read as its
+/// last value (the derive refuses it).
 struct Fields<'a, 'r> {
     r: &'r mut Reader,
     m: &'a Map<String, Value>,
@@ -317,7 +318,8 @@ fn subscription(r: &mut Reader, v: &Value, path: &str) -> Option<Subscription> {
 
 impl Snapshot {
     /// Reads the body of `GET /v1/usage` from parsed JSON, accepting what
-    /// the serde derive accepts (see [`Fields`]); every problem is listed.
+    /// the serde derive accepts (the comment on `Fields` says how); every
+    /// problem is listed.
     pub fn from_value(v: &Value) -> Result<Snapshot, Problems> {
         let mut r = Reader::new();
         let snap = (|| {

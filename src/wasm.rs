@@ -4,7 +4,8 @@
 //! This layer converts types and nothing else. Every JS input is turned into
 //! the same JSON text the Worker reads (`JSON.stringify`) and read by the
 //! core's own strict readers ([`Config::from_value`], [`Action::from_value`],
-//! [`Subscription::from_value`]); every answer is the core's own serde
+//! [`Subscription::from_value`]; a snapshot, the edge's own answer handed
+//! back, by [`Snapshot::from_value`]); every answer is the core's own serde
 //! output as JSON text, made into plain JS objects by `JSON.parse`. No
 //! decision is taken here, so a decision in the browser is the decision
 //! native Rust gives for the same input. In a build without the bundled time
