@@ -184,7 +184,7 @@ pub struct DiscountCall {
     pub locale: Option<String>,
     #[serde(default)]
     pub explain: bool,
-    /// `put`: `{max_uses, max_uses_per_user, expires_at, plans?}`.
+    /// `put`: `{max_uses, max_uses_per_user, expires_at, plans?, grant?}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<Value>,
 }
