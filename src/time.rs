@@ -53,8 +53,8 @@ pub fn rfc3339(unix_s: i64) -> String {
         out.push(sep);
         push_digits(out, n as u64, 2);
     };
-    two(&mut out, '-', i64::from(m));
-    two(&mut out, '-', i64::from(d));
+    two(&mut out, '-', m);
+    two(&mut out, '-', d);
     two(&mut out, 'T', s / 3600);
     two(&mut out, ':', s / 60 % 60);
     two(&mut out, ':', s % 60);
