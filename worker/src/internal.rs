@@ -341,3 +341,13 @@ pub fn var(env: &Env, name: &str) -> Option<String> {
 pub fn dev_clock(env: &Env) -> bool {
     var(env, "TOLLGATE_DEV_CLOCK").as_deref() == Some("1")
 }
+
+/// Tests stop the runtime at a named step of a hand-over between objects:
+/// `TOLLGATE_DEV_HALT` names the step (`handover.recorded`,
+/// `handover.applied`, `outbox.forwarded`, `outbox.delivered`; see where
+/// each is checked). At that step the object gives up as if the process had
+/// died there: what it wrote stays, nothing after it happens. Honoured only
+/// with `TOLLGATE_DEV_CLOCK=1`, i.e. never in production.
+pub fn dev_halt(env: &Env, step: &str) -> bool {
+    dev_clock(env) && var(env, "TOLLGATE_DEV_HALT").as_deref() == Some(step)
+}

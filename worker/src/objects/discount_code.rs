@@ -178,18 +178,16 @@ fn real_now_ms() -> i64 {
     worker::Date::now().as_millis() as i64
 }
 
-/// Where tests stop the runtime: `TOLLGATE_DEV_HALT` = `handover.recorded`
+/// Where tests stop the runtime ([`internal::dev_halt`]): `handover.recorded`
 /// (after the redemption and its hand-over row are stored, before the
 /// user's books are called) or `handover.applied` (after the user's books
-/// took the grant, before the row is deleted). Honoured only with
-/// `TOLLGATE_DEV_CLOCK=1`, i.e. never in production.
-fn halt_at(env: &Env, point: &str) -> std::result::Result<(), ApiError> {
-    if internal::dev_clock(env) && internal::var(env, "TOLLGATE_DEV_HALT").as_deref() == Some(point)
-    {
+/// took the grant, before the row is deleted).
+fn halt_at(env: &Env, step: &str) -> std::result::Result<(), ApiError> {
+    if internal::dev_halt(env, step) {
         return Err(ApiError::new(
             503,
             "halted",
-            format!("TOLLGATE_DEV_HALT: stopped at {point}"),
+            format!("TOLLGATE_DEV_HALT: stopped at {step}"),
         ));
     }
     Ok(())
