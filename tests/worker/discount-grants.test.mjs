@@ -7,7 +7,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { removeDir, start, stop, tempDir } from "./harness.mjs";
-import { auth, client, newKey, newUser, onePlanConfig, sub, userAuth } from "./util.mjs";
+import { auth, client, newKey, newUser, onePlanConfig, sleep, sub, until, userAuth } from "./util.mjs";
 
 const CONFIG = onePlanConfig([
   { metric: "messages", window: "day", max: 100 },
@@ -15,17 +15,6 @@ const CONFIG = onePlanConfig([
 ]);
 const GIFT = { metric: "tokens", amount: 5000, expires_in_days: 30 };
 const RULE = { max_uses: 100, max_uses_per_user: 2, expires_at: "2099-01-01T00:00:00Z", grant: GIFT };
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-async function until(what, f, ms = 15000) {
-  const t0 = Date.now();
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() - t0 > ms) assert.fail(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 /** The user's grants as the admin explain lists them (spent and expired too). */
 async function grantsOf(w, user) {

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { removeDir, start, stop, tempDir } from "./harness.mjs";
-import { auth, client, newUser, onePlanConfig, sub, userAuth } from "./util.mjs";
+import { auth, client, newUser, onePlanConfig, sleep, sub, until, userAuth } from "./util.mjs";
 
 const SECRET = "whsec-test-0123456789";
 // Tests only: retries within a fraction of a second instead of 10 s.
@@ -25,7 +25,6 @@ const CONFIG = onePlanConfig(
 );
 const msg = () => ({ type: "message", model: "paid/model", input_tokens: 10, max_output_tokens: 10, kind: "send" });
 const SCOPES = { scope: "usage reserve settle" };
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** A webhook receiver: verifies signatures; `fail` first deliveries answer 500; `hang`: never answers. */
 async function receiver({ fail = 0, hang = false } = {}) {
@@ -60,16 +59,6 @@ async function receiver({ fail = 0, hang = false } = {}) {
   r.url = `http://127.0.0.1:${server.address().port}/hook`;
   r.close = () => new Promise((ok) => { server.closeAllConnections?.(); server.close(ok); });
   return r;
-}
-
-async function until(what, f, ms = 15000) {
-  const t0 = Date.now();
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() - t0 > ms) assert.fail(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
 }
 
 const grant = (w, u, body) =>
