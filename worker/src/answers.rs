@@ -157,6 +157,12 @@ pub struct DiscountView {
     /// How many users redeemed it.
     pub users: usize,
     /// Redemptions whose grant has not yet reached the user's books (a
-    /// hand-over under way or being retried; normally 0).
+    /// hand-over under way or being retried); shown only when there are
+    /// any, so a code's view keeps its earlier shape.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub handovers_pending: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
