@@ -179,5 +179,5 @@ clean:
 # Takes a few minutes: the 10⁶-event history is built first (not timed).
 .PHONY: bench-core
 bench-core: tools
-	cargo bench -p tollgate --bench decision --bench ledger_size
+	cargo bench -p tollgate --bench decision --bench ledger_size --bench credits
 	python3 benches/summary.py

@@ -24,6 +24,7 @@ const T = {
     import: "ورود مصرف از سامانهٔ قبلی", importGo: "افزودن به دورهٔ جاری",
     discounts: "کدهای تخفیف", code: "کد", load: "خواندن", maxUses: "سقف کل", maxPerUser: "سقف هر کاربر",
     expires: "انقضا (RFC 3339)", plans: "طرح‌ها (با ویرگول)", save: "ذخیره",
+    grant: "اعتبار هر استفاده (JSON)", pending: (n) => `${num(n)} اعتبار هنوز به کاربر نرسیده`,
     footer: "این صفحه را خود Worker سرو می‌کند؛ همهٔ تصمیم‌ها با همان هستهٔ Rust گرفته می‌شوند.",
     revision: (n) => `نسخهٔ ${n}`,
     valid: "پیکربندی معتبر است.", unchanged: "پیکربندی معتبر است و با نسخهٔ جاری فرقی ندارد.",
@@ -63,6 +64,7 @@ const T = {
     import: "Import usage from the old system", importGo: "Add to the current periods",
     discounts: "Discount codes", code: "Code", load: "Load", maxUses: "Total cap", maxPerUser: "Per-user cap",
     expires: "Expires (RFC 3339)", plans: "Plans (comma-separated)", save: "Save",
+    grant: "Credits per redemption (JSON)", pending: (n) => `${n} grant${n === 1 ? "" : "s"} not yet with the user`,
     footer: "Served by the Worker itself; every decision is made by the same Rust core.",
     revision: (n) => `revision ${n}`,
     valid: "The config is valid.", unchanged: "The config is valid and the same as the current one.",
@@ -405,7 +407,11 @@ async function loadCode() {
   $("#d-per-user").value = r.body.max_uses_per_user ?? "";
   $("#d-expires").value = r.body.expires_at ?? "";
   $("#d-plans").value = (r.body.plans ?? []).join(", ");
-  $("#d-status").textContent = t("loaded", r.body.code, r.body.uses);
+  // The code's grant (SPEC §9) goes back unchanged on save, so saving
+  // another field never drops it.
+  $("#d-grant").value = r.body.grant ? JSON.stringify(r.body.grant) : "";
+  const pending = r.body.handovers_pending ? ` · ${t("pending", r.body.handovers_pending)}` : "";
+  $("#d-status").textContent = t("loaded", r.body.code, r.body.uses) + pending;
 }
 
 async function saveCode() {
@@ -414,6 +420,15 @@ async function saveCode() {
   const plans = $("#d-plans").value.split(",").map((p) => p.trim()).filter(Boolean);
   const rule = { max_uses: n("#d-max"), max_uses_per_user: n("#d-per-user"), expires_at: $("#d-expires").value.trim() || null };
   if (plans.length) rule.plans = plans;
+  const grant = $("#d-grant").value.trim();
+  if (grant) {
+    try {
+      rule.grant = JSON.parse(grant);
+    } catch (e) {
+      renderProblems($("#d-problems"), [{ path: "grant", reason: t("notJson", e.message) }]);
+      return ($("#d-status").textContent = "");
+    }
+  }
   const r = await api("PUT", `/v1/admin/discounts/${encodeURIComponent(code)}`, rule);
   if (!r.ok) {
     renderProblems($("#d-problems"), problemsOf(r));

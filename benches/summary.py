@@ -66,6 +66,17 @@ def main():
     for n in ["typical_month", "1000000"]:
         j = median("ledger_json", "from_json_to_json", n)
         print(f"- ledger from_json + to_json ({n.replace('_', ' ')}): {t(j)}")
+    # Credits and warnings (benches/credits.rs): ratios against the baseline of the same run.
+    sides = ["baseline", "5_grants_warnings", "draws_and_warns"]
+    cw = {(op, s): median("credits_warnings", op, s) for op in ["check", "reserve_commit"] for s in sides}
+    if any(v is not None for v in cw.values()):
+        print()
+        print("| decision (a typical month) | check | ÷ baseline | reserve+commit | ÷ baseline |")
+        print("|---|---:|---:|---:|---:|")
+        for s in sides:
+            c, r = cw[("check", s)], cw[("reserve_commit", s)]
+            print(f"| {s.replace('_', ' ')} | {t(c)} | {ratio(c, cw[('check', 'baseline')])} "
+                  f"| {t(r)} | {ratio(r, cw[('reserve_commit', 'baseline')])} |")
 
 
 if __name__ == "__main__":

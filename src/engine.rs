@@ -674,6 +674,7 @@ impl Engine {
             let used = a.used.saturating_add(charge);
             let remaining = l.max.saturating_sub(used);
             let amount = |n| Amount::of(l.metric, n);
+            let resets = resets_at.map(rfc3339);
             let state = |threshold: u16, message: String| Warning {
                 metric: l.metric.as_str().to_string(),
                 scope: l.scope.as_str().to_string(),
@@ -685,7 +686,7 @@ impl Engine {
                 used: amount(used),
                 limit: amount(l.max),
                 remaining: amount(remaining),
-                resets_at: resets_at.map(rfc3339),
+                resets_at: resets.clone(),
                 message,
             };
             let max_key = format!("{wkey}#max");
@@ -708,7 +709,6 @@ impl Engine {
             {
                 continue;
             }
-            let resets = resets_at.map(rfc3339);
             let message = messages::render_warning(
                 locale,
                 &MessageArgs {

@@ -505,12 +505,16 @@ fn tidy(s: &str) -> String {
         }
         out.push(c);
     }
-    out.replace("( ", "(")
-        .replace(" )", ")")
-        .replace("()", "")
-        .replace(" «»", "")
-        .trim()
-        .to_string()
+    // Most sentences have none of these: only pay for a copy when one is there.
+    for (from, to) in [("( ", "("), (" )", ")"), ("()", ""), (" «»", "")] {
+        if out.contains(from) {
+            out = out.replace(from, to);
+        }
+    }
+    match out.trim() {
+        t if t.len() == out.len() => out,
+        t => t.to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -29,17 +29,44 @@ pub fn rfc3339(unix_s: i64) -> String {
     }
     let (y, m, d) = civil_from_days(unix_s.div_euclid(86_400));
     let s = unix_s.rem_euclid(86_400);
-    let year = if (0..=9999).contains(&y) {
-        format!("{y:04}")
+    // Written digit by digit: every decision carries several of these, and
+    // the formatting machinery costs more than the calendar arithmetic.
+    let mut out = String::with_capacity(24);
+    if (0..=9999).contains(&y) {
+        push_digits(&mut out, y as u64, 4);
     } else {
-        format!("{}{:04}", if y < 0 { '-' } else { '+' }, y.unsigned_abs())
+        out.push(if y < 0 { '-' } else { '+' });
+        let a = y.unsigned_abs();
+        push_digits(
+            &mut out,
+            a,
+            if a >= 100_000 {
+                6
+            } else if a >= 10_000 {
+                5
+            } else {
+                4
+            },
+        );
+    }
+    let two = |out: &mut String, sep: char, n: i64| {
+        out.push(sep);
+        push_digits(out, n as u64, 2);
     };
-    format!(
-        "{year}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        s / 3600,
-        s / 60 % 60,
-        s % 60
-    )
+    two(&mut out, '-', m);
+    two(&mut out, '-', d);
+    two(&mut out, 'T', s / 3600);
+    two(&mut out, ':', s / 60 % 60);
+    two(&mut out, ':', s % 60);
+    out.push('Z');
+    out
+}
+
+/// `n` in exactly `width` decimal digits (zero-padded; `n` fits).
+fn push_digits(out: &mut String, n: u64, width: u32) {
+    for i in (0..width).rev() {
+        out.push(char::from(b'0' + (n / 10u64.pow(i) % 10) as u8));
+    }
 }
 
 /// Parses RFC 3339 (`2026-11-23T19:21:00Z`, `2026-11-23T22:51:00.5+03:30`)

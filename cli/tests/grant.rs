@@ -48,3 +48,40 @@ fn a_grant_shows_in_the_users_books() {
     assert_eq!(grants[0]["amount"], 5000);
     assert_eq!(grants[0]["source"], "promo");
 }
+
+#[test]
+#[ignore = "needs the built Worker: make test-cli"]
+fn a_discount_code_may_carry_a_grant() {
+    let w = Worker::start();
+    let d = json(&ok(&w.run(&[
+        "discount",
+        "put",
+        "GIFT",
+        "--max-uses",
+        "5",
+        "--max-uses-per-user",
+        "1",
+        "--expires-at",
+        "2030-01-01T00:00:00Z",
+        "--grant",
+        r#"{"metric":"tokens","amount":2500,"expires_in_days":14}"#,
+    ])));
+    assert_eq!(
+        d["grant"],
+        serde_json::json!({"metric": "tokens", "amount": 2500, "expires_in_days": 14})
+    );
+    assert_eq!(
+        d.get("handovers_pending"),
+        None,
+        "shown only when some are owed"
+    );
+    // A grant the user's books would refuse is refused here, with its path.
+    let err = fails(&w.run(&[
+        "discount",
+        "put",
+        "GIFT2",
+        "--grant",
+        r#"{"metric":"tokens","amount":0}"#,
+    ]));
+    assert!(err.contains("grant.amount"), "{err}");
+}

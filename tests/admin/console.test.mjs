@@ -222,6 +222,31 @@ test("discount codes are saved and read back", { skip }, async () => {
   await page.click("#d-load");
   await page.waitForFunction(() => /۰ بار/.test(document.querySelector("#d-status").textContent));
   assert.equal(await page.inputValue("#d-expires"), "2030-01-01T00:00:00Z");
+  // A code's grant: set as JSON, read back, and kept when another field is saved.
+  await page.fill("#d-grant", '{"metric":"tokens","amount":20000,"expires_in_days":30}');
+  await page.click("#d-save");
+  await page.waitForFunction(() => /ذخیره شد/.test(document.querySelector("#d-status").textContent));
+  const gift = { metric: "tokens", amount: 20000, expires_in_days: 30 };
+  assert.deepEqual((await api.getDiscount("SPRING")).body.grant, gift);
+  await page.fill("#d-code", "SPRING");
+  await page.click("#d-load");
+  await page.waitForFunction(() => /بار/.test(document.querySelector("#d-status").textContent));
+  assert.deepEqual(JSON.parse(await page.inputValue("#d-grant")), gift);
+  await page.fill("#d-max", "6");
+  await page.click("#d-save");
+  await page.waitForFunction(() => /ذخیره شد/.test(document.querySelector("#d-status").textContent));
+  const kept = (await api.getDiscount("SPRING")).body;
+  assert.deepEqual([kept.max_uses, kept.grant], [6, gift], "saving another field keeps the grant");
+  // A grant the books would refuse: its path, nothing stored.
+  await page.fill("#d-grant", '{"metric":"tokens","amount":0}');
+  await page.click("#d-save");
+  await page.waitForSelector('#d-problems li[data-path="grant.amount"]');
+  await page.fill("#d-grant", "{nope");
+  await page.click("#d-save");
+  await page.waitForSelector('#d-problems li[data-path="grant"]');
+  assert.deepEqual((await api.getDiscount("SPRING")).body.grant, gift);
+  await page.fill("#d-grant", "");
+  await shot("7b-discount-grant");
 });
 
 test("English toggle, and the token is never stored", { skip }, async () => {

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { removeDir, start, stop, tempDir } from "./harness.mjs";
-import { auth, client, newUser, onePlanConfig, sub, userAuth } from "./util.mjs";
+import { auth, client, newUser, onePlanConfig, sleep, sub, until, userAuth } from "./util.mjs";
 
 const SECRET = "whsec-test-0123456789";
 // Tests only: retries within a fraction of a second instead of 10 s.
@@ -25,7 +25,6 @@ const CONFIG = onePlanConfig(
 );
 const msg = () => ({ type: "message", model: "paid/model", input_tokens: 10, max_output_tokens: 10, kind: "send" });
 const SCOPES = { scope: "usage reserve settle" };
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** A webhook receiver: verifies signatures; `fail` first deliveries answer 500; `hang`: never answers. */
 async function receiver({ fail = 0, hang = false } = {}) {
@@ -60,16 +59,6 @@ async function receiver({ fail = 0, hang = false } = {}) {
   r.url = `http://127.0.0.1:${server.address().port}/hook`;
   r.close = () => new Promise((ok) => { server.closeAllConnections?.(); server.close(ok); });
   return r;
-}
-
-async function until(what, f, ms = 15000) {
-  const t0 = Date.now();
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() - t0 > ms) assert.fail(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
 }
 
 const grant = (w, u, body) =>
@@ -126,6 +115,49 @@ describe("webhook delivery", () => {
         return r.body.events.every((e) => e.delivery.state === "delivered") && r;
       });
       assert.equal(mine.body.events.length, 8);
+    } finally {
+      await w.stop();
+      await rx.close();
+    }
+  });
+
+  test("credits.expired from the alarm when a grant with something left expires; a spent or revoked one raises nothing", async () => {
+    const rx = await receiver();
+    const w = await start({ vars: { ...FAST, TOLLGATE_WEBHOOK_URL: rx.url } });
+    try {
+      const api = client(w);
+      const cfg = onePlanConfig([{ metric: "tokens", window: "day", max: 100, overflow: "credits" }]);
+      assert.equal((await api.putConfig(cfg)).status, 200);
+      const u = newUser("exp");
+      const h = userAuth(u, sub("p"), SCOPES);
+      // Three grants expire in 2 s: one keeps something, one is spent, one is revoked.
+      const at = new Date(Date.now() + 2000).toISOString();
+      for (const [id, amount] of [["a-spent", 50], ["b-left", 300], ["c-gone", 70]]) {
+        const g = await grant(w, u, { id, metric: "tokens", amount, source: "promo", expires_at: at });
+        assert.equal(g.status, 201, g.text);
+      }
+      assert.equal((await w.json(`/v1/admin/users/${encodeURIComponent(u)}/grants/c-gone`, { method: "DELETE", headers: auth.admin() })).status, 200);
+      // 100 from the plan, 100 from credits: the grants tie on expiry, source and age, so by id:
+      // all 50 of "a-spent", then 50 of "b-left".
+      const big = { type: "message", model: "paid/model", input_tokens: 150, max_output_tokens: 50, kind: "send" };
+      const r = await api.reserve(h, big);
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.body.from_credits.tokens, 100);
+      assert.equal((await api.commit(h, r.body.hold.id, { input_tokens: 150, output_tokens: 50 })).status, 200);
+      const remaining = Object.fromEntries((await api.usage(h)).body.grants.map((g) => [g.id, g.remaining]));
+      assert.deepEqual(remaining, { "a-spent": 0, "b-left": 250 });
+      // No request after this: the user's alarm wakes at the expiry and raises the event.
+      await until("credits.expired", () => rx.events.some((e) => e.type === "credits.expired"), 20000);
+      await sleep(1000);
+      const expired = rx.events.filter((e) => e.type === "credits.expired");
+      assert.deepEqual(expired.map((e) => [e.data.grant.id, e.data.grant.remaining]), [["b-left", 250]]);
+      assert.equal(expired[0].user, u);
+      assert.deepEqual(rx.bad, []);
+      // After the expiry the grant is gone from the snapshot and draws nothing.
+      const snap = await api.usage(h);
+      assert.deepEqual(snap.body.grants, []);
+      const after = await api.check(h, { ...big, input_tokens: 10, max_output_tokens: 10 });
+      assert.equal(after.status, 429, after.text);
     } finally {
       await w.stop();
       await rx.close();
@@ -213,6 +245,70 @@ describe("webhook delivery", () => {
       await w.stop();
     } finally {
       await rx.close();
+      removeDir(dir);
+    }
+  });
+});
+
+describe("the outbox survives the runtime stopped at every step (TOLLGATE_DEV_HALT)", () => {
+  test("stopped after the receiver took an event, before the outbox noted it: sent again with the same id, none lost", async () => {
+    const dir = tempDir();
+    const rx = await receiver();
+    try {
+      let w = await start({ persistDir: dir, vars: { ...FAST, TOLLGATE_WEBHOOK_URL: rx.url, TOLLGATE_DEV_HALT: "outbox.delivered" } });
+      const api = client(w);
+      assert.equal((await api.putConfig(onePlanConfig([{ metric: "messages", window: "day", max: 100 }]))).status, 200);
+      const u = newUser("hd");
+      for (const id of ["a", "b"]) {
+        assert.equal((await grant(w, u, { id, metric: "tokens", amount: 10, source: "admin" })).status, 201);
+      }
+      // The first event reaches the receiver; the runtime "dies" before noting it, every time.
+      await until("the first event at the receiver", () => rx.byId.size === 1);
+      const pending = await userEvents(w, u);
+      assert.deepEqual(pending.body.events.map((e) => e.delivery.state), ["pending", "pending"]);
+      await w.stop();
+      const [firstId] = [...rx.byId.keys()];
+      const firstRun = rx.byId.get(firstId);
+      w = await start({ persistDir: dir, vars: { ...FAST, TOLLGATE_WEBHOOK_URL: rx.url } });
+      await userEvents(w, u); // wakes the object, which arms its alarm
+      await until("the outbox notes both delivered", async () => {
+        const r = await userEvents(w, u);
+        return r.body.events.every((e) => e.delivery.state === "delivered");
+      });
+      assert.equal(rx.byId.size, 2, "both events, no new one");
+      assert.ok(rx.byId.get(firstId) > firstRun, `${firstId} was sent again, same id, after the restart`);
+      assert.deepEqual(rx.events.map((e) => e.data.grant.id).sort(), ["a", "b"]);
+      assert.deepEqual(rx.bad, []);
+      await w.stop();
+    } finally {
+      await rx.close();
+      removeDir(dir);
+    }
+  });
+
+  test("stopped after the event log took events, before the outbox noted it: listed once", async () => {
+    const dir = tempDir();
+    try {
+      let w = await start({ persistDir: dir, vars: { ...FAST, TOLLGATE_DEV_HALT: "outbox.forwarded" } });
+      const api = client(w);
+      assert.equal((await api.putConfig(onePlanConfig([{ metric: "messages", window: "day", max: 100 }]))).status, 200);
+      const u = newUser("hf");
+      for (const id of ["a", "b", "c"]) {
+        assert.equal((await grant(w, u, { id, metric: "tokens", amount: 10, source: "admin" })).status, 201);
+      }
+      const mine = async () => (await adminEvents(w, "?limit=1000")).body.events.filter((e) => e.user === u);
+      await until("the log has the events", async () => (await mine()).length >= 3);
+      await sleep(1500); // the alarm forwards them again meanwhile
+      await w.stop();
+      w = await start({ persistDir: dir, vars: { ...FAST } });
+      await userEvents(w, u);
+      await w.json(`/v1/admin/users/${encodeURIComponent(u)}/reset`, { method: "POST", headers: auth.admin(), body: {} });
+      await sleep(1500);
+      const listed = await mine();
+      assert.deepEqual(listed.map((e) => e.data.grant.id), ["a", "b", "c"], "each event once, in order");
+      assert.equal(new Set(listed.map((e) => e.id)).size, 3);
+      await w.stop();
+    } finally {
       removeDir(dir);
     }
   });

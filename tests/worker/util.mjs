@@ -5,6 +5,23 @@ import { auth, signJwt, TEST_VARS } from "./harness.mjs";
 
 export { auth, signJwt, TEST_VARS };
 
+/** Resolves after `ms` milliseconds. */
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Polls `f` every 100 ms until it answers something truthy (returned), or
+ * fails the test after `ms` naming `what`: for work an alarm does later.
+ */
+export async function until(what, f, ms = 15000) {
+  const t0 = Date.now();
+  for (;;) {
+    const v = await f();
+    if (v) return v;
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
 /** Unix seconds now. */
 export const nowS = () => Math.floor(Date.now() / 1000);
 

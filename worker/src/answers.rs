@@ -150,7 +150,19 @@ pub struct DiscountView {
     pub max_uses_per_user: Option<u64>,
     pub expires_at: Option<String>,
     pub plans: Option<Vec<String>>,
+    /// The grant each redemption adds (SPEC §9); absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<tollgate::discount::GrantTemplate>,
     pub uses: u64,
     /// How many users redeemed it.
     pub users: usize,
+    /// Redemptions whose grant has not yet reached the user's books (a
+    /// hand-over under way or being retried); shown only when there are
+    /// any, so a code's view keeps its earlier shape.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub handovers_pending: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

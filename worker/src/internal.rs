@@ -184,7 +184,7 @@ pub struct DiscountCall {
     pub locale: Option<String>,
     #[serde(default)]
     pub explain: bool,
-    /// `put`: `{max_uses, max_uses_per_user, expires_at, plans?}`.
+    /// `put`: `{max_uses, max_uses_per_user, expires_at, plans?, grant?}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<Value>,
 }
@@ -340,4 +340,14 @@ pub fn var(env: &Env, name: &str) -> Option<String> {
 /// `TOLLGATE_DEV_CLOCK` is `"1"`: the `x-tollgate-now` header sets the clock.
 pub fn dev_clock(env: &Env) -> bool {
     var(env, "TOLLGATE_DEV_CLOCK").as_deref() == Some("1")
+}
+
+/// Tests stop the runtime at a named step of a hand-over between objects:
+/// `TOLLGATE_DEV_HALT` names the step (`handover.recorded`,
+/// `handover.applied`, `outbox.forwarded`, `outbox.delivered`; see where
+/// each is checked). At that step the object gives up as if the process had
+/// died there: what it wrote stays, nothing after it happens. Honoured only
+/// with `TOLLGATE_DEV_CLOCK=1`, i.e. never in production.
+pub fn dev_halt(env: &Env, step: &str) -> bool {
+    dev_clock(env) && var(env, "TOLLGATE_DEV_HALT").as_deref() == Some(step)
 }

@@ -336,6 +336,24 @@ def test_redeem_once_then_denied(client: Client) -> None:
     assert (info.value.status, info.value.code) == (403, "discount_user_exhausted")
 
 
+def test_a_code_with_a_grant_credits_the_redeemer_once(client: Client) -> None:
+    code = f"PYG{new_user('g')[2:].upper().replace('-', '')}"
+    expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=30)
+    grant = {"metric": "tokens", "amount": 777, "expires_in_days": 7}
+    rule = client.admin.put_discount(
+        code, max_uses=10, max_uses_per_user=1, expires_at=expires, grant=grant
+    )
+    assert rule["grant"] == grant
+    user, sub = new_user(), subscription("free")
+    first = client.redeem(user, sub, code, idempotency_key="g1")
+    assert first["grant_id"] == f"discount:{code}:1"
+    assert client.redeem(user, sub, code, idempotency_key="g1") == first
+    grants = client.usage(user, sub)["grants"]
+    assert [(g["id"], g["source"], g["remaining"]) for g in grants] == [
+        (f"discount:{code}:1", "discount", 777)
+    ]
+
+
 def test_admin_user_and_reset(client: Client) -> None:
     user, sub = new_user(), subscription("tiny")
     with client.reserve(user, sub, message()) as hold:

@@ -10,37 +10,71 @@
 //! | `code` | one: the code, its rule (JSON), its total `uses` |
 //! | `redeemers` | one per user who redeemed: `(user, uses)` |
 //! | `redeem_keys` | one per `Idempotency-Key` of an allowed redemption, kept [`KEY_RETENTION_MS`] |
+//! | `handovers` | one per redemption whose grant has not yet reached the user's books |
 //!
 //! The code row is cached in memory; a redemption reads only the caller's
 //! row and writes only that row, the code row and its key. Builds before
 //! this one kept everything — per-user counts and the last 256 keys — in
 //! one JSON value in the table `discount`; [`load`] moves such a value into
 //! rows the first time the object starts, losing no count.
+//!
+//! ## A code's grant: the hand-over (SPEC §9)
+//!
+//! A code may carry a grant; the code's counts live here, the user's books
+//! in the user's `UserLedger`. A redemption must add the grant exactly once,
+//! even when the request is retried or the runtime stops half-way:
+//!
+//! 1. The redemption (user row, code row, key) and a `handovers` row — the
+//!    grant, under an id fixed by the redemption (`discount:<code>:<n>`) —
+//!    are written in one synchronous turn, and the alarm is set in that same
+//!    turn: from then on the grant is owed and written down.
+//! 2. The object calls the user's `grant` op with that id. The user's books
+//!    add a grant id once: a second delivery answers `created: false` and
+//!    changes nothing.
+//! 3. When the user's object answered, the row is deleted.
+//!
+//! A stop after 1 leaves the row: the alarm (or the object's first request
+//! after a restart, which re-arms it, or a retry of the request with its
+//! `Idempotency-Key`) delivers it. A stop after 2 leaves the row too: the
+//! next delivery is a no-op in the user's books and deletes it. Failed
+//! deliveries are retried with a doubling backoff (1 s … 10 min), forever:
+//! the code's use was counted, so the grant is owed. Tests stop the runtime
+//! at each step (`TOLLGATE_DEV_HALT`, honoured only with the dev clock on).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use serde_json::Value;
-use tollgate::discount::{DiscountRule, DiscountState, Redemption};
+use tollgate::discount::{DiscountRule, DiscountState, Handover, Redemption};
 use tollgate::engine::{Engine, Options};
 use tollgate::ledger::Ledger;
 use tollgate::time::{rfc3339, secs};
 use tollgate::Action;
 use worker::wasm_bindgen;
-use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
+use worker::{
+    durable_object, js_sys, wasm_bindgen::JsValue, DurableObject, Env, Request, Response, Result,
+    ScheduledTime, SqlStorage, State,
+};
 
 use super::{decision_response, locale, respond};
 use crate::answers::DiscountView;
 use crate::engine_cache::EngineCache;
 use crate::http::{self, ApiError, ApiResult};
-use crate::internal::{self, DiscountCall};
+use crate::internal::{self, DiscountCall, UserCall, UserOp};
 
 /// How long an `Idempotency-Key` of a redemption answers the first answer
 /// (the same 24 hours as a reserve's, SPEC §5).
 pub const KEY_RETENTION_MS: i64 = 24 * 3600 * 1000;
 
-#[durable_object(fetch)]
+/// The first retry of a hand-over that did not finish (then doubling).
+const HANDOVER_FIRST_RETRY_MS: i64 = 1000;
+/// Hand-over retries are at most this far apart.
+const HANDOVER_MAX_RETRY_MS: i64 = 600_000;
+/// Hand-overs delivered by one alarm (the rest by the next one, set at once).
+const HANDOVERS_PER_ALARM: i64 = 50;
+
+#[durable_object(alarm)]
 pub struct DiscountCode {
     state: State,
     env: Env,
@@ -48,9 +82,12 @@ pub struct DiscountCode {
     /// The code row (`by_user` always empty here). `Ok(None)`: no such code
     /// yet; `Err`: stored state unreadable (nothing is decided then).
     code: RefCell<std::result::Result<Option<DiscountState>, String>>,
+    /// This instance looked for hand-overs left by an earlier one and armed
+    /// the alarm for them.
+    woken: Cell<bool>,
 }
 
-const SCHEMA: [&str; 4] = [
+const SCHEMA: [&str; 6] = [
     "CREATE TABLE IF NOT EXISTS code (
         id INTEGER PRIMARY KEY CHECK (id = 1),
         code TEXT NOT NULL,
@@ -67,6 +104,17 @@ const SCHEMA: [&str; 4] = [
         PRIMARY KEY (user, key)
     )",
     "CREATE INDEX IF NOT EXISTS redeem_keys_at ON redeem_keys (at_ms)",
+    // `at_ms`: the redemption's clock; `next_ms`: real unix ms of the next try.
+    "CREATE TABLE IF NOT EXISTS handovers (
+        grant_id TEXT PRIMARY KEY,
+        user TEXT NOT NULL,
+        grant_json TEXT NOT NULL,
+        at_ms INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_ms INTEGER NOT NULL,
+        last_error TEXT
+    )",
+    "CREATE INDEX IF NOT EXISTS handovers_next ON handovers (next_ms)",
 ];
 
 #[derive(Deserialize)]
@@ -89,6 +137,60 @@ struct AnswerRow {
 #[derive(Deserialize)]
 struct CountRow {
     n: i64,
+}
+
+#[derive(Deserialize)]
+struct HandoverRow {
+    grant_id: String,
+    user: String,
+    grant_json: String,
+    at_ms: i64,
+    attempts: i64,
+}
+
+#[derive(Deserialize)]
+struct NextRow {
+    next_ms: Option<i64>,
+}
+
+/// A hand-over as stored: what to deliver and when it was owed.
+struct Owed {
+    handover: Handover,
+    at_ms: i64,
+    attempts: i64,
+}
+
+impl HandoverRow {
+    fn owed(self) -> Option<Owed> {
+        Some(Owed {
+            handover: Handover {
+                grant: serde_json::from_str(&self.grant_json).ok()?,
+                grant_id: self.grant_id,
+                user: self.user,
+            },
+            at_ms: self.at_ms,
+            attempts: self.attempts,
+        })
+    }
+}
+
+fn real_now_ms() -> i64 {
+    worker::Date::now().as_millis() as i64
+}
+
+/// Where tests stop the runtime ([`internal::dev_halt`]): `handover.recorded`
+/// (after the redemption and its hand-over row are stored, before the
+/// user's books are called) or `handover.applied` (after the user's books
+/// took the grant, before the row is deleted).
+fn halt_at(env: &Env, step: &str) -> std::result::Result<(), ApiError> {
+    if internal::dev_halt(env, step) {
+        return Err(ApiError::new(
+            503,
+            "halted",
+            format!("TOLLGATE_DEV_HALT: stopped at {step}"),
+        ));
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -289,21 +391,40 @@ impl DiscountCode {
             max_uses_per_user: s.rule.max_uses_per_user,
             expires_at: s.rule.expires_at.map(rfc3339),
             plans: s.rule.plans.clone(),
+            grant: s.rule.grant.clone(),
             uses: s.uses,
             users: self.users()?,
+            handovers_pending: self.pending_handovers()?,
         })
     }
 
     /// Writes one allowed redemption: the user's row, the code's total and
     /// the key, with no `await` between them (one implicit transaction).
+    ///
+    /// A code's grant is written down in the same turn (`handovers`): the
+    /// grant is owed from the moment the use is counted.
     fn store_redemption(
         &self,
         user: &str,
         r: &Redemption,
         key: Option<&str>,
+        handover: Option<&Handover>,
         now_ms: i64,
     ) -> Result<()> {
         let sql = self.sql();
+        if let Some(h) = handover {
+            sql.exec(
+                "INSERT OR IGNORE INTO handovers (grant_id, user, grant_json, at_ms, next_ms)
+                 VALUES (?, ?, ?, ?, ?)",
+                vec![
+                    h.grant_id.as_str().into(),
+                    h.user.as_str().into(),
+                    serde_json::to_string(&h.grant)?.into(),
+                    now_ms.into(),
+                    (real_now_ms() + HANDOVER_FIRST_RETRY_MS).into(),
+                ],
+            )?;
+        }
         sql.exec(
             "INSERT INTO redeemers (user, uses) VALUES (?, ?)
              ON CONFLICT (user) DO UPDATE SET uses = excluded.uses",
@@ -399,35 +520,139 @@ impl DiscountCode {
         }
     }
 
-    fn op_redeem(&self, engine: &Engine, call: &DiscountCall) -> ApiResult {
+    /// Redeems (or answers a retried key's first answer). Returns the answer
+    /// and the hand-over still owed for it, which [`Self::handle`] delivers
+    /// before answering (no `await` here: read–judge–write is atomic).
+    fn op_redeem(
+        &self,
+        engine: &Engine,
+        call: &DiscountCall,
+    ) -> std::result::Result<(Response, Option<Handover>), ApiError> {
         let mut cell = self.code.borrow_mut();
         let current = cell
             .as_mut()
             .map_err(|_| ApiError::internal("this code's stored state is unreadable"))?;
         let Some(s) = current.as_mut() else {
             let d = self.denial(engine, None, call);
-            return decision_response(d, call.explain, &[], call.now_ms);
+            return Ok((decision_response(d, call.explain, &[], call.now_ms)?, None));
         };
         let key = call.idempotency_key.as_deref();
         if let Some(k) = key {
             if let Some(first) = self.remembered(&call.user, k, call.now_ms)? {
-                return Ok(http::json(200, &first)?);
+                // A retry also finishes a hand-over the first try left owed.
+                let owed = match &first.grant_id {
+                    Some(id) => self.owed(id)?.map(|o| o.handover),
+                    None => None,
+                };
+                return Ok((http::json(200, &first)?, owed));
             }
         }
         let mut mine = self.for_user(s, &call.user)?;
-        match mine.redeem(&call.user, call.subscription.as_ref(), secs(call.now_ms)) {
+        let now = secs(call.now_ms);
+        match mine.redeem(&call.user, call.subscription.as_ref(), now) {
             Ok(r) => {
-                if let Err(e) = self.store_redemption(&call.user, &r, key, call.now_ms) {
+                let handover = mine.handover(&call.user, &r, now);
+                if let Err(e) =
+                    self.store_redemption(&call.user, &r, key, handover.as_ref(), call.now_ms)
+                {
                     // Memory never gets ahead of storage.
                     *cell = load(&self.state);
                     return Err(write_failed(e));
                 }
                 s.uses = r.uses;
-                Ok(http::json(200, &r)?)
+                Ok((http::json(200, &r)?, handover))
             }
             Err(_) => {
                 let d = self.denial(engine, Some(&mine), call);
-                decision_response(d, call.explain, &[], call.now_ms)
+                Ok((decision_response(d, call.explain, &[], call.now_ms)?, None))
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ hand-overs
+
+    /// The hand-over of grant `id`, if still owed.
+    fn owed(&self, id: &str) -> std::result::Result<Option<Owed>, ApiError> {
+        let rows: Vec<HandoverRow> = self
+            .sql()
+            .exec(
+                "SELECT grant_id, user, grant_json, at_ms, attempts FROM handovers WHERE grant_id = ?",
+                vec![id.into()],
+            )
+            .and_then(|c| c.to_array())
+            .map_err(read_failed)?;
+        Ok(rows.into_iter().next().and_then(HandoverRow::owed))
+    }
+
+    fn pending_handovers(&self) -> std::result::Result<u64, ApiError> {
+        let rows: Vec<CountRow> = self
+            .sql()
+            .exec("SELECT COUNT(*) AS n FROM handovers", None)
+            .and_then(|c| c.to_array())
+            .map_err(read_failed)?;
+        Ok(rows.first().map_or(0, |r| r.n.max(0) as u64))
+    }
+
+    /// Sets the alarm to the next hand-over's try (none owed: nothing).
+    /// Called in the same turn as the write that owes one, so the write and
+    /// the alarm stand or fall together.
+    async fn arm(&self) -> Result<()> {
+        let rows: Vec<NextRow> = self
+            .sql()
+            .exec("SELECT MIN(next_ms) AS next_ms FROM handovers", None)?
+            .to_array()?;
+        let Some(next) = rows.first().and_then(|r| r.next_ms) else {
+            return Ok(());
+        };
+        let at = js_sys::Date::new(&JsValue::from_f64(next as f64));
+        self.state.storage().set_alarm(ScheduledTime::new(at)).await
+    }
+
+    /// Delivers one hand-over to the user's books; `Ok(true)` when they hold
+    /// the grant and the row is gone. A failed delivery is noted and tried
+    /// again later (`Ok(false)`); only a test halt is an error.
+    async fn deliver(&self, owed: &Owed) -> std::result::Result<bool, ApiError> {
+        halt_at(&self.env, "handover.recorded")?;
+        let h = &owed.handover;
+        let call = UserCall {
+            // The user's clock never runs behind the redemption's.
+            now_ms: owed.at_ms.max(real_now_ms()),
+            user: h.user.clone(),
+            grant: Some(h.grant.clone()),
+            ..UserCall::default()
+        };
+        let failure = match internal::user(&self.env, &h.user, UserOp::Grant, &call).await {
+            Ok(reply) if matches!(reply.status, 200 | 201) => None,
+            Ok(reply) => Some(format!("{}: {}", reply.status, reply.body)),
+            Err(e) => Some(e.to_string()),
+        };
+        let sql = self.sql();
+        match failure {
+            None => {
+                halt_at(&self.env, "handover.applied")?;
+                sql.exec(
+                    "DELETE FROM handovers WHERE grant_id = ?",
+                    vec![h.grant_id.as_str().into()],
+                )
+                .map_err(write_failed)?;
+                Ok(true)
+            }
+            Some(why) => {
+                worker::console_error!("DiscountCode: hand-over of {} failed: {why}", h.grant_id);
+                let wait = HANDOVER_FIRST_RETRY_MS
+                    .saturating_mul(1i64 << owed.attempts.clamp(0, 20))
+                    .min(HANDOVER_MAX_RETRY_MS);
+                sql.exec(
+                    "UPDATE handovers SET attempts = attempts + 1, next_ms = ?, last_error = ?
+                     WHERE grant_id = ?",
+                    vec![
+                        (real_now_ms() + wait).into(),
+                        why.into(),
+                        h.grant_id.as_str().into(),
+                    ],
+                )
+                .map_err(write_failed)?;
+                Ok(false)
             }
         }
     }
@@ -447,6 +672,11 @@ impl DiscountCode {
     }
 
     async fn handle(&self, mut req: Request) -> ApiResult {
+        if !self.woken.replace(true) {
+            // Hand-overs an earlier instance left owed (the runtime may have
+            // stopped before its alarm ran): arm the alarm for them.
+            self.arm().await.map_err(read_failed)?;
+        }
         let op = internal::op_of(&req);
         let call: DiscountCall = internal::read_call(&mut req)
             .await
@@ -458,7 +688,18 @@ impl DiscountCode {
                 // The engine (messages, locale) before the state is touched.
                 let (engine, _) = self.engine.get(&self.env).await?;
                 if op == "redeem" {
-                    self.op_redeem(&engine, &call)
+                    let (answer, owed) = self.op_redeem(&engine, &call)?;
+                    if let Some(h) = owed {
+                        // The alarm first, in the turn of the write.
+                        self.arm().await.map_err(write_failed)?;
+                        let owed = self.owed(&h.grant_id)?;
+                        if let Some(o) = owed {
+                            // A failed delivery is the alarm's to finish: the
+                            // redemption itself stands.
+                            self.deliver(&o).await?;
+                        }
+                    }
+                    Ok(answer)
                 } else {
                     self.op_check(&engine, &call)
                 }
@@ -479,11 +720,37 @@ impl DurableObject for DiscountCode {
             env,
             engine: EngineCache::default(),
             code: RefCell::new(code),
+            woken: Cell::new(false),
         }
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
         respond(self.handle(req).await)
+    }
+
+    /// Delivers the hand-overs due, then sets the alarm for the rest.
+    async fn alarm(&self) -> Result<Response> {
+        self.woken.set(true);
+        let rows: Vec<HandoverRow> = self
+            .sql()
+            .exec(
+                "SELECT grant_id, user, grant_json, at_ms, attempts FROM handovers
+                 WHERE next_ms <= ? ORDER BY next_ms LIMIT ?",
+                vec![real_now_ms().into(), HANDOVERS_PER_ALARM.into()],
+            )?
+            .to_array()?;
+        let mut halted = None;
+        for owed in rows.into_iter().filter_map(HandoverRow::owed) {
+            if let Err(e) = self.deliver(&owed).await {
+                halted = Some(e);
+                break;
+            }
+        }
+        self.arm().await?;
+        match halted {
+            Some(e) => Err(worker::Error::RustError(e.message)),
+            None => Response::ok(""),
+        }
     }
 }
 

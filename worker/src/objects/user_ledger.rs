@@ -835,7 +835,12 @@ impl UserLedger {
                 ..EventLogCall::default()
             };
             match internal::event_log(&self.env, "append", &call).await {
-                Ok(r) if r.status == 200 => outbox::forwarded(&sql, &ids)?,
+                Ok(r) if r.status == 200 => {
+                    if internal::dev_halt(&self.env, "outbox.forwarded") {
+                        return Err(worker::Error::RustError("halted: outbox.forwarded".into()));
+                    }
+                    outbox::forwarded(&sql, &ids)?
+                }
                 other => {
                     let why = other.map_or_else(|e| e.to_string(), |r| r.body);
                     worker::console_error!("UserLedger: forwarding events failed: {why}");
@@ -848,6 +853,9 @@ impl UserLedger {
             for row in outbox::due_delivery(&sql, real_now_ms(), 20)? {
                 let sent = real_now_ms();
                 let outcome = webhook::post(&s, &url, &row.id, &row.body, sent / 1000).await;
+                if outcome.is_ok() && internal::dev_halt(&self.env, "outbox.delivered") {
+                    return Err(worker::Error::RustError("halted: outbox.delivered".into()));
+                }
                 outbox::attempted(&sql, &s, &row, &outcome, real_now_ms())?;
             }
         }
