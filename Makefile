@@ -108,7 +108,7 @@ bench-pkg: tools pkg
 # The size budget (issue 9): the package's and the Worker's .wasm, gzip -9,
 # against 120 KiB and 300 KiB; fails printing the sizes. Not yet part of
 # `make test`: the package is under its budget, the Worker over by about
-# 126 KiB (BENCHMARKS.md, "Browser package"); add it to `test` when both are.
+# 130 KiB (BENCHMARKS.md, "Browser package"); add it to `test` when both are.
 .PHONY: check-size check-deploy
 check-size: pkg worker
 	scripts/size-budget.sh
