@@ -123,7 +123,14 @@ impl Grant {
 
     /// Does this grant pay for a request on `model` (`(id, free)`)?
     pub fn covers(&self, model: Option<(&str, bool)>) -> bool {
-        Scope::parse(&self.scope).matches(model)
+        Scope::str_matches(&self.scope, model)
+    }
+
+    /// Of `metric`, usable at `now` and paying for a request on `model`:
+    /// what the draw looks at, cheapest test first (every decision of a
+    /// user with grants asks this of each grant).
+    fn pays(&self, metric: Metric, model: Option<(&str, bool)>, now: i64) -> bool {
+        self.metric == metric.as_str() && self.usable(now) && self.covers(model)
     }
 
     /// The public view.
@@ -193,7 +200,7 @@ pub fn draw_order(a: &Grant, b: &Grant) -> std::cmp::Ordering {
 pub fn available(grants: &[Grant], metric: Metric, model: Option<(&str, bool)>, now: i64) -> u64 {
     grants
         .iter()
-        .filter(|g| g.usable(now) && g.metric() == Some(metric) && g.covers(model))
+        .filter(|g| g.pays(metric, model, now))
         .fold(0u64, |s, g| s.saturating_add(g.remaining))
 }
 
@@ -203,8 +210,8 @@ pub fn for_limit(grants: &[Grant], metric: Metric, scope: &Scope, now: i64) -> u
     grants
         .iter()
         .filter(|g| {
-            g.usable(now)
-                && g.metric() == Some(metric)
+            g.metric == metric.as_str()
+                && g.usable(now)
                 && (g.scope == "all" || g.scope == scope.as_str())
         })
         .fold(0u64, |s, g| s.saturating_add(g.remaining))
@@ -221,10 +228,7 @@ pub fn draw(
     now: i64,
 ) -> Vec<Draw> {
     let mut order: Vec<usize> = (0..grants.len())
-        .filter(|&i| {
-            let g = &grants[i];
-            g.usable(now) && g.metric() == Some(metric) && g.covers(model)
-        })
+        .filter(|&i| grants[i].pays(metric, model, now))
         .collect();
     order.sort_by(|&a, &b| draw_order(&grants[a], &grants[b]));
     let mut left = amount;

@@ -102,6 +102,18 @@ impl Scope {
             (Scope::Model(g), Some((id, _))) => glob::matches(g, id),
         }
     }
+
+    /// [`Scope::matches`] for a scope still in its text form (a grant's),
+    /// without building the `Scope` (which copies a model pattern).
+    pub fn str_matches(scope: &str, model: Option<(&str, bool)>) -> bool {
+        match (scope, model) {
+            ("all", _) => true,
+            (_, None) => false,
+            ("free", Some((_, free))) => free,
+            ("paid", Some((_, free))) => !free,
+            (glob, Some((id, _))) => glob::matches(glob, id),
+        }
+    }
 }
 
 impl fmt::Display for Scope {
@@ -274,6 +286,24 @@ impl Limit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_scope_as_text_matches_as_the_parsed_scope_does() {
+        let models = [
+            None,
+            Some(("openai/gpt-4o", false)),
+            Some(("llama:free", true)),
+        ];
+        for scope in ["all", "free", "paid", "openai/*", "llama:free", "other"] {
+            for m in models {
+                assert_eq!(
+                    Scope::str_matches(scope, m),
+                    Scope::parse(scope).matches(m),
+                    "{scope} {m:?}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn windows_round_trip() {
