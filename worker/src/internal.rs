@@ -269,13 +269,19 @@ async fn post<T: Serialize>(
     op: &str,
     body: &T,
 ) -> Result<Reply> {
+    post_text(env, binding, name, op, serde_json::to_string(body)?).await
+}
+
+/// The call itself, not generic over the body's type: one copy of the
+/// fetch machinery in the `.wasm`, not one per call type (issue 9).
+async fn post_text(env: &Env, binding: &str, name: &str, op: &str, body: String) -> Result<Reply> {
     let stub = env.durable_object(binding)?.get_by_name(name)?;
     let headers = Headers::new();
     headers.set("content-type", "application/json")?;
     let mut init = RequestInit::new();
     init.with_method(Method::Post)
         .with_headers(headers)
-        .with_body(Some(JsValue::from_str(&serde_json::to_string(body)?)));
+        .with_body(Some(JsValue::from_str(&body)));
     let req = Request::new_with_init(&format!("https://{binding}.internal/{op}"), &init)?;
     let mut resp = stub.fetch_with_request(req).await?;
     let status = resp.status_code();
