@@ -187,15 +187,7 @@ fn main() {
         g.bench_with_input(BenchmarkId::new("reserve_commit", name), ledger, |b, l| {
             b.iter_batched_ref(
                 || l.clone(),
-                |l| {
-                    let d = engine
-                        .reserve(l, Some(&sub), black_box(&action), NOW_MS, None, &opts)
-                        .expect("no key");
-                    let h = d.hold.expect("allowed");
-                    engine
-                        .commit(l, &h.id, &usage, NOW_MS + 2_000)
-                        .expect("commit")
-                },
+                |l| reserve_commit(engine, l, &sub, black_box(&action), None, &opts, &usage),
                 BatchSize::SmallInput,
             )
         });

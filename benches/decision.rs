@@ -359,15 +359,7 @@ fn main() {
             g.bench_with_input(BenchmarkId::new(name, n), ledger, |bch, l| {
                 bch.iter_batched_ref(
                     || l.clone(),
-                    |l| {
-                        let d = engine
-                            .reserve(l, Some(&sub), black_box(&action), NOW_MS, key, &opts)
-                            .expect("a fresh key");
-                        let h = d.hold.expect("allowed");
-                        engine
-                            .commit(l, &h.id, &usage, NOW_MS + 2_000)
-                            .expect("commit")
-                    },
+                    |l| reserve_commit(&engine, l, &sub, black_box(&action), key, &opts, &usage),
                     BatchSize::SmallInput,
                 )
             });

@@ -475,3 +475,23 @@ impl std::fmt::Display for Breakdown {
 fn json_len<T: serde::Serialize>(v: &T) -> usize {
     serde_json::to_string(v).map_or(0, |s| s.len())
 }
+
+/// What the reserve + commit benchmarks time: an allowed reserve of
+/// `action` at `NOW_MS`, then its commit with `usage` two seconds later.
+pub fn reserve_commit(
+    engine: &Engine,
+    ledger: &mut Ledger,
+    sub: &Subscription,
+    action: &Action,
+    key: Option<tollgate::idem::Idem>,
+    opts: &Options,
+    usage: &Usage,
+) {
+    let d = engine
+        .reserve(ledger, Some(sub), action, NOW_MS, key, opts)
+        .expect("a fresh key");
+    let h = d.hold.expect("allowed");
+    engine
+        .commit(ledger, &h.id, usage, NOW_MS + 2_000)
+        .expect("commit");
+}
