@@ -139,39 +139,34 @@ struct CountRow {
     n: i64,
 }
 
+/// A grant owed to a user (a `handovers` row): the grant as the user's
+/// grant op reads it, under the id the redemption fixed.
 #[derive(Deserialize)]
-struct HandoverRow {
+struct Owed {
     grant_id: String,
     user: String,
     grant_json: String,
+    /// The redemption's clock (unix ms).
     at_ms: i64,
     attempts: i64,
+}
+
+impl Owed {
+    /// What a redemption at `now_ms` owes, before its first delivery.
+    fn new(h: Handover, now_ms: i64) -> Owed {
+        Owed {
+            grant_json: h.grant.to_string(),
+            grant_id: h.grant_id,
+            user: h.user,
+            at_ms: now_ms,
+            attempts: 0,
+        }
+    }
 }
 
 #[derive(Deserialize)]
 struct NextRow {
     next_ms: Option<i64>,
-}
-
-/// A hand-over as stored: what to deliver and when it was owed.
-struct Owed {
-    handover: Handover,
-    at_ms: i64,
-    attempts: i64,
-}
-
-impl HandoverRow {
-    fn owed(self) -> Option<Owed> {
-        Some(Owed {
-            handover: Handover {
-                grant: serde_json::from_str(&self.grant_json).ok()?,
-                grant_id: self.grant_id,
-                user: self.user,
-            },
-            at_ms: self.at_ms,
-            attempts: self.attempts,
-        })
-    }
 }
 
 fn real_now_ms() -> i64 {
@@ -408,19 +403,19 @@ impl DiscountCode {
         user: &str,
         r: &Redemption,
         key: Option<&str>,
-        handover: Option<&Handover>,
+        owed: Option<&Owed>,
         now_ms: i64,
     ) -> Result<()> {
         let sql = self.sql();
-        if let Some(h) = handover {
+        if let Some(o) = owed {
             sql.exec(
                 "INSERT OR IGNORE INTO handovers (grant_id, user, grant_json, at_ms, next_ms)
                  VALUES (?, ?, ?, ?, ?)",
                 vec![
-                    h.grant_id.as_str().into(),
-                    h.user.as_str().into(),
-                    serde_json::to_string(&h.grant)?.into(),
-                    now_ms.into(),
+                    o.grant_id.as_str().into(),
+                    o.user.as_str().into(),
+                    o.grant_json.as_str().into(),
+                    o.at_ms.into(),
                     (real_now_ms() + HANDOVER_FIRST_RETRY_MS).into(),
                 ],
             )?;
@@ -527,7 +522,7 @@ impl DiscountCode {
         &self,
         engine: &Engine,
         call: &DiscountCall,
-    ) -> std::result::Result<(Response, Option<Handover>), ApiError> {
+    ) -> std::result::Result<(Response, Option<Owed>), ApiError> {
         let mut cell = self.code.borrow_mut();
         let current = cell
             .as_mut()
@@ -541,7 +536,7 @@ impl DiscountCode {
             if let Some(first) = self.remembered(&call.user, k, call.now_ms)? {
                 // A retry also finishes a hand-over the first try left owed.
                 let owed = match &first.grant_id {
-                    Some(id) => self.owed(id)?.map(|o| o.handover),
+                    Some(id) => self.owed(id)?,
                     None => None,
                 };
                 return Ok((http::json(200, &first)?, owed));
@@ -551,16 +546,18 @@ impl DiscountCode {
         let now = secs(call.now_ms);
         match mine.redeem(&call.user, call.subscription.as_ref(), now) {
             Ok(r) => {
-                let handover = mine.handover(&call.user, &r, now);
+                let owed = mine
+                    .handover(&call.user, &r, now)
+                    .map(|h| Owed::new(h, call.now_ms));
                 if let Err(e) =
-                    self.store_redemption(&call.user, &r, key, handover.as_ref(), call.now_ms)
+                    self.store_redemption(&call.user, &r, key, owed.as_ref(), call.now_ms)
                 {
                     // Memory never gets ahead of storage.
                     *cell = load(&self.state);
                     return Err(write_failed(e));
                 }
                 s.uses = r.uses;
-                Ok((http::json(200, &r)?, handover))
+                Ok((http::json(200, &r)?, owed))
             }
             Err(_) => {
                 let d = self.denial(engine, Some(&mine), call);
@@ -573,7 +570,7 @@ impl DiscountCode {
 
     /// The hand-over of grant `id`, if still owed.
     fn owed(&self, id: &str) -> std::result::Result<Option<Owed>, ApiError> {
-        let rows: Vec<HandoverRow> = self
+        let rows: Vec<Owed> = self
             .sql()
             .exec(
                 "SELECT grant_id, user, grant_json, at_ms, attempts FROM handovers WHERE grant_id = ?",
@@ -581,7 +578,7 @@ impl DiscountCode {
             )
             .and_then(|c| c.to_array())
             .map_err(read_failed)?;
-        Ok(rows.into_iter().next().and_then(HandoverRow::owed))
+        Ok(rows.into_iter().next())
     }
 
     fn pending_handovers(&self) -> std::result::Result<u64, ApiError> {
@@ -608,53 +605,50 @@ impl DiscountCode {
         self.state.storage().set_alarm(ScheduledTime::new(at)).await
     }
 
-    /// Delivers one hand-over to the user's books; `Ok(true)` when they hold
-    /// the grant and the row is gone. A failed delivery is noted and tried
-    /// again later (`Ok(false)`); only a test halt is an error.
-    async fn deliver(&self, owed: &Owed) -> std::result::Result<bool, ApiError> {
+    /// Delivers one hand-over to the user's books and deletes the row once
+    /// they hold the grant. A failed delivery (a row that does not read
+    /// included) is noted and tried again later with a doubling wait; only
+    /// a test halt is an error.
+    async fn deliver(&self, owed: &Owed) -> std::result::Result<(), ApiError> {
         halt_at(&self.env, "handover.recorded")?;
-        let h = &owed.handover;
-        let call = UserCall {
-            // The user's clock never runs behind the redemption's.
-            now_ms: owed.at_ms.max(real_now_ms()),
-            user: h.user.clone(),
-            grant: Some(h.grant.clone()),
-            ..UserCall::default()
-        };
-        let failure = match internal::user(&self.env, &h.user, UserOp::Grant, &call).await {
-            Ok(reply) if matches!(reply.status, 200 | 201) => None,
-            Ok(reply) => Some(format!("{}: {}", reply.status, reply.body)),
-            Err(e) => Some(e.to_string()),
+        let failure = match serde_json::from_str::<Value>(&owed.grant_json) {
+            Err(e) => Some(format!("stored grant unreadable: {e}")),
+            Ok(grant) => {
+                let call = UserCall {
+                    // The user's clock never runs behind the redemption's.
+                    now_ms: owed.at_ms.max(real_now_ms()),
+                    user: owed.user.clone(),
+                    grant: Some(grant),
+                    ..UserCall::default()
+                };
+                match internal::user(&self.env, &owed.user, UserOp::Grant, &call).await {
+                    Ok(reply) if matches!(reply.status, 200 | 201) => None,
+                    Ok(reply) => Some(format!("{}: {}", reply.status, reply.body)),
+                    Err(e) => Some(e.to_string()),
+                }
+            }
         };
         let sql = self.sql();
+        let id = owed.grant_id.as_str();
         match failure {
             None => {
                 halt_at(&self.env, "handover.applied")?;
-                sql.exec(
-                    "DELETE FROM handovers WHERE grant_id = ?",
-                    vec![h.grant_id.as_str().into()],
-                )
-                .map_err(write_failed)?;
-                Ok(true)
+                sql.exec("DELETE FROM handovers WHERE grant_id = ?", vec![id.into()])
             }
             Some(why) => {
-                worker::console_error!("DiscountCode: hand-over of {} failed: {why}", h.grant_id);
+                worker::console_error!("DiscountCode: hand-over of {id} failed: {why}");
                 let wait = HANDOVER_FIRST_RETRY_MS
                     .saturating_mul(1i64 << owed.attempts.clamp(0, 20))
                     .min(HANDOVER_MAX_RETRY_MS);
                 sql.exec(
                     "UPDATE handovers SET attempts = attempts + 1, next_ms = ?, last_error = ?
                      WHERE grant_id = ?",
-                    vec![
-                        (real_now_ms() + wait).into(),
-                        why.into(),
-                        h.grant_id.as_str().into(),
-                    ],
+                    vec![(real_now_ms() + wait).into(), why.into(), id.into()],
                 )
-                .map_err(write_failed)?;
-                Ok(false)
             }
         }
+        .map(|_| ())
+        .map_err(write_failed)
     }
 
     fn op_check(&self, engine: &Engine, call: &DiscountCall) -> ApiResult {
@@ -689,15 +683,12 @@ impl DiscountCode {
                 let (engine, _) = self.engine.get(&self.env).await?;
                 if op == "redeem" {
                     let (answer, owed) = self.op_redeem(&engine, &call)?;
-                    if let Some(h) = owed {
+                    if let Some(o) = owed {
                         // The alarm first, in the turn of the write.
                         self.arm().await.map_err(write_failed)?;
-                        let owed = self.owed(&h.grant_id)?;
-                        if let Some(o) = owed {
-                            // A failed delivery is the alarm's to finish: the
-                            // redemption itself stands.
-                            self.deliver(&o).await?;
-                        }
+                        // A failed delivery is the alarm's to finish: the
+                        // redemption itself stands.
+                        self.deliver(&o).await?;
                     }
                     Ok(answer)
                 } else {
@@ -731,7 +722,7 @@ impl DurableObject for DiscountCode {
     /// Delivers the hand-overs due, then sets the alarm for the rest.
     async fn alarm(&self) -> Result<Response> {
         self.woken.set(true);
-        let rows: Vec<HandoverRow> = self
+        let rows: Vec<Owed> = self
             .sql()
             .exec(
                 "SELECT grant_id, user, grant_json, at_ms, attempts FROM handovers
@@ -740,8 +731,8 @@ impl DurableObject for DiscountCode {
             )?
             .to_array()?;
         let mut halted = None;
-        for owed in rows.into_iter().filter_map(HandoverRow::owed) {
-            if let Err(e) = self.deliver(&owed).await {
+        for owed in &rows {
+            if let Err(e) = self.deliver(owed).await {
                 halted = Some(e);
                 break;
             }
