@@ -61,6 +61,21 @@ async function receiver({ fail = 0, hang = false } = {}) {
   return r;
 }
 
+/** A receiver and a Worker posting to it (fast retries) for `body`; both stopped after. */
+async function withReceiver(rxOpts, body) {
+  const rx = await receiver(rxOpts);
+  const w = await start({ vars: { ...FAST, TOLLGATE_WEBHOOK_URL: rx.url } });
+  try {
+    return await body({ rx, w, api: client(w) });
+  } finally {
+    await w.stop();
+    await rx.close();
+  }
+}
+
+/** One daily token limit of 100 that overflows into credits. */
+const CREDITS_CONFIG = onePlanConfig([{ metric: "tokens", window: "day", max: 100, overflow: "credits" }]);
+
 const grant = (w, u, body) =>
   w.json(`/v1/admin/users/${encodeURIComponent(u)}/grants`, { method: "POST", headers: auth.admin(), body });
 const adminEvents = (w, q = "") => w.json(`/v1/admin/events${q}`, { headers: auth.admin() });
@@ -121,13 +136,9 @@ describe("webhook delivery", () => {
     }
   });
 
-  test("credits.expired from the alarm when a grant with something left expires; a spent or revoked one raises nothing", async () => {
-    const rx = await receiver();
-    const w = await start({ vars: { ...FAST, TOLLGATE_WEBHOOK_URL: rx.url } });
-    try {
-      const api = client(w);
-      const cfg = onePlanConfig([{ metric: "tokens", window: "day", max: 100, overflow: "credits" }]);
-      assert.equal((await api.putConfig(cfg)).status, 200);
+  test("credits.expired from the alarm when a grant with something left expires; a spent or revoked one raises nothing", () =>
+    withReceiver({}, async ({ rx, w, api }) => {
+      assert.equal((await api.putConfig(CREDITS_CONFIG)).status, 200);
       const u = newUser("exp");
       const h = userAuth(u, sub("p"), SCOPES);
       // Three grants expire in 2 s: one keeps something, one is spent, one is revoked.
@@ -158,19 +169,11 @@ describe("webhook delivery", () => {
       assert.deepEqual(snap.body.grants, []);
       const after = await api.check(h, { ...big, input_tokens: 10, max_output_tokens: 10 });
       assert.equal(after.status, 429, after.text);
-    } finally {
-      await w.stop();
-      await rx.close();
-    }
-  });
+    }));
 
-  test("credits.low once when a grant falls below 10 %", async () => {
-    const rx = await receiver();
-    const w = await start({ vars: { ...FAST, TOLLGATE_WEBHOOK_URL: rx.url } });
-    try {
-      const api = client(w);
-      const cfg = onePlanConfig([{ metric: "tokens", window: "day", max: 100, overflow: "credits" }]);
-      assert.equal((await api.putConfig(cfg)).status, 200);
+  test("credits.low once when a grant falls below 10 %", () =>
+    withReceiver({}, async ({ rx, w, api }) => {
+      assert.equal((await api.putConfig(CREDITS_CONFIG)).status, 200);
       const u = newUser("low");
       const h = userAuth(u, sub("p"), SCOPES);
       assert.equal((await grant(w, u, { id: "pack", metric: "tokens", amount: 1000, source: "purchase" })).status, 201);
@@ -184,11 +187,7 @@ describe("webhook delivery", () => {
       assert.equal(low.length, 1);
       assert.equal(low[0].data.grant.remaining, 50);
       assert.deepEqual(rx.bad, []);
-    } finally {
-      await w.stop();
-      await rx.close();
-    }
-  });
+    }));
 
   test("a receiver that never answers does not slow a reserve", async () => {
     const rx = await receiver({ hang: true });
