@@ -44,6 +44,15 @@ use internal::{Caller, ConfigCall, DiscountCall, UserCall, UserOp};
 
 pub use objects::{BareCounter, ConfigStore, DiscountCode, EventLog, UserLedger};
 
+/// talc's dynamic wasm allocator instead of Rust's default dlmalloc: smaller
+/// (BENCHMARKS.md, "Browser package") and, like dlmalloc, it reuses freed
+/// memory and grows the linear memory only when no free block fits, so a
+/// long-lived Durable Object does not creep. Only on single-threaded wasm
+/// (the Worker's target); native unit tests keep the system allocator.
+#[cfg(all(not(target_feature = "atomics"), target_family = "wasm"))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let origin = req.headers().get("origin").ok().flatten();
