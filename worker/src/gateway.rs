@@ -271,7 +271,7 @@ async fn reserve(
         explain: true,
         ..who.call()
     };
-    let reply = internal::user(env, &who.user, UserOp::Reserve, &call).await?;
+    let reply = internal::user(env, UserOp::Reserve, call).await?;
     let mut headers: Vec<(String, String)> = reply
         .headers
         .iter()
@@ -668,7 +668,7 @@ impl UpstreamTask {
     /// third of the TTL, and an expired gateway hold is charged, not dropped.
     async fn extend(&self) {
         let call = self.call();
-        match internal::user(&self.env, &self.who.user, UserOp::Extend, &call).await {
+        match internal::user(&self.env, UserOp::Extend, call).await {
             Ok(r) if r.status == 200 => {}
             Ok(r) => worker::console_error!(
                 "gateway: extend of hold {} answered {}: {}",
@@ -704,7 +704,7 @@ impl UpstreamTask {
                 answered_model: answered_model.clone(),
                 ..self.call()
             };
-            let status = match internal::user(&self.env, &self.who.user, op, &call).await {
+            let status = match internal::user(&self.env, op, call).await {
                 Ok(r) if r.status == 200 => return,
                 Ok(r) => {
                     worker::console_error!(

@@ -21,6 +21,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::future::Future;
 use tollgate::Subscription;
 use worker::{wasm_bindgen::JsValue, Env, Headers, Method, Request, RequestInit, Response, Result};
 
@@ -262,20 +263,21 @@ impl Reply {
     }
 }
 
-async fn post<T: Serialize>(
+/// The call itself, not generic over the body's type: one copy of the
+/// fetch machinery in the `.wasm`, not one per call type (issue 9). The
+/// callers below are plain functions that serialise their call (taken by
+/// value, so it is dropped there) and return this one future type: each
+/// route's async body then holds just this future, not a wrapper per call
+/// type with the call kept alive across the `await`.
+async fn post_text(
     env: &Env,
     binding: &str,
-    name: &str,
+    name: String,
     op: &str,
-    body: &T,
+    body: serde_json::Result<String>,
 ) -> Result<Reply> {
-    post_text(env, binding, name, op, serde_json::to_string(body)?).await
-}
-
-/// The call itself, not generic over the body's type: one copy of the
-/// fetch machinery in the `.wasm`, not one per call type (issue 9).
-async fn post_text(env: &Env, binding: &str, name: &str, op: &str, body: String) -> Result<Reply> {
-    let stub = env.durable_object(binding)?.get_by_name(name)?;
+    let body = body?;
+    let stub = env.durable_object(binding)?.get_by_name(&name)?;
     let headers = Headers::new();
     headers.set("content-type", "application/json")?;
     let mut init = RequestInit::new();
@@ -298,24 +300,40 @@ async fn post_text(env: &Env, binding: &str, name: &str, op: &str, body: String)
     })
 }
 
-/// Calls the user's ledger object (`idFromName(user)`).
-pub async fn user(env: &Env, user: &str, op: UserOp, call: &UserCall) -> Result<Reply> {
-    post(env, "USERS", user, op.as_str(), call).await
+/// Calls the user's ledger object (`idFromName(call.user)`).
+pub fn user(env: &Env, op: UserOp, call: UserCall) -> impl Future<Output = Result<Reply>> + '_ {
+    let body = serde_json::to_string(&call);
+    post_text(env, "USERS", call.user, op.as_str(), body)
 }
 
-/// Calls a discount code's object (`idFromName(code)`).
-pub async fn discount(env: &Env, op: &str, call: &DiscountCall) -> Result<Reply> {
-    post(env, "DISCOUNTS", &call.code, op, call).await
+/// Calls a discount code's object (`idFromName(call.code)`).
+pub fn discount<'a>(
+    env: &'a Env,
+    op: &'a str,
+    call: DiscountCall,
+) -> impl Future<Output = Result<Reply>> + 'a {
+    let body = serde_json::to_string(&call);
+    post_text(env, "DISCOUNTS", call.code, op, body)
 }
 
 /// Calls the single config store.
-pub async fn config(env: &Env, op: &str, call: &ConfigCall) -> Result<Reply> {
-    post(env, "CONFIG", CONFIG_OBJECT, op, call).await
+pub fn config<'a>(
+    env: &'a Env,
+    op: &'a str,
+    call: ConfigCall,
+) -> impl Future<Output = Result<Reply>> + 'a {
+    let body = serde_json::to_string(&call);
+    post_text(env, "CONFIG", CONFIG_OBJECT.to_string(), op, body)
 }
 
 /// Calls the single event log (SPEC §10: `append`, `list`).
-pub async fn event_log(env: &Env, op: &str, call: &EventLogCall) -> Result<Reply> {
-    post(env, "EVENTS", EVENT_LOG_OBJECT, op, call).await
+pub fn event_log<'a>(
+    env: &'a Env,
+    op: &'a str,
+    call: EventLogCall,
+) -> impl Future<Output = Result<Reply>> + 'a {
+    let body = serde_json::to_string(&call);
+    post_text(env, "EVENTS", EVENT_LOG_OBJECT.to_string(), op, body)
 }
 
 /// The name of the one `EventLog` object.

@@ -373,7 +373,7 @@ async fn route_check(mut req: Request, ctx: &Ctx) -> ApiResult {
             explain,
             rule: None,
         };
-        return Ok(internal::discount(&ctx.env, "check", &call)
+        return Ok(internal::discount(&ctx.env, "check", call)
             .await?
             .into_response()?);
     }
@@ -383,7 +383,7 @@ async fn route_check(mut req: Request, ctx: &Ctx) -> ApiResult {
         locale,
         ..UserCall::new(ctx.now_ms, &claims.sub, claims.subscription)
     };
-    Ok(internal::user(&ctx.env, &call.user, UserOp::Check, &call)
+    Ok(internal::user(&ctx.env, UserOp::Check, call)
         .await?
         .into_response()?)
 }
@@ -409,7 +409,7 @@ async fn route_reserve(mut req: Request, ctx: &Ctx) -> ApiResult {
         idempotency_key: Some(key),
         ..UserCall::new(ctx.now_ms, &claims.sub, claims.subscription)
     };
-    Ok(internal::user(&ctx.env, &call.user, UserOp::Reserve, &call)
+    Ok(internal::user(&ctx.env, UserOp::Reserve, call)
         .await?
         .into_response()?)
 }
@@ -425,7 +425,7 @@ async fn route_commit(mut req: Request, ctx: &Ctx, id: &str) -> ApiResult {
         usage: Some(body),
         ..UserCall::new(ctx.now_ms, &claims.sub, claims.subscription)
     };
-    Ok(internal::user(&ctx.env, &call.user, UserOp::Commit, &call)
+    Ok(internal::user(&ctx.env, UserOp::Commit, call)
         .await?
         .into_response()?)
 }
@@ -439,7 +439,7 @@ async fn route_release(mut req: Request, ctx: &Ctx, id: &str) -> ApiResult {
         hold_id: Some(id.to_string()),
         ..UserCall::new(ctx.now_ms, &claims.sub, claims.subscription)
     };
-    Ok(internal::user(&ctx.env, &call.user, UserOp::Release, &call)
+    Ok(internal::user(&ctx.env, UserOp::Release, call)
         .await?
         .into_response()?)
 }
@@ -456,7 +456,7 @@ async fn route_extend(mut req: Request, ctx: &Ctx, id: &str) -> ApiResult {
         ttl_s,
         ..UserCall::new(ctx.now_ms, &claims.sub, claims.subscription)
     };
-    Ok(internal::user(&ctx.env, &call.user, UserOp::Extend, &call)
+    Ok(internal::user(&ctx.env, UserOp::Extend, call)
         .await?
         .into_response()?)
 }
@@ -465,7 +465,7 @@ async fn route_extend(mut req: Request, ctx: &Ctx, id: &str) -> ApiResult {
 async fn route_usage(req: Request, ctx: &Ctx) -> ApiResult {
     let claims = user_claims(&req, ctx, Scope::Usage)?;
     let call = UserCall::new(ctx.now_ms, &claims.sub, claims.subscription);
-    Ok(internal::user(&ctx.env, &call.user, UserOp::Usage, &call)
+    Ok(internal::user(&ctx.env, UserOp::Usage, call)
         .await?
         .into_response()?)
 }
@@ -486,7 +486,7 @@ async fn route_redeem(mut req: Request, ctx: &Ctx, code: &str) -> ApiResult {
         explain: http::explain(&ctx.url),
         rule: None,
     };
-    Ok(internal::discount(&ctx.env, "redeem", &call)
+    Ok(internal::discount(&ctx.env, "redeem", call)
         .await?
         .into_response()?)
 }
@@ -505,7 +505,7 @@ async fn route_admin_config_put(mut req: Request, ctx: &Ctx) -> ApiResult {
         note,
         ..ConfigCall::default()
     };
-    let reply = internal::config(&ctx.env, "put", &call).await?;
+    let reply = internal::config(&ctx.env, "put", call).await?;
     with_discounts(reply, &config, ctx).await
 }
 
@@ -526,7 +526,7 @@ async fn route_admin_config_get(req: Request, ctx: &Ctx) -> ApiResult {
         revision,
         ..ConfigCall::default()
     };
-    Ok(internal::config(&ctx.env, "get", &call)
+    Ok(internal::config(&ctx.env, "get", call)
         .await?
         .into_response()?)
 }
@@ -552,7 +552,7 @@ async fn route_admin_config_revisions(req: Request, ctx: &Ctx) -> ApiResult {
         before: number("before")?,
         ..ConfigCall::default()
     };
-    Ok(internal::config(&ctx.env, "revisions", &call)
+    Ok(internal::config(&ctx.env, "revisions", call)
         .await?
         .into_response()?)
 }
@@ -583,7 +583,7 @@ async fn route_admin_config_rollback(mut req: Request, ctx: &Ctx) -> ApiResult {
         note: note_param(note)?,
         ..ConfigCall::default()
     };
-    let reply = internal::config(&ctx.env, "rollback", &call).await?;
+    let reply = internal::config(&ctx.env, "rollback", call).await?;
     if reply.status != 200 {
         return Ok(reply.into_response()?);
     }
@@ -625,7 +625,7 @@ async fn with_discounts(reply: internal::Reply, config: &Config, ctx: &Ctx) -> A
             rule: Some(d.rule),
             ..DiscountCall::default()
         };
-        match internal::discount(&ctx.env, "put", &call).await {
+        match internal::discount(&ctx.env, "put", call).await {
             Ok(r) if r.status == 200 || r.status == 201 => applied.push(d.code),
             Ok(r) => failed.push(format!("{} ({})", d.code, r.status)),
             Err(e) => failed.push(format!("{} ({e})", d.code)),
@@ -651,7 +651,7 @@ async fn route_admin_user(req: Request, ctx: &Ctx, id: &str) -> ApiResult {
         caller: Caller::Admin,
         ..UserCall::new(ctx.now_ms, id, None)
     };
-    Ok(internal::user(&ctx.env, id, UserOp::Explain, &call)
+    Ok(internal::user(&ctx.env, UserOp::Explain, call)
         .await?
         .into_response()?)
 }
@@ -670,7 +670,7 @@ async fn route_admin_user_reset(mut req: Request, ctx: &Ctx, id: &str) -> ApiRes
         reset: Some(body),
         ..UserCall::new(ctx.now_ms, id, None)
     };
-    Ok(internal::user(&ctx.env, id, UserOp::Reset, &call)
+    Ok(internal::user(&ctx.env, UserOp::Reset, call)
         .await?
         .into_response()?)
 }
@@ -693,7 +693,7 @@ async fn route_admin_user_usage(mut req: Request, ctx: &Ctx, id: &str) -> ApiRes
         idempotency_key: key,
         ..UserCall::new(ctx.now_ms, id, None)
     };
-    Ok(internal::user(&ctx.env, id, UserOp::Import, &call)
+    Ok(internal::user(&ctx.env, UserOp::Import, call)
         .await?
         .into_response()?)
 }
@@ -711,7 +711,7 @@ async fn route_admin_discount_put(mut req: Request, ctx: &Ctx, code: &str) -> Ap
         rule: Some(body),
         ..DiscountCall::default()
     };
-    Ok(internal::discount(&ctx.env, "put", &call)
+    Ok(internal::discount(&ctx.env, "put", call)
         .await?
         .into_response()?)
 }
@@ -725,7 +725,7 @@ async fn route_admin_discount_get(req: Request, ctx: &Ctx, code: &str) -> ApiRes
         code: code.to_string(),
         ..DiscountCall::default()
     };
-    Ok(internal::discount(&ctx.env, "get", &call)
+    Ok(internal::discount(&ctx.env, "get", call)
         .await?
         .into_response()?)
 }
@@ -748,7 +748,7 @@ async fn route_admin_grant_create(mut req: Request, ctx: &Ctx, id: &str) -> ApiR
         idempotency_key: key,
         ..UserCall::new(ctx.now_ms, id, None)
     };
-    Ok(internal::user(&ctx.env, id, UserOp::Grant, &call)
+    Ok(internal::user(&ctx.env, UserOp::Grant, call)
         .await?
         .into_response()?)
 }
@@ -769,7 +769,7 @@ async fn route_admin_grant_revoke(req: Request, ctx: &Ctx, id: &str, grant: &str
         grant_id: Some(grant.to_string()),
         ..UserCall::new(ctx.now_ms, id, None)
     };
-    Ok(internal::user(&ctx.env, id, UserOp::Revoke, &call)
+    Ok(internal::user(&ctx.env, UserOp::Revoke, call)
         .await?
         .into_response()?)
 }
@@ -806,7 +806,7 @@ async fn route_admin_events(req: Request, ctx: &Ctx) -> ApiResult {
         limit: page_limit(ctx)?,
         ..Default::default()
     };
-    Ok(internal::event_log(&ctx.env, "list", &call)
+    Ok(internal::event_log(&ctx.env, "list", call)
         .await?
         .into_response()?)
 }
@@ -833,7 +833,7 @@ async fn route_admin_user_events(req: Request, ctx: &Ctx, id: &str) -> ApiResult
         limit: Some(page_limit(ctx)?),
         ..UserCall::new(ctx.now_ms, id, None)
     };
-    Ok(internal::user(&ctx.env, id, UserOp::Events, &call)
+    Ok(internal::user(&ctx.env, UserOp::Events, call)
         .await?
         .into_response()?)
 }

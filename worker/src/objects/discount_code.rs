@@ -672,7 +672,7 @@ impl DiscountCode {
                     grant: Some(grant),
                     ..UserCall::default()
                 };
-                match internal::user(&self.env, &owed.user, UserOp::Grant, &call).await {
+                match internal::user(&self.env, UserOp::Grant, call).await {
                     Ok(reply) if matches!(reply.status, 200 | 201) => None,
                     Ok(reply) => Some(format!("{}: {}", reply.status, reply.body)),
                     Err(e) => Some(e.to_string()),

@@ -838,7 +838,7 @@ impl UserLedger {
                 events: rows.into_iter().map(|r| r.body).collect(),
                 ..EventLogCall::default()
             };
-            match internal::event_log(&self.env, "append", &call).await {
+            match internal::event_log(&self.env, "append", call).await {
                 Ok(r) if r.status == 200 => {
                     if internal::dev_halt(&self.env, "outbox.forwarded") {
                         return Err(worker::Error::RustError("halted: outbox.forwarded".into()));
