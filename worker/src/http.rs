@@ -25,9 +25,10 @@ pub const EXPOSE_HEADERS: &str = "Retry-After, RateLimit, RateLimit-Policy, WWW-
 pub const ALLOW_HEADERS: &str =
     "Authorization, Content-Type, Idempotency-Key, Accept-Language, X-Tollgate-Now";
 
-/// A JSON response with the given status.
+/// A JSON response with the given status. Only the serialisation is
+/// generic: the response is built once, in [`json_text`] (issue 9).
 pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response> {
-    Ok(Response::from_json(body)?.with_status(status))
+    json_text(status, serde_json::to_string(body)?)
 }
 
 /// A JSON response from already serialised JSON text.
