@@ -171,13 +171,12 @@ fn caller(req: &Request, env: &Env) -> std::result::Result<Caller, GwError> {
     // Only a gateway client's token (scope `gateway`) may spend here; the
     // browser's and the backend's tokens may not (SPEC §5).
     crate::require_scope(&claims, auth::Scope::Gateway)?;
-    let url = req.url()?;
     Ok(Caller {
         user: claims.sub.clone(),
         claims,
         now_ms,
         real_ms,
-        locale: http::locale(&url, req.headers()).map(|l| l.as_str().to_string()),
+        locale: http::locale(&http::Query::of(req), req.headers()).map(|l| l.as_str().to_string()),
     })
 }
 

@@ -27,7 +27,7 @@ use tollgate::api::{read_extend, read_reset, read_usage};
 use tollgate::discount::DiscountRule;
 use tollgate::time::secs;
 use tollgate::{Action, Config};
-use worker::{event, Context, Date, Env, Request, Response, Result, Url};
+use worker::{event, Context, Date, Env, Request, Response, Result};
 
 pub mod answers;
 mod auth;
@@ -150,16 +150,16 @@ impl Route {
     }
 }
 
-/// What every route gets: the environment, the URL and the request's clock.
+/// What every route gets: the environment, the query and the request's clock.
 struct Ctx {
     env: Env,
-    url: Url,
+    query: http::Query,
     now_ms: i64,
 }
 
 async fn handle(req: Request, env: &Env) -> ApiResult {
-    let url = req.url()?;
-    let route = Route::parse(url.path()).ok_or_else(ApiError::not_found)?;
+    // The path as the runtime serialised it (what `Url::path` gives).
+    let route = Route::parse(&req.path()).ok_or_else(ApiError::not_found)?;
     if route == Route::BenchCounter && internal::var(env, "TOLLGATE_BENCH").as_deref() != Some("1")
     {
         return Err(ApiError::not_found());
@@ -175,7 +175,7 @@ async fn handle(req: Request, env: &Env) -> ApiResult {
     let now_ms = clock(&req, env)?;
     let ctx = Ctx {
         env: env.clone(),
-        url,
+        query: http::Query::of(&req),
         now_ms,
     };
     match (route, method.as_str()) {
@@ -283,7 +283,7 @@ fn parse_action(v: &Value) -> std::result::Result<Action, ApiError> {
 }
 
 fn locale(req: &Request, ctx: &Ctx) -> Option<String> {
-    http::locale(&ctx.url, req.headers()).map(|l| l.as_str().to_string())
+    http::locale(&ctx.query, req.headers()).map(|l| l.as_str().to_string())
 }
 
 /// `Idempotency-Key`, checked when present.
@@ -359,7 +359,7 @@ async fn route_check(mut req: Request, ctx: &Ctx) -> ApiResult {
     let claims = user_claims(&req, ctx, Scope::Usage)?;
     let body = http::require_json(&mut req).await?;
     let action = parse_action(&body)?;
-    let explain = http::explain(&ctx.url);
+    let explain = http::explain(&ctx.query);
     let locale = locale(&req, ctx);
     if let Action::Discount { code } = action {
         // A code's state lives in its own object.
@@ -404,7 +404,7 @@ async fn route_reserve(mut req: Request, ctx: &Ctx) -> ApiResult {
     let call = UserCall {
         fingerprint: Some(tollgate::idem::fingerprint("reserve", &body)),
         action: Some(body),
-        explain: http::explain(&ctx.url),
+        explain: http::explain(&ctx.query),
         locale: locale(&req, ctx),
         idempotency_key: Some(key),
         ..UserCall::new(ctx.now_ms, &claims.sub, claims.subscription)
@@ -483,7 +483,7 @@ async fn route_redeem(mut req: Request, ctx: &Ctx, code: &str) -> ApiResult {
         subscription: claims.subscription,
         idempotency_key: key,
         locale: locale(&req, ctx),
-        explain: http::explain(&ctx.url),
+        explain: http::explain(&ctx.query),
         rule: None,
     };
     Ok(internal::discount(&ctx.env, "redeem", call)
@@ -496,7 +496,7 @@ async fn route_redeem(mut req: Request, ctx: &Ctx, code: &str) -> ApiResult {
 /// the config's `discounts` are applied ([`apply_discounts`]).
 async fn route_admin_config_put(mut req: Request, ctx: &Ctx) -> ApiResult {
     require_admin(&req, ctx)?;
-    let note = note_param(http::query(&ctx.url, "note"))?;
+    let note = note_param(http::query(&ctx.query, "note"))?;
     let body = http::require_json(&mut req).await?;
     let config =
         Config::from_value(&body).map_err(|p| ApiError::bad_request("invalid config", p.0))?;
@@ -513,7 +513,7 @@ async fn route_admin_config_put(mut req: Request, ctx: &Ctx) -> ApiResult {
 /// revision, `{revision, at, size, note?, config}` (404 `revision_unknown`).
 async fn route_admin_config_get(req: Request, ctx: &Ctx) -> ApiResult {
     require_admin(&req, ctx)?;
-    let revision = match http::query(&ctx.url, "revision") {
+    let revision = match http::query(&ctx.query, "revision") {
         None => None,
         Some(s) => Some(
             s.parse::<i64>()
@@ -537,7 +537,7 @@ async fn route_admin_config_get(req: Request, ctx: &Ctx) -> ApiResult {
 async fn route_admin_config_revisions(req: Request, ctx: &Ctx) -> ApiResult {
     require_admin(&req, ctx)?;
     let number = |name: &str| -> std::result::Result<Option<i64>, ApiError> {
-        match http::query(&ctx.url, name) {
+        match http::query(&ctx.query, name) {
             None => Ok(None),
             Some(s) => s
                 .parse::<i64>()
@@ -778,7 +778,7 @@ async fn route_admin_grant_revoke(req: Request, ctx: &Ctx, id: &str, grant: &str
 
 /// `?limit=`: 1..=1000 (default 100).
 fn page_limit(ctx: &Ctx) -> std::result::Result<u32, ApiError> {
-    match http::query(&ctx.url, "limit") {
+    match http::query(&ctx.query, "limit") {
         None => Ok(100),
         Some(v) => v
             .parse::<u32>()
@@ -795,7 +795,7 @@ fn page_limit(ctx: &Ctx) -> std::result::Result<u32, ApiError> {
 /// from its user's object's alarm, moments after it was raised.
 async fn route_admin_events(req: Request, ctx: &Ctx) -> ApiResult {
     require_admin(&req, ctx)?;
-    let since = http::query(&ctx.url, "since").filter(|s| !s.is_empty());
+    let since = http::query(&ctx.query, "since").filter(|s| !s.is_empty());
     if let Some(s) = &since {
         if s.len() > 200 || s.chars().any(char::is_control) {
             return Err(ApiError::bad_field("since", "not an event id"));
@@ -818,7 +818,7 @@ async fn route_admin_events(req: Request, ctx: &Ctx) -> ApiResult {
 async fn route_admin_user_events(req: Request, ctx: &Ctx, id: &str) -> ApiResult {
     require_admin(&req, ctx)?;
     check_user_id(id)?;
-    let since = match http::query(&ctx.url, "since").filter(|s| !s.is_empty()) {
+    let since = match http::query(&ctx.query, "since").filter(|s| !s.is_empty()) {
         None => None,
         Some(v) => {
             let n = v.rsplit(':').next().unwrap_or("");
@@ -843,7 +843,7 @@ async fn route_admin_user_events(req: Request, ctx: &Ctx, id: &str) -> ApiResult
 /// `POST /bench/counter?user=`: the benchmark baseline (a bare SQLite counter
 /// object, no Tollgate logic); only with `TOLLGATE_BENCH=1`.
 async fn route_bench_counter(req: Request, ctx: &Ctx) -> ApiResult {
-    let user = http::query(&ctx.url, "user").unwrap_or_default();
+    let user = http::query(&ctx.query, "user").unwrap_or_default();
     if user.is_empty() || user.len() > 128 {
         return Err(ApiError::bad_field(
             "user",
