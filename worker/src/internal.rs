@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::future::Future;
 use tollgate::Subscription;
-use worker::{wasm_bindgen::JsValue, Env, Headers, Method, Request, RequestInit, Response, Result};
+use worker::{Env, Headers, Request, Response, Result};
 
 /// Headers an object's answer may carry that the Worker passes on.
 pub const PASSED_HEADERS: [&str; 3] = ["ratelimit", "ratelimit-policy", "retry-after"];
@@ -280,11 +280,8 @@ async fn post_text(
     let stub = env.durable_object(binding)?.get_by_name(&name)?;
     let headers = Headers::new();
     headers.set("content-type", "application/json")?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_body(Some(JsValue::from_str(&body)));
-    let req = Request::new_with_init(&format!("https://{binding}.internal/{op}"), &init)?;
+    let req =
+        crate::http::post_request(&format!("https://{binding}.internal/{op}"), &headers, &body)?;
     let mut resp = stub.fetch_with_request(req).await?;
     let status = resp.status_code();
     let mut passed = Vec::new();
