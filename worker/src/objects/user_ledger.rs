@@ -722,8 +722,7 @@ impl UserLedger {
             })
             .collect();
         // The most recent closed holds (all are kept a day; the list shows 100).
-        let mut recent: Vec<&tollgate::ledger::ClosedHold> = ledger.closed.values().collect();
-        recent.sort_by_key(|c| std::cmp::Reverse(c.closed_at));
+        let recent = newest(ledger.closed.values(), |c| c.closed_at, 100);
         let closed: Vec<ClosedView> = recent
             .into_iter()
             .take(100)
@@ -867,6 +866,22 @@ impl UserLedger {
     }
 }
 
+/// The `n` items with the greatest `at`, greatest first, ties in the order
+/// they come: what a stable sort by `at` descending and `take(n)` give,
+/// without instantiating a sort for the one list that needs it (issue 9).
+fn newest<T>(items: impl Iterator<Item = T>, at: impl Fn(&T) -> i64, n: usize) -> Vec<T> {
+    let mut out: Vec<T> = Vec::new();
+    for item in items {
+        let t = at(&item);
+        let i = out.partition_point(|o| at(o) >= t);
+        if i < n {
+            out.insert(i, item);
+            out.truncate(n);
+        }
+    }
+    out
+}
+
 fn hold_error(e: tollgate::ledger::HoldError, id: &str) -> ApiError {
     use tollgate::ledger::HoldError;
     let message = match e {
@@ -920,5 +935,28 @@ impl DurableObject for UserLedger {
         self.arm().await?;
         pumped?;
         Response::ok("")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::newest;
+
+    /// The same list as a stable sort by `at` descending, cut to `n`.
+    #[test]
+    fn newest_is_a_stable_sort_cut_short() {
+        // Many ties, more items than kept, and fewer.
+        let items: Vec<(usize, i64)> = (0..300).map(|i| (i, ((i * 7919) % 37) as i64)).collect();
+        for n in [0, 1, 5, 36, 100, 299, 300, 400] {
+            let mut want = items.clone();
+            want.sort_by_key(|&(_, at)| std::cmp::Reverse(at));
+            want.truncate(n);
+            assert_eq!(
+                newest(items.iter().copied(), |&(_, at)| at, n),
+                want,
+                "n = {n}"
+            );
+        }
+        assert!(newest(std::iter::empty::<(usize, i64)>(), |&(_, at)| at, 100).is_empty());
     }
 }
