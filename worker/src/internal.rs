@@ -263,74 +263,122 @@ impl Reply {
     }
 }
 
-/// The call itself, not generic over the body's type: one copy of the
-/// fetch machinery in the `.wasm`, not one per call type (issue 9). The
-/// callers below are plain functions that serialise their call (taken by
-/// value, so it is dropped there) and return this one future type: each
-/// route's async body then holds just this future, not a wrapper per call
-/// type with the call kept alive across the `await`.
-async fn post_text(
-    env: &Env,
-    binding: &str,
+/// A call to an object, ready to send: which object, which op, and the
+/// call serialised. Building it is not async and drops the typed call;
+/// sending is one future type for every call (issue 9: one copy of the
+/// fetch machinery in the `.wasm`, and routes that only forward a call
+/// return it instead of each awaiting their own).
+pub struct Call {
+    binding: &'static str,
     name: String,
-    op: &str,
+    op: &'static str,
     body: serde_json::Result<String>,
-) -> Result<Reply> {
-    let body = body?;
-    let stub = env.durable_object(binding)?.get_by_name(&name)?;
-    let headers = Headers::new();
-    headers.set("content-type", "application/json")?;
-    let req =
-        crate::http::post_request(&format!("https://{binding}.internal/{op}"), &headers, &body)?;
-    let mut resp = stub.fetch_with_request(req).await?;
-    let status = resp.status_code();
-    let mut passed = Vec::new();
-    for name in PASSED_HEADERS {
-        if let Some(v) = resp.headers().get(name)? {
-            passed.push((name, v));
+}
+
+impl Call {
+    /// To the user's ledger object (`idFromName(call.user)`).
+    pub fn user(op: UserOp, call: UserCall) -> Call {
+        Call {
+            body: serde_json::to_string(&call),
+            binding: "USERS",
+            name: call.user,
+            op: op.as_str(),
         }
     }
-    Ok(Reply {
-        status,
-        body: resp.text().await?,
-        headers: passed,
-    })
+
+    /// To a discount code's object (`idFromName(call.code)`).
+    pub fn discount(op: &'static str, call: DiscountCall) -> Call {
+        Call {
+            body: serde_json::to_string(&call),
+            binding: "DISCOUNTS",
+            name: call.code,
+            op,
+        }
+    }
+
+    /// To the single config store.
+    pub fn config(op: &'static str, call: ConfigCall) -> Call {
+        Call {
+            body: serde_json::to_string(&call),
+            binding: "CONFIG",
+            name: CONFIG_OBJECT.to_string(),
+            op,
+        }
+    }
+
+    /// To the single event log (SPEC §10: `append`, `list`).
+    pub fn event_log(op: &'static str, call: EventLogCall) -> Call {
+        Call {
+            body: serde_json::to_string(&call),
+            binding: "EVENTS",
+            name: EVENT_LOG_OBJECT.to_string(),
+            op,
+        }
+    }
+
+    /// Sends the call; the object's answer.
+    pub async fn send(self, env: &Env) -> Result<Reply> {
+        let Call {
+            binding,
+            name,
+            op,
+            body,
+        } = self;
+        let body = body?;
+        let stub = env.durable_object(binding)?.get_by_name(&name)?;
+        let headers = Headers::new();
+        headers.set("content-type", "application/json")?;
+        let req = crate::http::post_request(
+            &format!("https://{binding}.internal/{op}"),
+            &headers,
+            &body,
+        )?;
+        let mut resp = stub.fetch_with_request(req).await?;
+        let status = resp.status_code();
+        let mut passed = Vec::new();
+        for name in PASSED_HEADERS {
+            if let Some(v) = resp.headers().get(name)? {
+                passed.push((name, v));
+            }
+        }
+        Ok(Reply {
+            status,
+            body: resp.text().await?,
+            headers: passed,
+        })
+    }
 }
 
 /// Calls the user's ledger object (`idFromName(call.user)`).
 pub fn user(env: &Env, op: UserOp, call: UserCall) -> impl Future<Output = Result<Reply>> + '_ {
-    let body = serde_json::to_string(&call);
-    post_text(env, "USERS", call.user, op.as_str(), body)
+    Call::user(op, call).send(env)
 }
 
 /// Calls a discount code's object (`idFromName(call.code)`).
 pub fn discount<'a>(
     env: &'a Env,
-    op: &'a str,
+    op: &'static str,
     call: DiscountCall,
 ) -> impl Future<Output = Result<Reply>> + 'a {
-    let body = serde_json::to_string(&call);
-    post_text(env, "DISCOUNTS", call.code, op, body)
+    Call::discount(op, call).send(env)
 }
 
 /// Calls the single config store.
 pub fn config<'a>(
     env: &'a Env,
-    op: &'a str,
+    op: &'static str,
     call: ConfigCall,
 ) -> impl Future<Output = Result<Reply>> + 'a {
-    let body = serde_json::to_string(&call);
-    post_text(env, "CONFIG", CONFIG_OBJECT.to_string(), op, body)
+    Call::config(op, call).send(env)
 }
 
 /// Calls the single event log (SPEC §10: `append`, `list`).
 pub fn event_log<'a>(
     env: &'a Env,
-    op: &'a str,
+    op: &'static str,
     call: EventLogCall,
 ) -> impl Future<Output = Result<Reply>> + 'a {
-    let body = serde_json::to_string(&call);
-    post_text(env, "EVENTS", EVENT_LOG_OBJECT.to_string(), op, body)
+    Call::event_log(op, call).send(env)
 }
 
 /// The name of the one `EventLog` object.
