@@ -333,7 +333,7 @@ impl Call {
             &headers,
             &body,
         )?;
-        let mut resp = stub.fetch_with_request(req).await?;
+        let resp = stub.fetch_with_request(req).await?;
         let status = resp.status_code();
         let mut passed = Vec::new();
         for name in PASSED_HEADERS {
@@ -343,7 +343,7 @@ impl Call {
         }
         Ok(Reply {
             status,
-            body: resp.text().await?,
+            body: crate::http::response_text(&resp).await?,
             headers: passed,
         })
     }

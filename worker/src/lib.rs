@@ -831,8 +831,11 @@ async fn route_bench_counter(req: Request, ctx: &Ctx) -> RouteResult {
         ));
     }
     let stub = ctx.env.durable_object("BARE")?.get_by_name(&user)?;
-    let mut resp = stub.fetch_with_request(req).await?;
+    let resp = stub.fetch_with_request(req).await?;
     // A fetched response's headers are immutable: copy it (CORS is added later).
     let status = resp.status_code();
-    Ok(Routed::Answer(http::json_text(status, resp.text().await?)?))
+    Ok(Routed::Answer(http::json_text(
+        status,
+        http::response_text(&resp).await?,
+    )?))
 }
