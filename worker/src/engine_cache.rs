@@ -69,7 +69,7 @@ impl EngineCache {
         let reply = internal::config(
             env,
             "get",
-            &ConfigCall {
+            ConfigCall {
                 known_revision: known,
                 ..ConfigCall::default()
             },

@@ -171,13 +171,12 @@ fn caller(req: &Request, env: &Env) -> std::result::Result<Caller, GwError> {
     // Only a gateway client's token (scope `gateway`) may spend here; the
     // browser's and the backend's tokens may not (SPEC §5).
     crate::require_scope(&claims, auth::Scope::Gateway)?;
-    let url = req.url()?;
     Ok(Caller {
         user: claims.sub.clone(),
         claims,
         now_ms,
         real_ms,
-        locale: http::locale(&url, req.headers()).map(|l| l.as_str().to_string()),
+        locale: http::locale(&http::Query::of(req), req.headers()).map(|l| l.as_str().to_string()),
     })
 }
 
@@ -271,15 +270,18 @@ async fn reserve(
         explain: true,
         ..who.call()
     };
-    let reply = internal::user(env, &who.user, UserOp::Reserve, &call).await?;
+    let reply = internal::user(env, UserOp::Reserve, call).await?;
     let mut headers: Vec<(String, String)> = reply
         .headers
         .iter()
         .map(|(k, v)| (k.to_string(), v.clone()))
         .collect();
-    let body: Value = serde_json::from_str(&reply.body).unwrap_or(Value::Null);
-    let decision: Option<Decision> = serde_json::from_value(body.clone()).ok();
+    // Read from the text, as the engine reads a stored answer: one copy of
+    // the decision's deserializer in the `.wasm`, not a second one over a
+    // `Value` (issue 9).
+    let decision: Option<Decision> = serde_json::from_str(&reply.body).ok();
     let Some(d) = decision else {
+        let body: Value = serde_json::from_str(&reply.body).unwrap_or(Value::Null);
         // Not a decision: the API's `{code, message}` error.
         let code = body
             .get("code")
@@ -668,7 +670,7 @@ impl UpstreamTask {
     /// third of the TTL, and an expired gateway hold is charged, not dropped.
     async fn extend(&self) {
         let call = self.call();
-        match internal::user(&self.env, &self.who.user, UserOp::Extend, &call).await {
+        match internal::user(&self.env, UserOp::Extend, call).await {
             Ok(r) if r.status == 200 => {}
             Ok(r) => worker::console_error!(
                 "gateway: extend of hold {} answered {}: {}",
@@ -704,7 +706,7 @@ impl UpstreamTask {
                 answered_model: answered_model.clone(),
                 ..self.call()
             };
-            let status = match internal::user(&self.env, &self.who.user, op, &call).await {
+            let status = match internal::user(&self.env, op, call).await {
                 Ok(r) if r.status == 200 => return,
                 Ok(r) => {
                     worker::console_error!(

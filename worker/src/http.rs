@@ -11,7 +11,7 @@ use worker::js_sys::{Reflect, Uint8Array};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::web_sys;
-use worker::{Headers, Request, Response, Result, Url};
+use worker::{Headers, Request, Response, ResponseBody, Result};
 
 /// Request bodies larger than this answer 413 (SPEC §5).
 pub const MAX_BODY: usize = 64 * 1024;
@@ -25,9 +25,10 @@ pub const EXPOSE_HEADERS: &str = "Retry-After, RateLimit, RateLimit-Policy, WWW-
 pub const ALLOW_HEADERS: &str =
     "Authorization, Content-Type, Idempotency-Key, Accept-Language, X-Tollgate-Now";
 
-/// A JSON response with the given status.
+/// A JSON response with the given status. Only the serialisation is
+/// generic: the response is built once, in [`json_text`] (issue 9).
 pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response> {
-    Ok(Response::from_json(body)?.with_status(status))
+    json_text(status, serde_json::to_string(body)?)
 }
 
 /// A JSON response from already serialised JSON text.
@@ -37,6 +38,45 @@ pub fn json_text(status: u16, body: String) -> Result<Response> {
     Ok(Response::ok(body)?
         .with_status(status)
         .with_headers(headers))
+}
+
+/// A POST of `body` with `headers` to `url` (the objects' internal calls,
+/// the webhook), built on the platform's own `Request`: worker's
+/// `RequestInit` conversion also carries the serialiser of its `cf`
+/// properties, about 6 KB of the `.wasm` (issue 9), which these requests
+/// never set. Fails as `Request::new_with_init` fails.
+pub fn post_request(url: &str, headers: &Headers, body: &str) -> Result<Request> {
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_headers(headers.as_ref());
+    init.set_body(&JsValue::from_str(body));
+    web_sys::Request::new_with_str_and_init(url, &init)
+        .map(Request::from)
+        .map_err(|e| {
+            worker::Error::JsError(
+                e.as_string()
+                    .unwrap_or_else(|| "invalid URL or options for Request".to_string()),
+            )
+        })
+}
+
+/// A fetched response's body as text. A streamed body (what a fetch
+/// answers) is read by the platform (`new Response(stream).text()`):
+/// worker's `Response::text` reads it through its own byte-stream adapter,
+/// about 1.7 KB gzipped of the `.wasm` (issue 9), for the same text — the
+/// bodies read here are the objects' JSON answers, always UTF-8.
+pub async fn response_text(resp: &Response) -> Result<String> {
+    match resp.body() {
+        ResponseBody::Empty => Ok(String::new()),
+        // (Not what a fetch answers: its body is a stream.)
+        ResponseBody::Body(bytes) => String::from_utf8(bytes.clone())
+            .map_err(|_| worker::Error::RustError("response body is not UTF-8".into())),
+        ResponseBody::Stream(stream) => {
+            let whole = web_sys::Response::new_with_opt_readable_stream(Some(stream))?;
+            let text = JsFuture::from(whole.text()?).await?;
+            Ok(text.as_string().unwrap_or_default())
+        }
+    }
 }
 
 /// An answer that is not a decision: `{code, message, errors?}` with a status
@@ -338,21 +378,76 @@ pub async fn require_json(req: &mut Request) -> std::result::Result<Value, ApiEr
         .ok_or_else(|| ApiError::bad_field("", "a JSON body is required"))
 }
 
-/// The value of a query parameter.
-pub fn query(url: &Url, name: &str) -> Option<String> {
-    url.query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
+/// A request's query parameters, decoded as the `url` crate's
+/// `Url::query_pairs` decodes them (`application/x-www-form-urlencoded`:
+/// `+` is a space, a malformed `%` escape is kept as it is, bytes that are
+/// not UTF-8 become U+FFFD), without parsing the whole URL: the URL parser
+/// and its host-name tables were about 39 KB of the `.wasm` (issue 9), and
+/// the runtime hands over the URL already normalised.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Query(Vec<(String, String)>);
+
+impl Query {
+    /// The query of the request's URL.
+    pub fn of(req: &Request) -> Query {
+        Query::parse(&req.inner().url())
+    }
+
+    /// The query of a serialised URL: after the first `?`, before any `#`.
+    pub fn parse(url: &str) -> Query {
+        let q = url.split_once('?').map_or("", |(_, q)| q);
+        let q = q.split_once('#').map_or(q, |(q, _)| q);
+        Query(
+            q.split('&')
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                    (form_decode(k), form_decode(v))
+                })
+                .collect(),
+        )
+    }
+}
+
+/// One name or value of a query: `+` is a space, `%XX` a byte.
+fn form_decode(s: &str) -> String {
+    let hex = |c: u8| char::from(c).to_digit(16);
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' => match (
+                b.get(i + 1).and_then(|&c| hex(c)),
+                b.get(i + 2).and_then(|&c| hex(c)),
+            ) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The value of a query parameter (the first, when repeated).
+pub fn query(q: &Query, name: &str) -> Option<String> {
+    q.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
 }
 
 /// `?explain=1` (or `true`).
-pub fn explain(url: &Url) -> bool {
-    matches!(query(url, "explain").as_deref(), Some("1" | "true" | "yes"))
+pub fn explain(q: &Query) -> bool {
+    matches!(query(q, "explain").as_deref(), Some("1" | "true" | "yes"))
 }
 
 /// `?lang=en`, else `Accept-Language`, else `None` (the config's locale).
-pub fn locale(url: &Url, headers: &Headers) -> Option<Locale> {
-    if let Some(l) = query(url, "lang").as_deref().and_then(Locale::parse) {
+pub fn locale(q: &Query, headers: &Headers) -> Option<Locale> {
+    if let Some(l) = query(q, "lang").as_deref().and_then(Locale::parse) {
         return Some(l);
     }
     headers
@@ -458,6 +553,38 @@ mod tests {
         assert_eq!(percent_decode("%zz"), None);
         assert_eq!(percent_decode("%"), None);
         assert_eq!(percent_decode("%ff"), None);
+    }
+
+    /// The query as `Url::query_pairs` (the `url` crate, native here) reads it.
+    #[test]
+    fn query_as_the_url_crate_reads_it() {
+        let cases = [
+            "https://w.test/v1/check",
+            "https://w.test/v1/check?",
+            "https://w.test/v1/check?explain=1",
+            "https://w.test/a?explain=1&lang=en&explain=0",
+            "https://w.test/a?&&x&=y&z=&lang==en=",
+            "https://w.test/a?note=a+b%20c%2Bd&user=%E2%9C%93",
+            "https://w.test/a?bad=%zz%2%&trail=%4",
+            "https://w.test/a?latin=%E9%FF&mixed=%C3%A9%C3",
+            "https://w.test/a?x=1#frag?y=2",
+            "https://w.test/a?since=u%3A12&limit=100&before=7",
+            "https://w.test/a?k=%2b+%2B&%6Cang=fa",
+            "https://w.test/a?sp=%20%09%0A&amp=%26&eq=%3D",
+            "https://w.test/a?%=%&%%=%%41",
+        ];
+        for url in cases {
+            let parsed = worker::Url::parse(url).unwrap();
+            let want: Vec<(String, String)> = parsed
+                .query_pairs()
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            assert_eq!(Query::parse(url).0, want, "{url}");
+        }
+        let q = Query::parse("https://w.test/a?explain=yes&lang=en&lang=fa");
+        assert!(explain(&q));
+        assert_eq!(query(&q, "lang").as_deref(), Some("en"));
+        assert_eq!(query(&q, "note"), None);
     }
 
     #[test]

@@ -21,8 +21,9 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::future::Future;
 use tollgate::Subscription;
-use worker::{wasm_bindgen::JsValue, Env, Headers, Method, Request, RequestInit, Response, Result};
+use worker::{Env, Headers, Request, Response, Result};
 
 /// Headers an object's answer may carry that the Worker passes on.
 pub const PASSED_HEADERS: [&str; 3] = ["ratelimit", "ratelimit-policy", "retry-after"];
@@ -262,60 +263,122 @@ impl Reply {
     }
 }
 
-async fn post<T: Serialize>(
-    env: &Env,
-    binding: &str,
-    name: &str,
-    op: &str,
-    body: &T,
-) -> Result<Reply> {
-    post_text(env, binding, name, op, serde_json::to_string(body)?).await
+/// A call to an object, ready to send: which object, which op, and the
+/// call serialised. Building it is not async and drops the typed call;
+/// sending is one future type for every call (issue 9: one copy of the
+/// fetch machinery in the `.wasm`, and routes that only forward a call
+/// return it instead of each awaiting their own).
+pub struct Call {
+    binding: &'static str,
+    name: String,
+    op: &'static str,
+    body: serde_json::Result<String>,
 }
 
-/// The call itself, not generic over the body's type: one copy of the
-/// fetch machinery in the `.wasm`, not one per call type (issue 9).
-async fn post_text(env: &Env, binding: &str, name: &str, op: &str, body: String) -> Result<Reply> {
-    let stub = env.durable_object(binding)?.get_by_name(name)?;
-    let headers = Headers::new();
-    headers.set("content-type", "application/json")?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_body(Some(JsValue::from_str(&body)));
-    let req = Request::new_with_init(&format!("https://{binding}.internal/{op}"), &init)?;
-    let mut resp = stub.fetch_with_request(req).await?;
-    let status = resp.status_code();
-    let mut passed = Vec::new();
-    for name in PASSED_HEADERS {
-        if let Some(v) = resp.headers().get(name)? {
-            passed.push((name, v));
+impl Call {
+    /// To the user's ledger object (`idFromName(call.user)`).
+    pub fn user(op: UserOp, call: UserCall) -> Call {
+        Call {
+            body: serde_json::to_string(&call),
+            binding: "USERS",
+            name: call.user,
+            op: op.as_str(),
         }
     }
-    Ok(Reply {
-        status,
-        body: resp.text().await?,
-        headers: passed,
-    })
+
+    /// To a discount code's object (`idFromName(call.code)`).
+    pub fn discount(op: &'static str, call: DiscountCall) -> Call {
+        Call {
+            body: serde_json::to_string(&call),
+            binding: "DISCOUNTS",
+            name: call.code,
+            op,
+        }
+    }
+
+    /// To the single config store.
+    pub fn config(op: &'static str, call: ConfigCall) -> Call {
+        Call {
+            body: serde_json::to_string(&call),
+            binding: "CONFIG",
+            name: CONFIG_OBJECT.to_string(),
+            op,
+        }
+    }
+
+    /// To the single event log (SPEC §10: `append`, `list`).
+    pub fn event_log(op: &'static str, call: EventLogCall) -> Call {
+        Call {
+            body: serde_json::to_string(&call),
+            binding: "EVENTS",
+            name: EVENT_LOG_OBJECT.to_string(),
+            op,
+        }
+    }
+
+    /// Sends the call; the object's answer.
+    pub async fn send(self, env: &Env) -> Result<Reply> {
+        let Call {
+            binding,
+            name,
+            op,
+            body,
+        } = self;
+        let body = body?;
+        let stub = env.durable_object(binding)?.get_by_name(&name)?;
+        let headers = Headers::new();
+        headers.set("content-type", "application/json")?;
+        let req = crate::http::post_request(
+            &format!("https://{binding}.internal/{op}"),
+            &headers,
+            &body,
+        )?;
+        let resp = stub.fetch_with_request(req).await?;
+        let status = resp.status_code();
+        let mut passed = Vec::new();
+        for name in PASSED_HEADERS {
+            if let Some(v) = resp.headers().get(name)? {
+                passed.push((name, v));
+            }
+        }
+        Ok(Reply {
+            status,
+            body: crate::http::response_text(&resp).await?,
+            headers: passed,
+        })
+    }
 }
 
-/// Calls the user's ledger object (`idFromName(user)`).
-pub async fn user(env: &Env, user: &str, op: UserOp, call: &UserCall) -> Result<Reply> {
-    post(env, "USERS", user, op.as_str(), call).await
+/// Calls the user's ledger object (`idFromName(call.user)`).
+pub fn user(env: &Env, op: UserOp, call: UserCall) -> impl Future<Output = Result<Reply>> + '_ {
+    Call::user(op, call).send(env)
 }
 
-/// Calls a discount code's object (`idFromName(code)`).
-pub async fn discount(env: &Env, op: &str, call: &DiscountCall) -> Result<Reply> {
-    post(env, "DISCOUNTS", &call.code, op, call).await
+/// Calls a discount code's object (`idFromName(call.code)`).
+pub fn discount<'a>(
+    env: &'a Env,
+    op: &'static str,
+    call: DiscountCall,
+) -> impl Future<Output = Result<Reply>> + 'a {
+    Call::discount(op, call).send(env)
 }
 
 /// Calls the single config store.
-pub async fn config(env: &Env, op: &str, call: &ConfigCall) -> Result<Reply> {
-    post(env, "CONFIG", CONFIG_OBJECT, op, call).await
+pub fn config<'a>(
+    env: &'a Env,
+    op: &'static str,
+    call: ConfigCall,
+) -> impl Future<Output = Result<Reply>> + 'a {
+    Call::config(op, call).send(env)
 }
 
 /// Calls the single event log (SPEC §10: `append`, `list`).
-pub async fn event_log(env: &Env, op: &str, call: &EventLogCall) -> Result<Reply> {
-    post(env, "EVENTS", EVENT_LOG_OBJECT, op, call).await
+pub fn event_log<'a>(
+    env: &'a Env,
+    op: &'static str,
+    call: EventLogCall,
+) -> impl Future<Output = Result<Reply>> + 'a {
+    Call::event_log(op, call).send(env)
 }
 
 /// The name of the one `EventLog` object.

@@ -27,7 +27,7 @@ use tollgate::api::{read_extend, read_reset, read_usage};
 use tollgate::discount::DiscountRule;
 use tollgate::time::secs;
 use tollgate::{Action, Config};
-use worker::{event, Context, Date, Env, Request, Response, Result, Url};
+use worker::{event, Context, Date, Env, Request, Response, Result};
 
 pub mod answers;
 mod auth;
@@ -43,6 +43,15 @@ use http::{ApiError, ApiResult};
 use internal::{Caller, ConfigCall, DiscountCall, UserCall, UserOp};
 
 pub use objects::{BareCounter, ConfigStore, DiscountCode, EventLog, UserLedger};
+
+/// talc's dynamic wasm allocator instead of Rust's default dlmalloc: smaller
+/// (BENCHMARKS.md, "Browser package") and, like dlmalloc, it reuses freed
+/// memory and grows the linear memory only when no free block fits, so a
+/// long-lived Durable Object does not creep. Only on single-threaded wasm
+/// (the Worker's target); native unit tests keep the system allocator.
+#[cfg(all(not(target_feature = "atomics"), target_family = "wasm"))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
@@ -141,16 +150,16 @@ impl Route {
     }
 }
 
-/// What every route gets: the environment, the URL and the request's clock.
+/// What every route gets: the environment, the query and the request's clock.
 struct Ctx {
     env: Env,
-    url: Url,
+    query: http::Query,
     now_ms: i64,
 }
 
 async fn handle(req: Request, env: &Env) -> ApiResult {
-    let url = req.url()?;
-    let route = Route::parse(url.path()).ok_or_else(ApiError::not_found)?;
+    // The path as the runtime serialised it (what `Url::path` gives).
+    let route = Route::parse(&req.path()).ok_or_else(ApiError::not_found)?;
     if route == Route::BenchCounter && internal::var(env, "TOLLGATE_BENCH").as_deref() != Some("1")
     {
         return Err(ApiError::not_found());
@@ -166,10 +175,10 @@ async fn handle(req: Request, env: &Env) -> ApiResult {
     let now_ms = clock(&req, env)?;
     let ctx = Ctx {
         env: env.clone(),
-        url,
+        query: http::Query::of(&req),
         now_ms,
     };
-    match (route, method.as_str()) {
+    let routed = match (route, method.as_str()) {
         (Route::Healthz, _) => route_healthz(),
         (Route::Check, _) => route_check(req, &ctx).await,
         (Route::Reserve, _) => route_reserve(req, &ctx).await,
@@ -192,8 +201,22 @@ async fn handle(req: Request, env: &Env) -> ApiResult {
         (Route::AdminEvents, _) => route_admin_events(req, &ctx).await,
         (Route::AdminUserEvents(id), _) => route_admin_user_events(req, &ctx, &id).await,
         (Route::BenchCounter, _) => route_bench_counter(req, &ctx).await,
+    }?;
+    match routed {
+        Routed::Answer(resp) => Ok(resp),
+        // The one place a route's call is sent and its reply answered.
+        Routed::Forward(call) => Ok(call.send(env).await?.into_response()?),
     }
 }
+
+/// What a route answers: an answer of its own, or a call to an object
+/// whose reply is the answer (sent by [`handle`], not by each route).
+enum Routed {
+    Answer(Response),
+    Forward(internal::Call),
+}
+
+type RouteResult = std::result::Result<Routed, ApiError>;
 
 /// CORS preflight: 204 with the route's methods and the headers clients send.
 fn preflight(methods: &[&str]) -> ApiResult {
@@ -274,7 +297,7 @@ fn parse_action(v: &Value) -> std::result::Result<Action, ApiError> {
 }
 
 fn locale(req: &Request, ctx: &Ctx) -> Option<String> {
-    http::locale(&ctx.url, req.headers()).map(|l| l.as_str().to_string())
+    http::locale(&ctx.query, req.headers()).map(|l| l.as_str().to_string())
 }
 
 /// `Idempotency-Key`, checked when present.
@@ -338,19 +361,19 @@ async fn optional_object(req: &mut Request) -> std::result::Result<Value, ApiErr
 /// `GET /healthz`: liveness.
 /// `GET /healthz`: alive, and which IANA time zone release the calendar
 /// windows are computed with (the bundled database, src/zone.rs).
-fn route_healthz() -> ApiResult {
-    Ok(http::json(
+fn route_healthz() -> RouteResult {
+    Ok(Routed::Answer(http::json(
         200,
         &json!({ "ok": true, "tzdata": tollgate::zone::TZDATA_VERSION }),
-    )?)
+    )?))
 }
 
 /// `POST /v1/check`: dry run of an action; `?explain=1` fills `limits`.
-async fn route_check(mut req: Request, ctx: &Ctx) -> ApiResult {
+async fn route_check(mut req: Request, ctx: &Ctx) -> RouteResult {
     let claims = user_claims(&req, ctx, Scope::Usage)?;
     let body = http::require_json(&mut req).await?;
     let action = parse_action(&body)?;
-    let explain = http::explain(&ctx.url);
+    let explain = http::explain(&ctx.query);
     let locale = locale(&req, ctx);
     if let Action::Discount { code } = action {
         // A code's state lives in its own object.
@@ -364,9 +387,7 @@ async fn route_check(mut req: Request, ctx: &Ctx) -> ApiResult {
             explain,
             rule: None,
         };
-        return Ok(internal::discount(&ctx.env, "check", &call)
-            .await?
-            .into_response()?);
+        return Ok(Routed::Forward(internal::Call::discount("check", call)));
     }
     let call = UserCall {
         action: Some(body),
@@ -374,13 +395,11 @@ async fn route_check(mut req: Request, ctx: &Ctx) -> ApiResult {
         locale,
         ..UserCall::new(ctx.now_ms, &claims.sub, claims.subscription)
     };
-    Ok(internal::user(&ctx.env, &call.user, UserOp::Check, &call)
-        .await?
-        .into_response()?)
+    Ok(Routed::Forward(internal::Call::user(UserOp::Check, call)))
 }
 
 /// `POST /v1/reserve`: atomic check-and-hold; `Idempotency-Key` required.
-async fn route_reserve(mut req: Request, ctx: &Ctx) -> ApiResult {
+async fn route_reserve(mut req: Request, ctx: &Ctx) -> RouteResult {
     let claims = user_claims(&req, ctx, Scope::Reserve)?;
     let key =
         idempotency_key(&req)?.ok_or_else(|| ApiError::bad_field("Idempotency-Key", "required"))?;
@@ -395,18 +414,16 @@ async fn route_reserve(mut req: Request, ctx: &Ctx) -> ApiResult {
     let call = UserCall {
         fingerprint: Some(tollgate::idem::fingerprint("reserve", &body)),
         action: Some(body),
-        explain: http::explain(&ctx.url),
+        explain: http::explain(&ctx.query),
         locale: locale(&req, ctx),
         idempotency_key: Some(key),
         ..UserCall::new(ctx.now_ms, &claims.sub, claims.subscription)
     };
-    Ok(internal::user(&ctx.env, &call.user, UserOp::Reserve, &call)
-        .await?
-        .into_response()?)
+    Ok(Routed::Forward(internal::Call::user(UserOp::Reserve, call)))
 }
 
 /// `POST /v1/holds/{id}/commit`: the real usage replaces the hold's estimate.
-async fn route_commit(mut req: Request, ctx: &Ctx, id: &str) -> ApiResult {
+async fn route_commit(mut req: Request, ctx: &Ctx, id: &str) -> RouteResult {
     let claims = user_claims(&req, ctx, Scope::Settle)?;
     let body = http::require_json(&mut req).await?;
     read_usage(&body).map_err(|p| ApiError::bad_request("invalid usage", p.0))?;
@@ -416,13 +433,11 @@ async fn route_commit(mut req: Request, ctx: &Ctx, id: &str) -> ApiResult {
         usage: Some(body),
         ..UserCall::new(ctx.now_ms, &claims.sub, claims.subscription)
     };
-    Ok(internal::user(&ctx.env, &call.user, UserOp::Commit, &call)
-        .await?
-        .into_response()?)
+    Ok(Routed::Forward(internal::Call::user(UserOp::Commit, call)))
 }
 
 /// `POST /v1/holds/{id}/release`: drops the hold; idempotent.
-async fn route_release(mut req: Request, ctx: &Ctx, id: &str) -> ApiResult {
+async fn route_release(mut req: Request, ctx: &Ctx, id: &str) -> RouteResult {
     let claims = user_claims(&req, ctx, Scope::Settle)?;
     optional_object(&mut req).await?;
     check_hold_id(id)?;
@@ -430,14 +445,12 @@ async fn route_release(mut req: Request, ctx: &Ctx, id: &str) -> ApiResult {
         hold_id: Some(id.to_string()),
         ..UserCall::new(ctx.now_ms, &claims.sub, claims.subscription)
     };
-    Ok(internal::user(&ctx.env, &call.user, UserOp::Release, &call)
-        .await?
-        .into_response()?)
+    Ok(Routed::Forward(internal::Call::user(UserOp::Release, call)))
 }
 
 /// `POST /v1/holds/{id}/extend`: `{ttl_s?}`; the hold now expires `ttl_s`
 /// from now (never past `hold_max_ttl_s` after it was opened).
-async fn route_extend(mut req: Request, ctx: &Ctx, id: &str) -> ApiResult {
+async fn route_extend(mut req: Request, ctx: &Ctx, id: &str) -> RouteResult {
     let claims = user_claims(&req, ctx, Scope::Settle)?;
     let body = optional_object(&mut req).await?;
     let ttl_s = read_extend(&body).map_err(|p| ApiError::bad_request("invalid extend", p.0))?;
@@ -447,22 +460,18 @@ async fn route_extend(mut req: Request, ctx: &Ctx, id: &str) -> ApiResult {
         ttl_s,
         ..UserCall::new(ctx.now_ms, &claims.sub, claims.subscription)
     };
-    Ok(internal::user(&ctx.env, &call.user, UserOp::Extend, &call)
-        .await?
-        .into_response()?)
+    Ok(Routed::Forward(internal::Call::user(UserOp::Extend, call)))
 }
 
 /// `GET /v1/usage`: the caller's snapshot.
-async fn route_usage(req: Request, ctx: &Ctx) -> ApiResult {
+async fn route_usage(req: Request, ctx: &Ctx) -> RouteResult {
     let claims = user_claims(&req, ctx, Scope::Usage)?;
     let call = UserCall::new(ctx.now_ms, &claims.sub, claims.subscription);
-    Ok(internal::user(&ctx.env, &call.user, UserOp::Usage, &call)
-        .await?
-        .into_response()?)
+    Ok(Routed::Forward(internal::Call::user(UserOp::Usage, call)))
 }
 
 /// `POST /v1/discounts/{code}/redeem`: atomic redemption; honours `Idempotency-Key`.
-async fn route_redeem(mut req: Request, ctx: &Ctx, code: &str) -> ApiResult {
+async fn route_redeem(mut req: Request, ctx: &Ctx, code: &str) -> RouteResult {
     let claims = user_claims(&req, ctx, Scope::Reserve)?;
     check_code(code)?;
     let key = idempotency_key(&req)?;
@@ -474,20 +483,18 @@ async fn route_redeem(mut req: Request, ctx: &Ctx, code: &str) -> ApiResult {
         subscription: claims.subscription,
         idempotency_key: key,
         locale: locale(&req, ctx),
-        explain: http::explain(&ctx.url),
+        explain: http::explain(&ctx.query),
         rule: None,
     };
-    Ok(internal::discount(&ctx.env, "redeem", &call)
-        .await?
-        .into_response()?)
+    Ok(Routed::Forward(internal::Call::discount("redeem", call)))
 }
 
 /// `PUT /v1/admin/config[?note=…]`: validated (every problem listed), then
 /// stored with the next revision (and `note`, kept in the history); then
 /// the config's `discounts` are applied ([`apply_discounts`]).
-async fn route_admin_config_put(mut req: Request, ctx: &Ctx) -> ApiResult {
+async fn route_admin_config_put(mut req: Request, ctx: &Ctx) -> RouteResult {
     require_admin(&req, ctx)?;
-    let note = note_param(http::query(&ctx.url, "note"))?;
+    let note = note_param(http::query(&ctx.query, "note"))?;
     let body = http::require_json(&mut req).await?;
     let config =
         Config::from_value(&body).map_err(|p| ApiError::bad_request("invalid config", p.0))?;
@@ -496,15 +503,17 @@ async fn route_admin_config_put(mut req: Request, ctx: &Ctx) -> ApiResult {
         note,
         ..ConfigCall::default()
     };
-    let reply = internal::config(&ctx.env, "put", &call).await?;
-    with_discounts(reply, &config, ctx).await
+    let reply = internal::config(&ctx.env, "put", call).await?;
+    with_discounts(reply, &config, ctx)
+        .await
+        .map(Routed::Answer)
 }
 
 /// `GET /v1/admin/config`: `{revision, config}`; `?revision=N`: that
 /// revision, `{revision, at, size, note?, config}` (404 `revision_unknown`).
-async fn route_admin_config_get(req: Request, ctx: &Ctx) -> ApiResult {
+async fn route_admin_config_get(req: Request, ctx: &Ctx) -> RouteResult {
     require_admin(&req, ctx)?;
-    let revision = match http::query(&ctx.url, "revision") {
+    let revision = match http::query(&ctx.query, "revision") {
         None => None,
         Some(s) => Some(
             s.parse::<i64>()
@@ -517,18 +526,16 @@ async fn route_admin_config_get(req: Request, ctx: &Ctx) -> ApiResult {
         revision,
         ..ConfigCall::default()
     };
-    Ok(internal::config(&ctx.env, "get", &call)
-        .await?
-        .into_response()?)
+    Ok(Routed::Forward(internal::Call::config("get", call)))
 }
 
 /// `GET /v1/admin/config/revisions[?limit=N&before=R]`: `{revisions:
 /// [{revision, at, size, note?}]}`, newest first; `limit` default 100, at
 /// most 1000; `before` pages to older revisions.
-async fn route_admin_config_revisions(req: Request, ctx: &Ctx) -> ApiResult {
+async fn route_admin_config_revisions(req: Request, ctx: &Ctx) -> RouteResult {
     require_admin(&req, ctx)?;
     let number = |name: &str| -> std::result::Result<Option<i64>, ApiError> {
-        match http::query(&ctx.url, name) {
+        match http::query(&ctx.query, name) {
             None => Ok(None),
             Some(s) => s
                 .parse::<i64>()
@@ -543,15 +550,13 @@ async fn route_admin_config_revisions(req: Request, ctx: &Ctx) -> ApiResult {
         before: number("before")?,
         ..ConfigCall::default()
     };
-    Ok(internal::config(&ctx.env, "revisions", &call)
-        .await?
-        .into_response()?)
+    Ok(Routed::Forward(internal::Call::config("revisions", call)))
 }
 
 /// `POST /v1/admin/config/rollback {"revision": N, "note"?}`: revision N's
 /// content becomes current again as a new revision (`{revision,
 /// rolled_back_to, config}`); its `discounts` are applied as on a PUT.
-async fn route_admin_config_rollback(mut req: Request, ctx: &Ctx) -> ApiResult {
+async fn route_admin_config_rollback(mut req: Request, ctx: &Ctx) -> RouteResult {
     require_admin(&req, ctx)?;
     let body = http::require_json(&mut req).await?;
     let mut r = tollgate::json::Reader::new();
@@ -574,9 +579,9 @@ async fn route_admin_config_rollback(mut req: Request, ctx: &Ctx) -> ApiResult {
         note: note_param(note)?,
         ..ConfigCall::default()
     };
-    let reply = internal::config(&ctx.env, "rollback", &call).await?;
+    let reply = internal::config(&ctx.env, "rollback", call).await?;
     if reply.status != 200 {
-        return Ok(reply.into_response()?);
+        return Ok(Routed::Answer(reply.into_response()?));
     }
     let restored = reply
         .json()?
@@ -584,7 +589,9 @@ async fn route_admin_config_rollback(mut req: Request, ctx: &Ctx) -> ApiResult {
         .map(Config::from_value)
         .and_then(std::result::Result::ok)
         .ok_or_else(|| ApiError::internal("the restored config could not be read back"))?;
-    with_discounts(reply, &restored, ctx).await
+    with_discounts(reply, &restored, ctx)
+        .await
+        .map(Routed::Answer)
 }
 
 /// A history note: at most 500 characters, no control characters.
@@ -616,7 +623,7 @@ async fn with_discounts(reply: internal::Reply, config: &Config, ctx: &Ctx) -> A
             rule: Some(d.rule),
             ..DiscountCall::default()
         };
-        match internal::discount(&ctx.env, "put", &call).await {
+        match internal::discount(&ctx.env, "put", call).await {
             Ok(r) if r.status == 200 || r.status == 201 => applied.push(d.code),
             Ok(r) => failed.push(format!("{} ({})", d.code, r.status)),
             Err(e) => failed.push(format!("{} ({e})", d.code)),
@@ -635,21 +642,19 @@ async fn with_discounts(reply: internal::Reply, config: &Config, ctx: &Ctx) -> A
 }
 
 /// `GET /v1/admin/users/{id}`: the full explanation of a user's books.
-async fn route_admin_user(req: Request, ctx: &Ctx, id: &str) -> ApiResult {
+async fn route_admin_user(req: Request, ctx: &Ctx, id: &str) -> RouteResult {
     require_admin(&req, ctx)?;
     check_user_id(id)?;
     let call = UserCall {
         caller: Caller::Admin,
         ..UserCall::new(ctx.now_ms, id, None)
     };
-    Ok(internal::user(&ctx.env, id, UserOp::Explain, &call)
-        .await?
-        .into_response()?)
+    Ok(Routed::Forward(internal::Call::user(UserOp::Explain, call)))
 }
 
 /// `POST /v1/admin/users/{id}/reset`: `{}` resets every counter, or
 /// `{metrics?, windows?}` those selected.
-async fn route_admin_user_reset(mut req: Request, ctx: &Ctx, id: &str) -> ApiResult {
+async fn route_admin_user_reset(mut req: Request, ctx: &Ctx, id: &str) -> RouteResult {
     require_admin(&req, ctx)?;
     check_user_id(id)?;
     let body = http::read_json(&mut req)
@@ -661,16 +666,14 @@ async fn route_admin_user_reset(mut req: Request, ctx: &Ctx, id: &str) -> ApiRes
         reset: Some(body),
         ..UserCall::new(ctx.now_ms, id, None)
     };
-    Ok(internal::user(&ctx.env, id, UserOp::Reset, &call)
-        .await?
-        .into_response()?)
+    Ok(Routed::Forward(internal::Call::user(UserOp::Reset, call)))
 }
 
 /// `POST /v1/admin/users/{id}/usage`: usage from another system added to
 /// the current periods (SPEC §12): `{subscription, entries: [{metric,
 /// scope?, window, chat_id?, used}]}`; `Idempotency-Key` honoured; every bad
 /// entry listed (400), and then nothing is added.
-async fn route_admin_user_usage(mut req: Request, ctx: &Ctx, id: &str) -> ApiResult {
+async fn route_admin_user_usage(mut req: Request, ctx: &Ctx, id: &str) -> RouteResult {
     require_admin(&req, ctx)?;
     check_user_id(id)?;
     let key = idempotency_key(&req)?;
@@ -684,13 +687,11 @@ async fn route_admin_user_usage(mut req: Request, ctx: &Ctx, id: &str) -> ApiRes
         idempotency_key: key,
         ..UserCall::new(ctx.now_ms, id, None)
     };
-    Ok(internal::user(&ctx.env, id, UserOp::Import, &call)
-        .await?
-        .into_response()?)
+    Ok(Routed::Forward(internal::Call::user(UserOp::Import, call)))
 }
 
 /// `PUT /v1/admin/discounts/{code}`: create (201) or change (200) a code.
-async fn route_admin_discount_put(mut req: Request, ctx: &Ctx, code: &str) -> ApiResult {
+async fn route_admin_discount_put(mut req: Request, ctx: &Ctx, code: &str) -> RouteResult {
     require_admin(&req, ctx)?;
     check_code(code)?;
     let body = http::require_json(&mut req).await?;
@@ -702,13 +703,11 @@ async fn route_admin_discount_put(mut req: Request, ctx: &Ctx, code: &str) -> Ap
         rule: Some(body),
         ..DiscountCall::default()
     };
-    Ok(internal::discount(&ctx.env, "put", &call)
-        .await?
-        .into_response()?)
+    Ok(Routed::Forward(internal::Call::discount("put", call)))
 }
 
 /// `GET /v1/admin/discounts/{code}`: the code's rule and uses.
-async fn route_admin_discount_get(req: Request, ctx: &Ctx, code: &str) -> ApiResult {
+async fn route_admin_discount_get(req: Request, ctx: &Ctx, code: &str) -> RouteResult {
     require_admin(&req, ctx)?;
     check_code(code)?;
     let call = DiscountCall {
@@ -716,16 +715,14 @@ async fn route_admin_discount_get(req: Request, ctx: &Ctx, code: &str) -> ApiRes
         code: code.to_string(),
         ..DiscountCall::default()
     };
-    Ok(internal::discount(&ctx.env, "get", &call)
-        .await?
-        .into_response()?)
+    Ok(Routed::Forward(internal::Call::discount("get", call)))
 }
 
 // ---------------------------------------------------------------- credits
 
 /// `POST /v1/admin/users/{id}/grants`: creates a grant (SPEC §9); the
 /// server assigns `id` when absent; `Idempotency-Key` honoured.
-async fn route_admin_grant_create(mut req: Request, ctx: &Ctx, id: &str) -> ApiResult {
+async fn route_admin_grant_create(mut req: Request, ctx: &Ctx, id: &str) -> RouteResult {
     require_admin(&req, ctx)?;
     check_user_id(id)?;
     let key = idempotency_key(&req)?;
@@ -739,13 +736,11 @@ async fn route_admin_grant_create(mut req: Request, ctx: &Ctx, id: &str) -> ApiR
         idempotency_key: key,
         ..UserCall::new(ctx.now_ms, id, None)
     };
-    Ok(internal::user(&ctx.env, id, UserOp::Grant, &call)
-        .await?
-        .into_response()?)
+    Ok(Routed::Forward(internal::Call::user(UserOp::Grant, call)))
 }
 
 /// `DELETE /v1/admin/users/{id}/grants/{grant}`: what remains is removed.
-async fn route_admin_grant_revoke(req: Request, ctx: &Ctx, id: &str, grant: &str) -> ApiResult {
+async fn route_admin_grant_revoke(req: Request, ctx: &Ctx, id: &str, grant: &str) -> RouteResult {
     require_admin(&req, ctx)?;
     check_user_id(id)?;
     if !http::valid_user_id(grant) {
@@ -760,16 +755,14 @@ async fn route_admin_grant_revoke(req: Request, ctx: &Ctx, id: &str, grant: &str
         grant_id: Some(grant.to_string()),
         ..UserCall::new(ctx.now_ms, id, None)
     };
-    Ok(internal::user(&ctx.env, id, UserOp::Revoke, &call)
-        .await?
-        .into_response()?)
+    Ok(Routed::Forward(internal::Call::user(UserOp::Revoke, call)))
 }
 
 // ------------------------------------------------------------ events (SPEC §10)
 
 /// `?limit=`: 1..=1000 (default 100).
 fn page_limit(ctx: &Ctx) -> std::result::Result<u32, ApiError> {
-    match http::query(&ctx.url, "limit") {
+    match http::query(&ctx.query, "limit") {
         None => Ok(100),
         Some(v) => v
             .parse::<u32>()
@@ -784,9 +777,9 @@ fn page_limit(ctx: &Ctx) -> std::result::Result<u32, ApiError> {
 /// `since` (absent: from the oldest kept). Answers `{events, next, more}`:
 /// pass `next` as `since` for the following page. An event reaches the log
 /// from its user's object's alarm, moments after it was raised.
-async fn route_admin_events(req: Request, ctx: &Ctx) -> ApiResult {
+async fn route_admin_events(req: Request, ctx: &Ctx) -> RouteResult {
     require_admin(&req, ctx)?;
-    let since = http::query(&ctx.url, "since").filter(|s| !s.is_empty());
+    let since = http::query(&ctx.query, "since").filter(|s| !s.is_empty());
     if let Some(s) = &since {
         if s.len() > 200 || s.chars().any(char::is_control) {
             return Err(ApiError::bad_field("since", "not an event id"));
@@ -797,19 +790,17 @@ async fn route_admin_events(req: Request, ctx: &Ctx) -> ApiResult {
         limit: page_limit(ctx)?,
         ..Default::default()
     };
-    Ok(internal::event_log(&ctx.env, "list", &call)
-        .await?
-        .into_response()?)
+    Ok(Routed::Forward(internal::Call::event_log("list", call)))
 }
 
 /// `GET /v1/admin/users/{id}/events?since=<n>&limit=`: this user's own
 /// outbox, straight from their object: each event with its `delivery`
 /// (`pending` / `delivered` / `failed`, attempts, next attempt, last error).
 /// `since` is the number after the last `:` of an event id.
-async fn route_admin_user_events(req: Request, ctx: &Ctx, id: &str) -> ApiResult {
+async fn route_admin_user_events(req: Request, ctx: &Ctx, id: &str) -> RouteResult {
     require_admin(&req, ctx)?;
     check_user_id(id)?;
-    let since = match http::query(&ctx.url, "since").filter(|s| !s.is_empty()) {
+    let since = match http::query(&ctx.query, "since").filter(|s| !s.is_empty()) {
         None => None,
         Some(v) => {
             let n = v.rsplit(':').next().unwrap_or("");
@@ -824,17 +815,15 @@ async fn route_admin_user_events(req: Request, ctx: &Ctx, id: &str) -> ApiResult
         limit: Some(page_limit(ctx)?),
         ..UserCall::new(ctx.now_ms, id, None)
     };
-    Ok(internal::user(&ctx.env, id, UserOp::Events, &call)
-        .await?
-        .into_response()?)
+    Ok(Routed::Forward(internal::Call::user(UserOp::Events, call)))
 }
 
 // ---------------------------------------------------------------- benchmark
 
 /// `POST /bench/counter?user=`: the benchmark baseline (a bare SQLite counter
 /// object, no Tollgate logic); only with `TOLLGATE_BENCH=1`.
-async fn route_bench_counter(req: Request, ctx: &Ctx) -> ApiResult {
-    let user = http::query(&ctx.url, "user").unwrap_or_default();
+async fn route_bench_counter(req: Request, ctx: &Ctx) -> RouteResult {
+    let user = http::query(&ctx.query, "user").unwrap_or_default();
     if user.is_empty() || user.len() > 128 {
         return Err(ApiError::bad_field(
             "user",
@@ -842,8 +831,11 @@ async fn route_bench_counter(req: Request, ctx: &Ctx) -> ApiResult {
         ));
     }
     let stub = ctx.env.durable_object("BARE")?.get_by_name(&user)?;
-    let mut resp = stub.fetch_with_request(req).await?;
+    let resp = stub.fetch_with_request(req).await?;
     // A fetched response's headers are immutable: copy it (CORS is added later).
     let status = resp.status_code();
-    Ok(http::json_text(status, resp.text().await?)?)
+    Ok(Routed::Answer(http::json_text(
+        status,
+        http::response_text(&resp).await?,
+    )?))
 }

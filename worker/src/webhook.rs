@@ -17,10 +17,7 @@ use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use worker::{
-    wasm_bindgen::JsValue, AbortController, Delay, Env, Fetch, Headers, Method, Request,
-    RequestInit,
-};
+use worker::{AbortController, Delay, Env, Fetch, Headers};
 
 use crate::internal::var;
 
@@ -101,11 +98,7 @@ pub async fn post(s: &Settings, url: &str, id: &str, body: &str, now_s: i64) -> 
     set("content-type", "application/json")?;
     set("tollgate-signature", &signature(&s.secret, now_s, body))?;
     set("tollgate-event-id", id)?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(headers.clone())
-        .with_body(Some(JsValue::from_str(body)));
-    let req = Request::new_with_init(url, &init).map_err(|e| e.to_string())?;
+    let req = crate::http::post_request(url, &headers, body).map_err(|e| e.to_string())?;
     let abort = AbortController::default();
     let signal = abort.signal();
     let fetch = Fetch::Request(req);

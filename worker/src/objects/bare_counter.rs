@@ -2,11 +2,11 @@
 //! answers `{"count": n}`. No Tollgate logic, so a load test against it
 //! measures the platform's own ceiling on the machine.
 
-use serde::Deserialize;
 // `#[durable_object]` expands to code that names `wasm_bindgen::...`.
 use worker::wasm_bindgen;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
+use super::rows::{self, FromRow};
 use crate::http;
 
 #[durable_object(fetch)]
@@ -14,9 +14,14 @@ pub struct BareCounter {
     state: State,
 }
 
-#[derive(Deserialize)]
 struct CountRow {
     n: i64,
+}
+
+impl FromRow for CountRow {
+    fn from_row(r: &rows::Row) -> Result<Self> {
+        Ok(CountRow { n: r.int(0)? })
+    }
 }
 
 impl DurableObject for BareCounter {
@@ -45,8 +50,8 @@ impl DurableObject for BareCounter {
                  ON CONFLICT (id) DO UPDATE SET n = n + 1
                  RETURNING n",
                 None,
-            )?
-            .to_array()?;
+            )
+            .and_then(rows::read)?;
         let count = rows.first().map(|r| r.n).unwrap_or(0);
         http::json(200, &serde_json::json!({ "count": count }))
     }

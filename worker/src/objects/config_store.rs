@@ -33,6 +33,7 @@ use worker::wasm_bindgen;
 use worker::{durable_object, Date, DurableObject, Env, Request, Response, Result, State};
 
 use super::respond;
+use super::rows::{self, FromRow};
 use crate::engine_cache::DEFAULT_CONFIG;
 use crate::http::{self, ApiError, ApiResult};
 use crate::internal::{self, ConfigCall};
@@ -45,10 +46,18 @@ pub struct ConfigStore {
     current: RefCell<(i64, String)>,
 }
 
-#[derive(Deserialize)]
 struct Row {
     revision: i64,
     config: String,
+}
+
+impl FromRow for Row {
+    fn from_row(r: &rows::Row) -> Result<Self> {
+        Ok(Row {
+            revision: r.int(0)?,
+            config: r.text(1)?,
+        })
+    }
 }
 
 /// One revision as the history lists it.
@@ -63,12 +72,22 @@ pub struct RevisionInfo {
     pub note: Option<String>,
 }
 
-#[derive(Deserialize)]
 struct InfoRow {
     revision: i64,
     at_ms: i64,
     size: i64,
     note: Option<String>,
+}
+
+impl FromRow for InfoRow {
+    fn from_row(r: &rows::Row) -> Result<Self> {
+        Ok(InfoRow {
+            revision: r.int(0)?,
+            at_ms: r.int(1)?,
+            size: r.int(2)?,
+            note: r.opt_text(3)?,
+        })
+    }
 }
 
 impl InfoRow {
@@ -117,8 +136,8 @@ fn load(state: &State) -> Result<(i64, String)> {
         .exec(
             "SELECT revision, config FROM revisions ORDER BY revision DESC LIMIT 1",
             None,
-        )?
-        .to_array()?;
+        )
+        .and_then(rows::read)?;
     Ok(match rows.into_iter().next() {
         Some(r) => (r.revision, r.config),
         None => (0, DEFAULT_CONFIG.to_string()),
@@ -154,12 +173,21 @@ impl ConfigStore {
                 },
             ));
         }
-        #[derive(Deserialize)]
         struct Full {
             revision: i64,
             config: String,
             at_ms: i64,
             note: Option<String>,
+        }
+        impl FromRow for Full {
+            fn from_row(r: &rows::Row) -> Result<Self> {
+                Ok(Full {
+                    revision: r.int(0)?,
+                    config: r.text(1)?,
+                    at_ms: r.int(2)?,
+                    note: r.opt_text(3)?,
+                })
+            }
         }
         let rows: Vec<Full> = self
             .state
@@ -169,7 +197,7 @@ impl ConfigStore {
                 "SELECT revision, config, at_ms, note FROM revisions WHERE revision = ?",
                 vec![n.into()],
             )
-            .and_then(|c| c.to_array())
+            .and_then(rows::read)
             .map_err(|e| {
                 worker::console_error!("ConfigStore: reading revision {n}: {e}");
                 ApiError::internal("could not read the revision")
@@ -257,7 +285,7 @@ impl ConfigStore {
                 ),
                 args,
             )
-            .and_then(|c| c.to_array())
+            .and_then(rows::read)
             .map_err(|e| {
                 worker::console_error!("ConfigStore: listing revisions: {e}");
                 ApiError::internal("could not list the revisions")

@@ -57,6 +57,7 @@ use worker::{
     ScheduledTime, SqlStorage, State,
 };
 
+use super::rows::{self, FromRow};
 use super::{decision_response, locale, respond};
 use crate::answers::DiscountView;
 use crate::engine_cache::EngineCache;
@@ -117,31 +118,54 @@ const SCHEMA: [&str; 6] = [
     "CREATE INDEX IF NOT EXISTS handovers_next ON handovers (next_ms)",
 ];
 
-#[derive(Deserialize)]
 struct CodeRow {
     code: String,
     rule: String,
     uses: i64,
 }
 
-#[derive(Deserialize)]
+impl FromRow for CodeRow {
+    fn from_row(r: &rows::Row) -> Result<Self> {
+        Ok(CodeRow {
+            code: r.text(0)?,
+            rule: r.text(1)?,
+            uses: r.int(2)?,
+        })
+    }
+}
+
 struct UsesRow {
     uses: i64,
 }
 
-#[derive(Deserialize)]
+impl FromRow for UsesRow {
+    fn from_row(r: &rows::Row) -> Result<Self> {
+        Ok(UsesRow { uses: r.int(0)? })
+    }
+}
+
 struct AnswerRow {
     answer: String,
 }
 
-#[derive(Deserialize)]
+impl FromRow for AnswerRow {
+    fn from_row(r: &rows::Row) -> Result<Self> {
+        Ok(AnswerRow { answer: r.text(0)? })
+    }
+}
+
 struct CountRow {
     n: i64,
 }
 
+impl FromRow for CountRow {
+    fn from_row(r: &rows::Row) -> Result<Self> {
+        Ok(CountRow { n: r.int(0)? })
+    }
+}
+
 /// A grant owed to a user (a `handovers` row): the grant as the user's
 /// grant op reads it, under the id the redemption fixed.
-#[derive(Deserialize)]
 struct Owed {
     grant_id: String,
     user: String,
@@ -149,6 +173,18 @@ struct Owed {
     /// The redemption's clock (unix ms).
     at_ms: i64,
     attempts: i64,
+}
+
+impl FromRow for Owed {
+    fn from_row(r: &rows::Row) -> Result<Self> {
+        Ok(Owed {
+            grant_id: r.text(0)?,
+            user: r.text(1)?,
+            grant_json: r.text(2)?,
+            at_ms: r.int(3)?,
+            attempts: r.int(4)?,
+        })
+    }
 }
 
 impl Owed {
@@ -164,9 +200,16 @@ impl Owed {
     }
 }
 
-#[derive(Deserialize)]
 struct NextRow {
     next_ms: Option<i64>,
+}
+
+impl FromRow for NextRow {
+    fn from_row(r: &rows::Row) -> Result<Self> {
+        Ok(NextRow {
+            next_ms: r.opt_int(0)?,
+        })
+    }
 }
 
 fn real_now_ms() -> i64 {
@@ -188,10 +231,18 @@ fn halt_at(env: &Env, step: &str) -> std::result::Result<(), ApiError> {
     Ok(())
 }
 
-#[derive(Deserialize)]
 struct LegacyRow {
     state: String,
     updated_ms: i64,
+}
+
+impl FromRow for LegacyRow {
+    fn from_row(r: &rows::Row) -> Result<Self> {
+        Ok(LegacyRow {
+            state: r.text(0)?,
+            updated_ms: r.int(1)?,
+        })
+    }
 }
 
 /// A code as builds before per-user rows stored it: one JSON value in the
@@ -231,7 +282,7 @@ fn load(state: &State) -> std::result::Result<Option<DiscountState>, String> {
 fn read_code(sql: &SqlStorage) -> std::result::Result<Option<DiscountState>, String> {
     let rows: Vec<CodeRow> = sql
         .exec("SELECT code, rule, uses FROM code WHERE id = 1", None)
-        .and_then(|c| c.to_array())
+        .and_then(rows::read)
         .map_err(sql_err("reading the code"))?;
     let Some(row) = rows.into_iter().next() else {
         return Ok(None);
@@ -254,14 +305,14 @@ fn migrate_legacy(sql: &SqlStorage) -> std::result::Result<(), String> {
             "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'discount'",
             None,
         )
-        .and_then(|c| c.to_array())
+        .and_then(rows::read)
         .map_err(sql_err("looking for an earlier code"))?;
     if exists.first().is_none_or(|r| r.n == 0) {
         return Ok(());
     }
     let rows: Vec<LegacyRow> = sql
         .exec("SELECT state, updated_ms FROM discount WHERE id = 1", None)
-        .and_then(|c| c.to_array())
+        .and_then(rows::read)
         .map_err(sql_err("reading the earlier code"))?;
     if let Some(row) = rows.into_iter().next() {
         let old: LegacyState = serde_json::from_str(&row.state)
@@ -332,7 +383,7 @@ impl DiscountCode {
                 "SELECT uses FROM redeemers WHERE user = ?",
                 vec![user.into()],
             )
-            .and_then(|c| c.to_array())
+            .and_then(rows::read)
             .map_err(read_failed)?;
         Ok(rows.first().map_or(0, |r| r.uses.max(0) as u64))
     }
@@ -362,7 +413,7 @@ impl DiscountCode {
                 "SELECT answer FROM redeem_keys WHERE user = ? AND key = ? AND at_ms > ?",
                 vec![user.into(), key.into(), (now_ms - KEY_RETENTION_MS).into()],
             )
-            .and_then(|c| c.to_array())
+            .and_then(rows::read)
             .map_err(read_failed)?;
         Ok(rows
             .first()
@@ -373,7 +424,7 @@ impl DiscountCode {
         let rows: Vec<CountRow> = self
             .sql()
             .exec("SELECT COUNT(*) AS n FROM redeemers", None)
-            .and_then(|c| c.to_array())
+            .and_then(rows::read)
             .map_err(read_failed)?;
         Ok(rows.first().map_or(0, |r| r.n.max(0) as usize))
     }
@@ -576,7 +627,7 @@ impl DiscountCode {
                 "SELECT grant_id, user, grant_json, at_ms, attempts FROM handovers WHERE grant_id = ?",
                 vec![id.into()],
             )
-            .and_then(|c| c.to_array())
+            .and_then(rows::read)
             .map_err(read_failed)?;
         Ok(rows.into_iter().next())
     }
@@ -585,7 +636,7 @@ impl DiscountCode {
         let rows: Vec<CountRow> = self
             .sql()
             .exec("SELECT COUNT(*) AS n FROM handovers", None)
-            .and_then(|c| c.to_array())
+            .and_then(rows::read)
             .map_err(read_failed)?;
         Ok(rows.first().map_or(0, |r| r.n.max(0) as u64))
     }
@@ -596,8 +647,8 @@ impl DiscountCode {
     async fn arm(&self) -> Result<()> {
         let rows: Vec<NextRow> = self
             .sql()
-            .exec("SELECT MIN(next_ms) AS next_ms FROM handovers", None)?
-            .to_array()?;
+            .exec("SELECT MIN(next_ms) AS next_ms FROM handovers", None)
+            .and_then(rows::read)?;
         let Some(next) = rows.first().and_then(|r| r.next_ms) else {
             return Ok(());
         };
@@ -621,7 +672,7 @@ impl DiscountCode {
                     grant: Some(grant),
                     ..UserCall::default()
                 };
-                match internal::user(&self.env, &owed.user, UserOp::Grant, &call).await {
+                match internal::user(&self.env, UserOp::Grant, call).await {
                     Ok(reply) if matches!(reply.status, 200 | 201) => None,
                     Ok(reply) => Some(format!("{}: {}", reply.status, reply.body)),
                     Err(e) => Some(e.to_string()),
@@ -728,8 +779,8 @@ impl DurableObject for DiscountCode {
                 "SELECT grant_id, user, grant_json, at_ms, attempts FROM handovers
                  WHERE next_ms <= ? ORDER BY next_ms LIMIT ?",
                 vec![real_now_ms().into(), HANDOVERS_PER_ALARM.into()],
-            )?
-            .to_array()?;
+            )
+            .and_then(rows::read)?;
         let mut halted = None;
         for owed in &rows {
             if let Err(e) = self.deliver(owed).await {

@@ -9,12 +9,12 @@
 //! pages with `since=<the last id it saw>` never misses an event appended
 //! later, whichever user it came from.
 
-use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::wasm_bindgen;
 use worker::{durable_object, Date, DurableObject, Env, Request, Response, Result, State};
 
 use super::respond;
+use super::rows::{self, FromRow};
 use crate::http::{self, ApiError, ApiResult};
 use crate::internal::{self, EventLogCall};
 
@@ -35,14 +35,24 @@ pub struct EventLog {
     state: State,
 }
 
-#[derive(Deserialize)]
 struct Seq {
     seq: i64,
 }
 
-#[derive(Deserialize)]
+impl FromRow for Seq {
+    fn from_row(r: &rows::Row) -> Result<Self> {
+        Ok(Seq { seq: r.int(0)? })
+    }
+}
+
 struct Listed {
     body: String,
+}
+
+impl FromRow for Listed {
+    fn from_row(r: &rows::Row) -> Result<Self> {
+        Ok(Listed { body: r.text(0)? })
+    }
 }
 
 impl EventLog {
@@ -61,8 +71,8 @@ impl EventLog {
                     "INSERT INTO events (id, body, logged_ms) VALUES (?, ?, ?)
                      ON CONFLICT (id) DO NOTHING RETURNING seq",
                     vec![id.into(), text.clone().into(), now.into()],
-                )?
-                .to_array()?;
+                )
+                .and_then(rows::read)?;
             added += rows.len();
         }
         sql.exec(
@@ -77,8 +87,8 @@ impl EventLog {
         let after = match call.since.as_deref() {
             None => 0,
             Some(id) => sql
-                .exec("SELECT seq FROM events WHERE id = ?", vec![id.into()])?
-                .to_array::<Seq>()?
+                .exec("SELECT seq FROM events WHERE id = ?", vec![id.into()])
+                .and_then(rows::read::<Seq>)?
                 .into_iter()
                 .next()
                 .map(|s| s.seq)
@@ -94,8 +104,8 @@ impl EventLog {
             .exec(
                 "SELECT body FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
                 vec![after.into(), i64::from(limit + 1).into()],
-            )?
-            .to_array()?;
+            )
+            .and_then(rows::read)?;
         let more = rows.len() > limit as usize;
         let events: Vec<Value> = rows
             .iter()

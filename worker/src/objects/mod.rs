@@ -8,6 +8,7 @@ mod config_store;
 mod discount_code;
 mod event_log;
 mod outbox;
+mod rows;
 mod user_ledger;
 
 pub use bare_counter::BareCounter;

@@ -11,10 +11,10 @@
 //! A row is kept 7 days (the listing's reach), whatever its delivery state.
 //! All times here are real unix ms (not the dev clock).
 
-use serde::Deserialize;
 use tollgate::events::Event;
 use worker::{Result, SqlStorage};
 
+use super::rows::{self, FromRow};
 use crate::webhook::{Settings, GIVE_UP_AFTER_MS};
 
 /// How long rows are kept.
@@ -58,14 +58,19 @@ pub fn write(sql: &SqlStorage, events: &[Event], real_now_ms: i64) -> Result<()>
     Ok(())
 }
 
-#[derive(Deserialize)]
 struct Due {
     m: Option<i64>,
 }
 
+impl FromRow for Due {
+    fn from_row(r: &rows::Row) -> Result<Self> {
+        Ok(Due { m: r.opt_int(0)? })
+    }
+}
+
 fn min(sql: &SqlStorage, q: &str) -> Option<i64> {
     sql.exec(q, None)
-        .and_then(|c| c.to_array::<Due>())
+        .and_then(rows::read::<Due>)
         .ok()
         .and_then(|r| r.into_iter().next())
         .and_then(|d| d.m)
@@ -95,7 +100,7 @@ pub fn next_due(sql: &SqlStorage, deliver: bool) -> Option<i64> {
 }
 
 /// A row due for forwarding or delivery.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct Row {
     pub id: String,
     pub body: String,
@@ -103,13 +108,24 @@ pub struct Row {
     pub attempts: i64,
 }
 
+impl FromRow for Row {
+    fn from_row(r: &rows::Row) -> Result<Self> {
+        Ok(Row {
+            id: r.text(0)?,
+            body: r.text(1)?,
+            written_ms: r.int(2)?,
+            attempts: r.int(3)?,
+        })
+    }
+}
+
 pub fn due_forward(sql: &SqlStorage, now_ms: i64, limit: i64) -> Result<Vec<Row>> {
     sql.exec(
         "SELECT id, body, written_ms, attempts FROM outbox
          WHERE forwarded = 0 AND forward_next_ms <= ? ORDER BY seq LIMIT ?",
         vec![now_ms.into(), limit.into()],
-    )?
-    .to_array()
+    )
+    .and_then(rows::read)
 }
 
 pub fn forwarded(sql: &SqlStorage, ids: &[String]) -> Result<()> {
@@ -138,8 +154,8 @@ pub fn due_delivery(sql: &SqlStorage, now_ms: i64, limit: i64) -> Result<Vec<Row
         "SELECT id, body, written_ms, attempts FROM outbox
          WHERE delivered_ms IS NULL AND failed = 0 AND next_ms <= ? ORDER BY seq LIMIT ?",
         vec![now_ms.into(), limit.into()],
-    )?
-    .to_array()
+    )
+    .and_then(rows::read)
 }
 
 /// Records one attempt's outcome.
@@ -184,7 +200,7 @@ pub fn sweep(sql: &SqlStorage, now_ms: i64) -> Result<()> {
 }
 
 /// A row as `GET /v1/admin/users/{id}/events` shows it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct Listed {
     pub body: String,
     pub attempts: i64,
@@ -194,12 +210,25 @@ pub struct Listed {
     pub next_ms: i64,
 }
 
+impl FromRow for Listed {
+    fn from_row(r: &rows::Row) -> Result<Self> {
+        Ok(Listed {
+            body: r.text(0)?,
+            attempts: r.int(1)?,
+            delivered_ms: r.opt_int(2)?,
+            failed: r.int(3)?,
+            last_error: r.opt_text(4)?,
+            next_ms: r.int(5)?,
+        })
+    }
+}
+
 /// The newest `limit` rows after event number `after` (oldest first).
 pub fn list(sql: &SqlStorage, after: i64, limit: i64) -> Result<Vec<Listed>> {
     sql.exec(
         "SELECT body, attempts, delivered_ms, failed, last_error, next_ms FROM outbox
          WHERE seq > ? ORDER BY seq LIMIT ?",
         vec![after.into(), limit.into()],
-    )?
-    .to_array()
+    )
+    .and_then(rows::read)
 }

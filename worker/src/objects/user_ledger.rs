@@ -33,7 +33,6 @@
 
 use std::cell::RefCell;
 
-use serde::Deserialize;
 use serde_json::json;
 use tollgate::decision::Amount;
 use tollgate::engine::{Engine, Options};
@@ -49,8 +48,8 @@ use worker::{
     Result, ScheduledTime, State,
 };
 
-use super::outbox;
 use super::{decision_response, locale, parse_action, respond};
+use super::{outbox, rows};
 use crate::answers::{
     ChargeView, ClosedView, CommitAnswer, ExplainAnswer, ExtendAnswer, Figures, HoldView,
     ReleaseAnswer, ResetAnswer,
@@ -102,8 +101,8 @@ fn begin(engine: &Engine, ledger: &mut Ledger, now_ms: i64) -> Change {
     Change { before, expired }
 }
 
-#[derive(Deserialize)]
-struct Row {
+/// The `books` row.
+struct BooksRow {
     ledger: String,
     sub: Option<String>,
     sub_seen_ms: Option<i64>,
@@ -133,17 +132,6 @@ const SCHEMA: [&str; 5] = [
     outbox::SCHEMA,
 ];
 
-#[derive(Deserialize)]
-struct MetaRow {
-    v: String,
-}
-
-#[derive(Deserialize)]
-struct BodyRow {
-    k: String,
-    body: String,
-}
-
 /// Who the caller is, as a hold's owner.
 fn origin(call: &UserCall) -> Origin {
     match call.caller {
@@ -159,26 +147,42 @@ fn real_now_ms() -> i64 {
 impl Books {
     fn load(state: &State) -> Books {
         let sql = state.storage().sql();
-        type Rows = (Vec<Row>, Vec<BodyRow>, Vec<BodyRow>, Vec<MetaRow>);
+        // (key, body) of each row of `closed_holds` / `idem_keys`.
+        let bodies = |q: &str| -> Result<Vec<(String, String)>> {
+            rows::all(sql.exec(q, None)?)?
+                .iter()
+                .map(|r| Ok((r.text(0)?, r.text(1)?)))
+                .collect()
+        };
+        type Rows = (
+            Option<BooksRow>,
+            Vec<(String, String)>,
+            Vec<(String, String)>,
+            Option<String>,
+        );
         let rows: Result<Rows> = (|| {
             for s in SCHEMA {
                 sql.exec(s, None)?;
             }
-            let books = sql
-                .exec(
-                    "SELECT ledger, sub, sub_seen_ms, clock_offset_ms FROM books WHERE id = 1",
-                    None,
-                )?
-                .to_array()?;
-            let closed = sql
-                .exec("SELECT id AS k, body FROM closed_holds", None)?
-                .to_array()?;
-            let idem = sql
-                .exec("SELECT key AS k, body FROM idem_keys", None)?
-                .to_array()?;
-            let user = sql
-                .exec("SELECT v FROM meta WHERE k = 'user'", None)?
-                .to_array()?;
+            let books = rows::first(sql.exec(
+                "SELECT ledger, sub, sub_seen_ms, clock_offset_ms FROM books WHERE id = 1",
+                None,
+            )?)?
+            .map(|r| -> Result<BooksRow> {
+                Ok(BooksRow {
+                    ledger: r.text(0)?,
+                    sub: r.opt_text(1)?,
+                    sub_seen_ms: r.opt_int(2)?,
+                    clock_offset_ms: r.opt_int(3)?,
+                })
+            })
+            .transpose()?;
+            let closed = bodies("SELECT id, body FROM closed_holds")?;
+            let idem = bodies("SELECT key, body FROM idem_keys")?;
+            let user = match rows::first(sql.exec("SELECT v FROM meta WHERE k = 'user'", None)?)? {
+                Some(r) => Some(r.text(0)?),
+                None => None,
+            };
             Ok((books, closed, idem, user))
         })();
         let mut books = Books {
@@ -193,13 +197,13 @@ impl Books {
         };
         match rows {
             Err(e) => books.ledger = Err(format!("reading the ledger: {e}")),
-            Ok((rows, closed, idem, user)) => {
-                books.user = user.into_iter().next().map(|r| r.v);
-                if let Some(row) = rows.into_iter().next() {
+            Ok((row, closed, idem, user)) => {
+                books.user = user;
+                if let Some(row) = row {
                     books.ledger = Ledger::from_parts(
                         &row.ledger,
-                        closed.iter().map(|r| r.body.as_str()),
-                        idem.iter().map(|r| (r.k.as_str(), r.body.as_str())),
+                        closed.iter().map(|(_, body)| body.as_str()),
+                        idem.iter().map(|(k, body)| (k.as_str(), body.as_str())),
                     );
                     books.subscription = row
                         .sub
@@ -718,8 +722,7 @@ impl UserLedger {
             })
             .collect();
         // The most recent closed holds (all are kept a day; the list shows 100).
-        let mut recent: Vec<&tollgate::ledger::ClosedHold> = ledger.closed.values().collect();
-        recent.sort_by_key(|c| std::cmp::Reverse(c.closed_at));
+        let recent = newest(ledger.closed.values(), |c| c.closed_at, 100);
         let closed: Vec<ClosedView> = recent
             .into_iter()
             .take(100)
@@ -834,7 +837,7 @@ impl UserLedger {
                 events: rows.into_iter().map(|r| r.body).collect(),
                 ..EventLogCall::default()
             };
-            match internal::event_log(&self.env, "append", &call).await {
+            match internal::event_log(&self.env, "append", call).await {
                 Ok(r) if r.status == 200 => {
                     if internal::dev_halt(&self.env, "outbox.forwarded") {
                         return Err(worker::Error::RustError("halted: outbox.forwarded".into()));
@@ -861,6 +864,22 @@ impl UserLedger {
         }
         outbox::sweep(&sql, real_now_ms())
     }
+}
+
+/// The `n` items with the greatest `at`, greatest first, ties in the order
+/// they come: what a stable sort by `at` descending and `take(n)` give,
+/// without instantiating a sort for the one list that needs it (issue 9).
+fn newest<T>(items: impl Iterator<Item = T>, at: impl Fn(&T) -> i64, n: usize) -> Vec<T> {
+    let mut out: Vec<T> = Vec::new();
+    for item in items {
+        let t = at(&item);
+        let i = out.partition_point(|o| at(o) >= t);
+        if i < n {
+            out.insert(i, item);
+            out.truncate(n);
+        }
+    }
+    out
 }
 
 fn hold_error(e: tollgate::ledger::HoldError, id: &str) -> ApiError {
@@ -916,5 +935,28 @@ impl DurableObject for UserLedger {
         self.arm().await?;
         pumped?;
         Response::ok("")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::newest;
+
+    /// The same list as a stable sort by `at` descending, cut to `n`.
+    #[test]
+    fn newest_is_a_stable_sort_cut_short() {
+        // Many ties, more items than kept, and fewer.
+        let items: Vec<(usize, i64)> = (0..300).map(|i| (i, ((i * 7919) % 37) as i64)).collect();
+        for n in [0, 1, 5, 36, 100, 299, 300, 400] {
+            let mut want = items.clone();
+            want.sort_by_key(|&(_, at)| std::cmp::Reverse(at));
+            want.truncate(n);
+            assert_eq!(
+                newest(items.iter().copied(), |&(_, at)| at, n),
+                want,
+                "n = {n}"
+            );
+        }
+        assert!(newest(std::iter::empty::<(usize, i64)>(), |&(_, at)| at, 100).is_empty());
     }
 }
