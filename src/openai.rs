@@ -1048,7 +1048,7 @@ pub fn settle_chat_json(status: u16, body: &[u8], input_estimate: u64) -> Settle
     if !(200..300).contains(&status) {
         return Settlement::Release;
     }
-    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let v = json_of(body);
     if v.get("error").is_some_and(|e| !e.is_null()) && v.get("choices").is_none() {
         return Settlement::Release;
     }
@@ -1082,7 +1082,7 @@ pub fn settle_image(status: u16, body: &[u8], requested: u64) -> Settlement {
     if !(200..300).contains(&status) {
         return Settlement::Release;
     }
-    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let v = json_of(body);
     let images = v
         .get("data")
         .and_then(Value::as_array)
@@ -1102,8 +1102,17 @@ pub fn settle_image(status: u16, body: &[u8], requested: u64) -> Settlement {
 
 /// The model a whole chat answer names (`None`: not JSON, or no `model`).
 pub fn answer_model_of(body: &[u8]) -> Option<String> {
-    let v: Value = serde_json::from_slice(body).ok()?;
-    answer_model(&v).map(str::to_string)
+    answer_model(&json_of(body)).map(str::to_string)
+}
+
+/// An upstream body as JSON, `Null` when it is not. Read as text first
+/// (JSON is UTF-8): `from_slice` would link a second copy of serde_json's
+/// parser, over bytes, into the Worker (BENCHMARKS.md, "Browser package").
+fn json_of(body: &[u8]) -> Value {
+    std::str::from_utf8(body)
+        .ok()
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or(Value::Null)
 }
 
 // ------------------------------------------------------ settling and extending
