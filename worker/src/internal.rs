@@ -14,7 +14,7 @@
 //!
 //! A route that wants a decision builds a [`UserCall`] and calls
 //! [`user`]; e.g. a gateway route reserves with
-//! `user(env, sub, UserOp::Reserve, &UserCall { action: Some(json), idempotency_key: Some(k), ..UserCall::new(now_ms, sub, sub_claim) })`,
+//! `user(env, UserOp::Reserve, UserCall { action: Some(json), idempotency_key: Some(k), ..UserCall::new(now_ms, sub, sub_claim) })`,
 //! reads the decision from [`Reply::json`] (`hold.id` when allowed), and later
 //! commits with `UserOp::Commit` + `hold_id` + `usage`, or releases with
 //! `UserOp::Release` + `hold_id`.
@@ -388,9 +388,189 @@ pub const EVENT_LOG_OBJECT: &str = "events";
 pub const CONFIG_OBJECT: &str = "global";
 
 /// Reads an internal call's body.
-pub async fn read_call<T: for<'de> Deserialize<'de>>(req: &mut Request) -> Result<T> {
+pub async fn read_call<T: FromCall>(req: &mut Request) -> Result<T> {
     let text = req.text().await?;
-    Ok(serde_json::from_str(&text)?)
+    let v: Value = serde_json::from_str(&text)?;
+    let m = v
+        .as_object()
+        .ok_or_else(|| worker::Error::RustError("a call is a JSON object".into()))?;
+    T::from_call(&Fields(m)).map_err(worker::Error::RustError)
+}
+
+/// A call read from its JSON object. The calls are written by this
+/// Worker's own `Serialize` (the derive), and read here by hand instead of
+/// by serde's derive: each derived deserializer is its own copy of
+/// serde_json's parser in the `.wasm` (issue 9), while the `Value` parser is
+/// there anyway. As the derive: unknown fields are ignored, a missing or
+/// `null` `Option` is `None`, a missing `#[serde(default)]` field its
+/// default; a field of the wrong kind refuses the call.
+pub trait FromCall: Sized {
+    fn from_call(f: &Fields) -> std::result::Result<Self, String>;
+}
+
+/// A call's fields.
+pub struct Fields<'a>(&'a serde_json::Map<String, Value>);
+
+type Field<T> = std::result::Result<T, String>;
+
+impl Fields<'_> {
+    fn get(&self, key: &str) -> Option<&Value> {
+        self.0.get(key).filter(|v| !v.is_null())
+    }
+
+    fn wrong<T>(key: &str, want: &str) -> Field<T> {
+        Err(format!("call field `{key}`: expected {want}"))
+    }
+
+    fn required<T>(&self, key: &str, read: fn(&Value) -> Option<T>, want: &str) -> Field<T> {
+        match self.get(key).map(read) {
+            Some(Some(v)) => Ok(v),
+            _ => Self::wrong(key, want),
+        }
+    }
+
+    fn optional<T>(
+        &self,
+        key: &str,
+        read: fn(&Value) -> Option<T>,
+        want: &str,
+    ) -> Field<Option<T>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => read(v)
+                .map(Some)
+                .ok_or(())
+                .or_else(|()| Self::wrong(key, want)),
+        }
+    }
+
+    fn int(&self, key: &str) -> Field<i64> {
+        self.required(key, Value::as_i64, "an integer")
+    }
+
+    fn opt_int(&self, key: &str) -> Field<Option<i64>> {
+        self.optional(key, Value::as_i64, "an integer")
+    }
+
+    fn opt_u64(&self, key: &str) -> Field<Option<u64>> {
+        self.optional(key, Value::as_u64, "an unsigned integer")
+    }
+
+    fn opt_u32(&self, key: &str) -> Field<Option<u32>> {
+        self.optional(
+            key,
+            |v| v.as_u64().and_then(|n| u32::try_from(n).ok()),
+            "a u32",
+        )
+    }
+
+    fn opt_string(&self, key: &str) -> Field<Option<String>> {
+        self.optional(key, |v| v.as_str().map(str::to_string), "a string")
+    }
+
+    /// A `String` with `#[serde(default)]`.
+    fn string_or_empty(&self, key: &str) -> Field<String> {
+        self.opt_string(key).map(Option::unwrap_or_default)
+    }
+
+    /// A `bool` with `#[serde(default)]`.
+    fn flag(&self, key: &str) -> Field<bool> {
+        self.optional(key, Value::as_bool, "a boolean")
+            .map(Option::unwrap_or_default)
+    }
+
+    /// Any JSON, carried on as it came.
+    fn value(&self, key: &str) -> Option<Value> {
+        self.get(key).cloned()
+    }
+
+    /// The token's subscription, as the Worker read it from the token (the
+    /// same strict reader, so it reads back unchanged).
+    fn subscription(&self) -> Field<Option<Subscription>> {
+        match self.get("subscription") {
+            None => Ok(None),
+            Some(v) => Subscription::from_value(v)
+                .map(Some)
+                .map_err(|p| p.to_string()),
+        }
+    }
+}
+
+impl FromCall for UserCall {
+    fn from_call(f: &Fields) -> Field<UserCall> {
+        let caller = match f.get("caller").map(Value::as_str) {
+            None => Caller::default(),
+            Some(Some("user")) => Caller::User,
+            Some(Some("admin")) => Caller::Admin,
+            Some(Some("gateway")) => Caller::Gateway,
+            Some(_) => return Fields::wrong("caller", "user, admin or gateway"),
+        };
+        Ok(UserCall {
+            now_ms: f.int("now_ms")?,
+            user: f.required("user", |v| v.as_str().map(str::to_string), "a string")?,
+            caller,
+            subscription: f.subscription()?,
+            action: f.value("action"),
+            explain: f.flag("explain")?,
+            locale: f.opt_string("locale")?,
+            idempotency_key: f.opt_string("idempotency_key")?,
+            hold_id: f.opt_string("hold_id")?,
+            usage: f.value("usage"),
+            reset: f.value("reset"),
+            fingerprint: f.opt_string("fingerprint")?,
+            ttl_s: f.opt_u64("ttl_s")?,
+            answered_model: f.opt_string("answered_model")?,
+            grant: f.value("grant"),
+            grant_id: f.opt_string("grant_id")?,
+            since: f.opt_int("since")?,
+            limit: f.opt_u32("limit")?,
+        })
+    }
+}
+
+impl FromCall for DiscountCall {
+    fn from_call(f: &Fields) -> Field<DiscountCall> {
+        Ok(DiscountCall {
+            now_ms: f.int("now_ms")?,
+            code: f.required("code", |v| v.as_str().map(str::to_string), "a string")?,
+            user: f.string_or_empty("user")?,
+            subscription: f.subscription()?,
+            idempotency_key: f.opt_string("idempotency_key")?,
+            locale: f.opt_string("locale")?,
+            explain: f.flag("explain")?,
+            rule: f.value("rule"),
+        })
+    }
+}
+
+impl FromCall for EventLogCall {
+    fn from_call(f: &Fields) -> Field<EventLogCall> {
+        let events = match f.get("events") {
+            None => Vec::new(),
+            Some(v) => v
+                .as_array()
+                .and_then(|a| a.iter().map(|e| e.as_str().map(str::to_string)).collect())
+                .map_or_else(|| Fields::wrong("events", "a list of strings"), Ok)?,
+        };
+        Ok(EventLogCall {
+            events,
+            since: f.opt_string("since")?,
+            limit: f.opt_u32("limit")?.unwrap_or_default(),
+        })
+    }
+}
+
+impl FromCall for ConfigCall {
+    fn from_call(f: &Fields) -> Field<ConfigCall> {
+        Ok(ConfigCall {
+            known_revision: f.opt_int("known_revision")?,
+            config: f.value("config"),
+            revision: f.opt_int("revision")?,
+            note: f.opt_string("note")?,
+            limit: f.opt_u32("limit")?,
+            before: f.opt_int("before")?,
+        })
+    }
 }
 
 /// The op of an internal request: the last path segment.
@@ -419,4 +599,120 @@ pub fn dev_clock(env: &Env) -> bool {
 /// with `TOLLGATE_DEV_CLOCK=1`, i.e. never in production.
 pub fn dev_halt(env: &Env, step: &str) -> bool {
     dev_clock(env) && var(env, "TOLLGATE_DEV_HALT").as_deref() == Some(step)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// What the sender writes (the derive) reads back as the same call, and
+    /// as serde's derive reads it.
+    fn round_trip<T: Serialize + FromCall + for<'de> Deserialize<'de>>(call: &T) {
+        let text = serde_json::to_string(call).unwrap();
+        let v: Value = serde_json::from_str(&text).unwrap();
+        let ours = T::from_call(&Fields(v.as_object().unwrap())).unwrap();
+        let derived: T = serde_json::from_str(&text).unwrap();
+        assert_eq!(serde_json::to_value(&ours).unwrap(), v, "{text}");
+        assert_eq!(serde_json::to_value(&derived).unwrap(), v, "{text}");
+    }
+
+    fn sub() -> Subscription {
+        Subscription::from_value(&json!({"id": "s1", "plan": "pro", "active": false,
+            "starts_at": 1_700_000_000, "ends_at": null}))
+        .unwrap()
+    }
+
+    #[test]
+    fn calls_read_back_as_written() {
+        round_trip(&UserCall::default());
+        round_trip(&UserCall {
+            now_ms: -5,
+            user: "u/ü".into(),
+            caller: Caller::Gateway,
+            subscription: Some(sub()),
+            action: Some(json!({"type": "message", "x": [1, null]})),
+            explain: true,
+            locale: Some("en".into()),
+            idempotency_key: Some("k".into()),
+            hold_id: Some("h1".into()),
+            usage: Some(json!({"input_tokens": 1})),
+            reset: Some(json!({})),
+            fingerprint: Some("f".into()),
+            ttl_s: Some(u64::MAX),
+            answered_model: Some("m".into()),
+            grant: Some(json!({"metric": "tokens"})),
+            grant_id: Some("g".into()),
+            since: Some(i64::MIN),
+            limit: Some(u32::MAX),
+        });
+        round_trip(&UserCall {
+            caller: Caller::Admin,
+            ..UserCall::new(7, "a", None)
+        });
+        round_trip(&DiscountCall::default());
+        round_trip(&DiscountCall {
+            now_ms: 1,
+            code: "SPRING".into(),
+            user: "u".into(),
+            subscription: Some(sub()),
+            idempotency_key: Some("k".into()),
+            locale: Some("fa".into()),
+            explain: true,
+            rule: Some(json!({"max_uses": 3})),
+        });
+        round_trip(&EventLogCall::default());
+        round_trip(&EventLogCall {
+            events: vec!["{}".into(), "a\"b".into()],
+            since: Some("u:3".into()),
+            limit: 50,
+        });
+        round_trip(&ConfigCall::default());
+        round_trip(&ConfigCall {
+            known_revision: Some(3),
+            config: Some(json!({"plans": []})),
+            revision: Some(2),
+            note: Some("n".into()),
+            limit: Some(10),
+            before: Some(9),
+        });
+    }
+
+    /// A field of the wrong kind refuses the call, as the derive refuses it.
+    #[test]
+    fn wrong_kinds_are_refused() {
+        for (doc, what) in [
+            (json!({"user": "u"}), "now_ms missing"),
+            (json!({"now_ms": 1.5, "user": "u"}), "now_ms a fraction"),
+            (json!({"now_ms": 1, "user": 2}), "user a number"),
+            (
+                json!({"now_ms": 1, "user": "u", "caller": "root"}),
+                "unknown caller",
+            ),
+            (
+                json!({"now_ms": 1, "user": "u", "explain": "yes"}),
+                "explain a string",
+            ),
+            (
+                json!({"now_ms": 1, "user": "u", "limit": 4_294_967_296u64}),
+                "limit past u32",
+            ),
+            (
+                json!({"now_ms": 1, "user": "u", "subscription": {"id": "s"}}),
+                "subscription without plan",
+            ),
+        ] {
+            let text = doc.to_string();
+            assert!(
+                serde_json::from_str::<UserCall>(&text).is_err(),
+                "derive: {what}"
+            );
+            assert!(
+                UserCall::from_call(&Fields(doc.as_object().unwrap())).is_err(),
+                "{what}"
+            );
+        }
+        let bad = json!({"events": ["a", 1]});
+        assert!(EventLogCall::from_call(&Fields(bad.as_object().unwrap())).is_err());
+    }
 }
