@@ -409,30 +409,39 @@ impl Query {
     }
 }
 
-/// One name or value of a query: `+` is a space, `%XX` a byte.
+/// One name or value of a query: `+` is a space, `%XX` a byte; a malformed
+/// escape stays as it is and bytes that are not UTF-8 become U+FFFD.
 fn form_decode(s: &str) -> String {
-    let hex = |c: u8| char::from(c).to_digit(16);
+    String::from_utf8_lossy(&unescape(s, true).0).into_owned()
+}
+
+/// `%XX` escapes as bytes (and `+` as a space in a form), for path segments
+/// and query parameters alike; `true` beside them when an escape was
+/// malformed (kept as it is).
+fn unescape(s: &str, form: bool) -> (Vec<u8>, bool) {
+    let hex = |c: Option<&u8>| c.and_then(|&c| char::from(c).to_digit(16));
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
+    let mut malformed = false;
     let mut i = 0;
     while i < b.len() {
         match b[i] {
-            b'+' => out.push(b' '),
-            b'%' => match (
-                b.get(i + 1).and_then(|&c| hex(c)),
-                b.get(i + 2).and_then(|&c| hex(c)),
-            ) {
+            b'+' if form => out.push(b' '),
+            b'%' => match (hex(b.get(i + 1)), hex(b.get(i + 2))) {
                 (Some(h), Some(l)) => {
                     out.push((h * 16 + l) as u8);
                     i += 2;
                 }
-                _ => out.push(b'%'),
+                _ => {
+                    malformed = true;
+                    out.push(b'%');
+                }
             },
             c => out.push(c),
         }
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    (out, malformed)
 }
 
 /// The value of a query parameter (the first, when repeated).
@@ -460,21 +469,10 @@ pub fn locale(q: &Query, headers: &Headers) -> Option<Locale> {
 /// Percent-decodes one path segment; `None` when it is not valid UTF-8 or a
 /// `%` escape is malformed.
 pub fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = b.get(i + 1..i + 3)?;
-            let hex = std::str::from_utf8(hex).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
+    match unescape(s, false) {
+        (bytes, false) => String::from_utf8(bytes).ok(),
+        (_, true) => None,
     }
-    String::from_utf8(out).ok()
 }
 
 /// A user id (the JWT `sub`): 1–128 characters of `A–Z a–z 0–9 . _ : @ -`.
@@ -553,6 +551,9 @@ mod tests {
         assert_eq!(percent_decode("%zz"), None);
         assert_eq!(percent_decode("%"), None);
         assert_eq!(percent_decode("%ff"), None);
+        // Two hex digits, not a signed number (`from_str_radix` took "+f").
+        assert_eq!(percent_decode("%+f"), None);
+        assert_eq!(percent_decode("a+b").as_deref(), Some("a+b"));
     }
 
     /// The query as `Url::query_pairs` (the `url` crate, native here) reads it.
