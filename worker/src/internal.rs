@@ -29,8 +29,7 @@ use worker::{Env, Headers, Request, Response, Result};
 pub const PASSED_HEADERS: [&str; 3] = ["ratelimit", "ratelimit-policy", "retry-after"];
 
 /// Who asked, as far as the user's object needs to know.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Caller {
     /// A user with a verified token: its subscription is remembered as "last seen".
     #[default]
@@ -40,6 +39,36 @@ pub enum Caller {
     /// The gateway, on a user's behalf: the holds it opens are its own
     /// (settled only by the gateway, charged at expiry when unsettled).
     Gateway,
+}
+
+impl Caller {
+    const ALL: [Caller; 3] = [Caller::User, Caller::Admin, Caller::Gateway];
+
+    /// Its name in a call's `caller` field.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Caller::User => "user",
+            Caller::Admin => "admin",
+            Caller::Gateway => "gateway",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Caller> {
+        Caller::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+impl Serialize for Caller {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Caller {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Caller::parse(&s).ok_or_else(|| serde::de::Error::custom("unknown caller"))
+    }
 }
 
 /// The ops of a user's ledger object.
@@ -435,13 +464,15 @@ impl Fields<'_> {
         read: fn(&Value) -> Option<T>,
         want: &str,
     ) -> Field<Option<T>> {
-        match self.get(key) {
+        match self.get(key).map(read) {
             None => Ok(None),
-            Some(v) => read(v)
-                .map(Some)
-                .ok_or(())
-                .or_else(|()| Self::wrong(key, want)),
+            Some(Some(v)) => Ok(Some(v)),
+            Some(None) => Self::wrong(key, want),
         }
+    }
+
+    fn string(&self, key: &str) -> Field<String> {
+        self.required(key, |v| v.as_str().map(str::to_string), "a string")
     }
 
     fn int(&self, key: &str) -> Field<i64> {
@@ -498,16 +529,16 @@ impl Fields<'_> {
 
 impl FromCall for UserCall {
     fn from_call(f: &Fields) -> Field<UserCall> {
-        let caller = match f.get("caller").map(Value::as_str) {
+        let caller = match f.get("caller") {
             None => Caller::default(),
-            Some(Some("user")) => Caller::User,
-            Some(Some("admin")) => Caller::Admin,
-            Some(Some("gateway")) => Caller::Gateway,
-            Some(_) => return Fields::wrong("caller", "user, admin or gateway"),
+            Some(v) => match v.as_str().and_then(Caller::parse) {
+                Some(c) => c,
+                None => return Fields::wrong("caller", "user, admin or gateway"),
+            },
         };
         Ok(UserCall {
             now_ms: f.int("now_ms")?,
-            user: f.required("user", |v| v.as_str().map(str::to_string), "a string")?,
+            user: f.string("user")?,
             caller,
             subscription: f.subscription()?,
             action: f.value("action"),
@@ -532,7 +563,7 @@ impl FromCall for DiscountCall {
     fn from_call(f: &Fields) -> Field<DiscountCall> {
         Ok(DiscountCall {
             now_ms: f.int("now_ms")?,
-            code: f.required("code", |v| v.as_str().map(str::to_string), "a string")?,
+            code: f.string("code")?,
             user: f.string_or_empty("user")?,
             subscription: f.subscription()?,
             idempotency_key: f.opt_string("idempotency_key")?,
