@@ -908,8 +908,8 @@ impl Engine {
     /// Atomic check-and-hold: allowed → every applicable counter moves and a
     /// hold is opened; denied → nothing changes and nothing is remembered.
     /// The same idempotency key with the same request returns the first
-    /// allowed answer and never holds twice; with another request it is
-    /// refused ([`KeyReused`]).
+    /// allowed answer and never holds twice; with another request, or when
+    /// its stored answer cannot be read back, it is refused ([`KeyReused`]).
     pub fn reserve(
         &self,
         ledger: &mut Ledger,
@@ -927,9 +927,11 @@ impl Engine {
                 if !e.fp.is_empty() && e.fp != k.fingerprint {
                     return Err(KeyReused);
                 }
-                if let Ok(d) = serde_json::from_str::<Decision>(&e.answer) {
-                    return Ok(d);
-                }
+                // An answer that no longer reads (another version wrote
+                // it, or storage damaged it) is still a key that was used:
+                // refused, never taken as a new request that would hold
+                // and count a second time.
+                return serde_json::from_str::<Decision>(&e.answer).map_err(|_| KeyReused);
             }
         }
         let locale = self.locale(opts);
@@ -1568,6 +1570,44 @@ mod tests {
         );
         assert_eq!(c, Err(KeyReused));
         assert_eq!(l.holds.len(), 1);
+    }
+
+    /// Attack: a retried key whose stored answer no longer reads as a
+    /// `Decision` (written by another version, or damaged in storage) must
+    /// not be taken as a new request: that would hold, and count, twice.
+    #[test]
+    fn a_key_whose_stored_answer_does_not_read_never_reserves_again() {
+        let e = engine();
+        let mut l = Ledger::default();
+        let o = Options::default();
+        let k = Idem {
+            key: "k",
+            fingerprint: "f",
+        };
+        let first = e
+            .reserve(&mut l, Some(&sub()), &msg("paid", 1, 1), NOW, Some(k), &o)
+            .unwrap();
+        assert!(first.allowed);
+        let counters = l.counters.clone();
+        for answer in [
+            "",
+            "{",
+            r#"{"allowed":true}"#,
+            r#"{"allowed":true,"code":"no_such_code"}"#,
+        ] {
+            l.idem.get_mut("k").unwrap().answer = answer.to_string();
+            let again = e.reserve(
+                &mut l,
+                Some(&sub()),
+                &msg("paid", 1, 1),
+                NOW + 5,
+                Some(k),
+                &o,
+            );
+            assert_eq!(again, Err(KeyReused), "stored answer {answer:?}");
+            assert_eq!(l.holds.len(), 1, "stored answer {answer:?}");
+            assert_eq!(l.counters, counters, "stored answer {answer:?}");
+        }
     }
 
     #[test]

@@ -30,7 +30,9 @@ pub struct Idem<'a> {
     pub fingerprint: &'a str,
 }
 
-/// The key was used in the last day with another request (422).
+/// The key was used in the last day with another request, or its first
+/// answer can no longer be read back to be replayed (422): either way the
+/// request is not carried out again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyReused;
 
