@@ -1,8 +1,10 @@
 //! The verdict on an action (SPEC §4), and its stable codes.
 
-use crate::json::micros_to_usd;
+use crate::fields::{fields, list, uint};
+use crate::json::{micros_to_usd, Problems, Reader};
 use crate::limit::Metric;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// Every kind of answer, one stable snake_case string each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -311,6 +313,191 @@ impl Default for Decision {
             fallback_from: None,
         }
     }
+}
+
+// ------------------------------------------------------------ reading back
+
+// A decision is read back from its JSON in two places: a stored idempotent
+// answer (`Engine::reserve` replays it) and the gateway's reserve answer.
+// Both are our own serialiser's output, so they are read field by field as
+// serde's derive reads them (`crate::fields`), which keeps the derive's
+// readers (and a copy of serde_json's parser per type) out of the Worker;
+// the derives stay for native callers and for the tests that compare both.
+
+impl Decision {
+    /// Reads a decision back from our own JSON, as serde's derive reads it;
+    /// every problem is listed.
+    pub fn from_value(v: &Value) -> Result<Decision, Problems> {
+        let mut r = Reader::new();
+        match decision(&mut r, v, "") {
+            Some(d) if r.ok() => Ok(d),
+            _ => Err(Problems(r.problems)),
+        }
+    }
+}
+
+impl LimitState {
+    /// One limit's state read back (a decision's, a snapshot's).
+    pub(crate) fn read(r: &mut Reader, v: &Value, path: &str) -> Option<LimitState> {
+        let mut f = fields(r, v, path)?;
+        let metric = f.string("metric");
+        let scope = f.string("scope");
+        let window = f.string("window");
+        let chat_id = match f.m.get("chat_id") {
+            None => Ok(None),
+            Some(Value::Null) => Ok(Some(None)),
+            Some(_) => f.opt_string("chat_id").map(Some),
+        };
+        let limit = f.amount("limit");
+        let used = f.amount("used");
+        let requested = f.opt_amount("requested");
+        let remaining = f.amount("remaining");
+        let resets_at = f.opt_string("resets_at");
+        let credits = f.opt_amount("credits");
+        let from_credits = f.opt_amount("from_credits");
+        Some(LimitState {
+            metric: metric?,
+            scope: scope?,
+            window: window?,
+            chat_id: chat_id.ok()?,
+            limit: limit?,
+            used: used?,
+            requested: requested.ok()?,
+            remaining: remaining?,
+            resets_at: resets_at.ok()?,
+            credits: credits.ok()?,
+            from_credits: from_credits.ok()?,
+        })
+    }
+}
+
+fn code(r: &mut Reader, v: &Value, path: &str) -> Option<Code> {
+    let c = r.as_str(v, path).and_then(Code::parse);
+    if c.is_none() {
+        r.err(path, "expected a known code");
+    }
+    c
+}
+
+fn status(r: &mut Reader, v: &Value, path: &str) -> Option<u16> {
+    let s = v.as_u64().and_then(|u| u16::try_from(u).ok());
+    if s.is_none() {
+        r.err(path, "expected an HTTP status");
+    }
+    s
+}
+
+fn violation(r: &mut Reader, v: &Value, path: &str) -> Option<Violation> {
+    // `#[serde(flatten)]` on an `Option`: the limit's fields beside the
+    // violation's, `None` when they do not read as a limit.
+    let limit = LimitState::read(&mut Reader::new(), v, path);
+    let mut f = fields(r, v, path)?;
+    let code = f.req("code", code);
+    let status = f.req("status", status);
+    let file = f.opt_string("file");
+    let model = f.opt_string("model");
+    let retry_after_s = f.opt("retry_after_s", uint);
+    let message = f.string("message");
+    Some(Violation {
+        code: code?,
+        status: status?,
+        limit,
+        file: file.ok()?,
+        model: model.ok()?,
+        retry_after_s: retry_after_s.ok()?,
+        message: message?,
+    })
+}
+
+fn hold_ref(r: &mut Reader, v: &Value, path: &str) -> Option<HoldRef> {
+    let mut f = fields(r, v, path)?;
+    let id = f.string("id");
+    let expires_at = f.string("expires_at");
+    Some(HoldRef {
+        id: id?,
+        expires_at: expires_at?,
+    })
+}
+
+fn warning(r: &mut Reader, v: &Value, path: &str) -> Option<Warning> {
+    let mut f = fields(r, v, path)?;
+    let metric = f.string("metric");
+    let scope = f.string("scope");
+    let window = f.string("window");
+    let chat_id = f.opt_string("chat_id");
+    let threshold = f.req("threshold", |r, v, at| {
+        let x = v.as_f64();
+        if x.is_none() {
+            r.err(at, "expected a number");
+        }
+        x
+    });
+    let used = f.amount("used");
+    let limit = f.amount("limit");
+    let remaining = f.amount("remaining");
+    let resets_at = f.opt_string("resets_at");
+    let message = f.string("message");
+    Some(Warning {
+        metric: metric?,
+        scope: scope?,
+        window: window?,
+        chat_id: chat_id.ok()?,
+        threshold: threshold?,
+        used: used?,
+        limit: limit?,
+        remaining: remaining?,
+        resets_at: resets_at.ok()?,
+        message: message?,
+    })
+}
+
+fn decision(r: &mut Reader, v: &Value, path: &str) -> Option<Decision> {
+    let mut f = fields(r, v, path)?;
+    let allowed = f.req("allowed", |r, v, at| r.as_bool(v, at));
+    let status = f.req("status", status);
+    let code = f.req("code", code);
+    let message = f.string("message");
+    let retry_after_s = f.opt("retry_after_s", uint);
+    let violations = f.req("violations", |r, v, at| list(r, v, at, violation));
+    let limits = f.req("limits", |r, v, at| list(r, v, at, LimitState::read));
+    let hold = f.opt("hold", hold_ref);
+    let from_credits = match f.m.get("from_credits") {
+        None => Some(Default::default()),
+        Some(v) => {
+            let at = f.at("from_credits");
+            f.r.object(v, &at).and_then(|m| {
+                let mut out = std::collections::BTreeMap::new();
+                let mut ok = true;
+                for (k, x) in m {
+                    match crate::fields::amount(f.r, x, &crate::json::join(&at, k)) {
+                        Some(a) => {
+                            out.insert(k.clone(), a);
+                        }
+                        None => ok = false,
+                    }
+                }
+                ok.then_some(out)
+            })
+        }
+    };
+    let warnings = f.list("warnings", warning);
+    let model = f.opt_string("model");
+    let fallback_from = f.opt_string("fallback_from");
+    Some(Decision {
+        allowed: allowed?,
+        status: status?,
+        code: code?,
+        message: message?,
+        retry_after_s: retry_after_s.ok()?,
+        violations: violations?,
+        limits: limits?,
+        hold: hold.ok()?,
+        from_credits: from_credits?,
+        warnings: warnings?,
+        reached: Vec::new(),
+        model: model.ok()?,
+        fallback_from: fallback_from.ok()?,
+    })
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ pub mod discount;
 pub mod django;
 pub mod engine;
 pub mod events;
+mod fields;
 pub mod files;
 pub mod glob;
 pub mod headers;

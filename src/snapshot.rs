@@ -11,13 +11,14 @@
 use crate::credits::{GrantInfo, Source};
 use crate::decision::{Amount, LimitState};
 use crate::engine::{counts_in_flight, UsageView};
-use crate::json::{index, join, kind, Problems, Reader};
+use crate::fields::{fields, int};
+use crate::json::{Problems, Reader};
 use crate::limit::{Limit, Metric, Window};
 use crate::subscription::Subscription;
 use crate::time::parse_rfc3339;
 use crate::window::WinCtx;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// An open hold as the snapshot shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,159 +74,6 @@ impl Snapshot {
     }
 }
 
-/// Reading a snapshot from parsed JSON ([`Snapshot::from_value`]).
-///
-/// A snapshot is not an input the caller writes but the edge's own answer
-/// handed back, so it is read as serde's derive reads it (the native and
-/// test paths still use the derive): unknown fields are ignored, a missing
-/// `Option` is `None`, a missing list is empty, `null` is refused where the
-/// derive refuses it. The npm package reads it this way because serde's
-/// derived deserializers and the float formatting their error messages
-/// reach were 15 % of its size (BENCHMARKS.md, "Browser package", also has
-/// the faster readers that cost more bytes); `tests/snapshot_read.rs` and
-/// `tests/props.rs` check both readers agree. Two inputs no edge sends are
-/// read differently: a struct written as a JSON array (the derive takes
-/// fields by position) is refused, and a field named twice is read as its
-/// last value (the derive refuses it).
-struct Fields<'a, 'r> {
-    r: &'r mut Reader,
-    m: &'a Map<String, Value>,
-    path: &'a str,
-}
-
-impl<'a> Fields<'a, '_> {
-    fn at(&self, key: &str) -> String {
-        join(self.path, key)
-    }
-
-    /// Present and not `null`.
-    fn get(&self, key: &str) -> Option<&'a Value> {
-        self.m.get(key).filter(|v| !v.is_null())
-    }
-
-    fn missing<T>(&mut self, key: &str) -> Option<T> {
-        let at = self.at(key);
-        self.r.err(at, "required");
-        None
-    }
-
-    fn string(&mut self, key: &str) -> Option<String> {
-        match self.m.get(key) {
-            None => self.missing(key),
-            Some(v) => {
-                let at = self.at(key);
-                self.r.as_str(v, &at).map(str::to_string)
-            }
-        }
-    }
-
-    /// `Option<String>`; `Err` on a wrong type.
-    fn opt_string(&mut self, key: &str) -> Result<Option<String>, ()> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(v) => {
-                let at = self.at(key);
-                self.r.as_str(v, &at).map(|s| Some(s.to_string())).ok_or(())
-            }
-        }
-    }
-
-    fn amount(&mut self, key: &str) -> Option<Amount> {
-        match self.m.get(key) {
-            None => self.missing(key),
-            Some(v) => {
-                let at = self.at(key);
-                amount(self.r, v, &at)
-            }
-        }
-    }
-
-    fn opt_amount(&mut self, key: &str) -> Result<Option<Amount>, ()> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(v) => {
-                let at = self.at(key);
-                amount(self.r, v, &at).map(Some).ok_or(())
-            }
-        }
-    }
-
-    /// A `Vec` with `#[serde(default)]`: missing is empty, `null` is refused.
-    fn list<T>(
-        &mut self,
-        key: &str,
-        item: impl Fn(&mut Reader, &Value, &str) -> Option<T>,
-    ) -> Option<Vec<T>> {
-        let Some(v) = self.m.get(key) else {
-            return Some(Vec::new());
-        };
-        let at = self.at(key);
-        let a = self.r.array(v, &at)?;
-        let mut out = Vec::with_capacity(a.len());
-        let mut ok = true;
-        for (i, x) in a.iter().enumerate() {
-            match item(self.r, x, &index(&at, i)) {
-                Some(x) => out.push(x),
-                None => ok = false,
-            }
-        }
-        ok.then_some(out)
-    }
-}
-
-fn fields<'a, 'r>(r: &'r mut Reader, v: &'a Value, path: &'a str) -> Option<Fields<'a, 'r>> {
-    let m = r.object(v, path)?;
-    Some(Fields { r, m, path })
-}
-
-fn amount(r: &mut Reader, v: &Value, path: &str) -> Option<Amount> {
-    match v {
-        Value::Number(n) => {
-            let a = Amount::from_number(n);
-            if a.is_none() {
-                r.err(path, "amount must be non-negative");
-            }
-            a
-        }
-        _ => {
-            r.err(path, format!("expected a number, got {}", kind(v)));
-            None
-        }
-    }
-}
-
-fn limit_state(r: &mut Reader, v: &Value, path: &str) -> Option<LimitState> {
-    let mut f = fields(r, v, path)?;
-    let metric = f.string("metric");
-    let scope = f.string("scope");
-    let window = f.string("window");
-    let chat_id = match f.m.get("chat_id") {
-        None => Ok(None),
-        Some(Value::Null) => Ok(Some(None)),
-        Some(_) => f.opt_string("chat_id").map(Some),
-    };
-    let limit = f.amount("limit");
-    let used = f.amount("used");
-    let requested = f.opt_amount("requested");
-    let remaining = f.amount("remaining");
-    let resets_at = f.opt_string("resets_at");
-    let credits = f.opt_amount("credits");
-    let from_credits = f.opt_amount("from_credits");
-    Some(LimitState {
-        metric: metric?,
-        scope: scope?,
-        window: window?,
-        chat_id: chat_id.ok()?,
-        limit: limit?,
-        used: used?,
-        requested: requested.ok()?,
-        remaining: remaining?,
-        resets_at: resets_at.ok()?,
-        credits: credits.ok()?,
-        from_credits: from_credits.ok()?,
-    })
-}
-
 fn hold_info(r: &mut Reader, v: &Value, path: &str) -> Option<HoldInfo> {
     let mut f = fields(r, v, path)?;
     let id = f.string("id");
@@ -273,15 +121,6 @@ fn grant_info(r: &mut Reader, v: &Value, path: &str) -> Option<GrantInfo> {
     })
 }
 
-/// Integers as serde reads an `i64`: no fraction, within its range.
-fn int(r: &mut Reader, v: &Value, path: &str) -> Option<i64> {
-    let i = v.as_i64();
-    if i.is_none() {
-        r.err(path, format!("expected an integer, got {}", kind(v)));
-    }
-    i
-}
-
 fn subscription(r: &mut Reader, v: &Value, path: &str) -> Option<Subscription> {
     let mut f = fields(r, v, path)?;
     let id = f.string("id");
@@ -318,7 +157,7 @@ fn subscription(r: &mut Reader, v: &Value, path: &str) -> Option<Subscription> {
 
 impl Snapshot {
     /// Reads the body of `GET /v1/usage` from parsed JSON, accepting what
-    /// the serde derive accepts (the comment on `Fields` says how); every
+    /// the serde derive accepts (`crate::fields` says how); every
     /// problem is listed.
     pub fn from_value(v: &Value) -> Result<Snapshot, Problems> {
         let mut r = Reader::new();
@@ -330,7 +169,7 @@ impl Snapshot {
             };
             let plan = f.opt_string("plan");
             let as_of = f.string("as_of");
-            let limits = f.list("limits", limit_state);
+            let limits = f.list("limits", LimitState::read);
             let holds = f.list("holds", hold_info);
             let grants = f.list("grants", grant_info);
             Some(Snapshot {

@@ -276,12 +276,10 @@ async fn reserve(
         .iter()
         .map(|(k, v)| (k.to_string(), v.clone()))
         .collect();
-    // Read from the text, as the engine reads a stored answer: one copy of
-    // the decision's deserializer in the `.wasm`, not a second one over a
-    // `Value` (issue 9).
-    let decision: Option<Decision> = serde_json::from_str(&reply.body).ok();
-    let Some(d) = decision else {
-        let body: Value = serde_json::from_str(&reply.body).unwrap_or(Value::Null);
+    // Read as the engine reads a stored answer (`Decision::from_value`, no
+    // derived deserializer in the `.wasm`: issue 9).
+    let body: Value = serde_json::from_str(&reply.body).unwrap_or(Value::Null);
+    let Ok(d) = Decision::from_value(&body) else {
         // Not a decision: the API's `{code, message}` error.
         let code = body
             .get("code")

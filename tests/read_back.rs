@@ -1,10 +1,16 @@
-//! `Snapshot::from_value` (what the npm package reads a snapshot with) and
-//! serde's derive (the native path) accept the same documents and read them
-//! the same: a full snapshot, then every field of it removed, set to `null`,
-//! or set to a value of every other JSON kind, plus an unknown field beside
-//! every field.
+//! The readers that read our own JSON back without serde's derive
+//! (`Snapshot::from_value`, what the npm package reads a snapshot with;
+//! `Decision::from_value`, what the Worker reads a stored idempotent answer
+//! and the gateway its reserve answer with) accept the same documents as
+//! the derive and read them the same: a full document, then every field of
+//! it removed, set to `null`, or set to a value of every other JSON kind,
+//! plus an unknown field beside every field.
 
+use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
+use std::fmt::Debug;
+use tollgate::decision::Decision;
+use tollgate::json::Problems;
 use tollgate::snapshot::Snapshot;
 
 fn full() -> Value {
@@ -39,16 +45,41 @@ fn full() -> Value {
     })
 }
 
-/// Both readers on the same text: equal snapshots, or both refuse.
-fn same(v: &Value, what: &str) {
+/// Both readers on the same text: equal values, or both refuse.
+fn same<T: DeserializeOwned + PartialEq + Debug>(
+    v: &Value,
+    what: &str,
+    read: fn(&Value) -> Result<T, Problems>,
+) {
     let text = v.to_string();
-    let derived = serde_json::from_str::<Snapshot>(&text);
-    let ours = Snapshot::from_value(v);
+    let derived = serde_json::from_str::<T>(&text);
+    let ours = read(v);
     match (&derived, &ours) {
         (Ok(a), Ok(b)) => assert_eq!(a, b, "{what}: read differently"),
         (Err(_), Err(p)) => assert!(!p.0.is_empty(), "{what}: refused without a problem"),
         _ => panic!("{what}: derive {derived:?}, from_value {ours:?}\n{text}"),
     }
+}
+
+/// `doc` and every document one change away from it read alike by both
+/// readers; returns (documents, refused).
+fn agree<T: DeserializeOwned + PartialEq + Debug>(
+    doc: &Value,
+    read: fn(&Value) -> Result<T, Problems>,
+) -> (usize, usize) {
+    same(doc, "full document", read);
+    assert!(read(doc).is_ok());
+    let mut n = 0;
+    let mut refused = 0;
+    mutations(doc, "", &mut |at, to| {
+        let what = format!("{at} := {to:?}");
+        if let Some(m) = changed(doc, at, to) {
+            same(&m, &what, read);
+            n += 1;
+            refused += usize::from(read(&m).is_err());
+        }
+    });
+    (n, refused)
 }
 
 /// Every (path, mutated document) one change away from `v`.
@@ -124,22 +155,58 @@ fn changed(doc: &Value, at: &str, to: Option<Value>) -> Option<Value> {
 
 #[test]
 fn from_value_reads_what_the_derive_reads() {
-    let doc = full();
-    same(&doc, "full snapshot");
-    assert!(Snapshot::from_value(&doc).is_ok());
-    let mut n = 0;
-    let mut refused = 0;
-    mutations(&doc, "", &mut |at, to| {
-        let what = format!("{at} := {to:?}");
-        if let Some(m) = changed(&doc, at, to) {
-            same(&m, &what);
-            n += 1;
-            refused += usize::from(Snapshot::from_value(&m).is_err());
-        }
-    });
+    let (n, refused) = agree(&full(), Snapshot::from_value);
     // Both kinds of answer are exercised.
     assert!(n > 1000, "{n} documents");
     assert!(refused > n / 3 && refused < n, "{refused} of {n} refused");
+}
+
+/// A decision with every field the serialiser may write: a denial's
+/// violations (with and without a limit's fields beside them), an allowed
+/// answer's hold, credits, warnings and fallback.
+fn decision() -> Value {
+    json!({
+        "allowed": false, "status": 429, "code": "window_exceeded",
+        "message": "سقف پیام روزانه", "retry_after_s": 3600,
+        "violations": [
+            {"code": "window_exceeded", "status": 429,
+             "metric": "messages", "scope": "all", "window": "day",
+             "limit": 100, "used": 100, "requested": 1, "remaining": 0,
+             "resets_at": "2026-12-08T00:00:00Z", "credits": 5, "from_credits": 1,
+             "retry_after_s": 3600, "message": "سقف پیام روزانه"},
+            {"code": "file_too_large", "status": 413, "file": "a.pdf", "message": "too large"},
+            {"code": "model_not_allowed", "status": 403, "model": "gpt-4o",
+             "metric": "cost_usd", "scope": "gpt-4o", "window": "chat", "chat_id": null,
+             "limit": 1.5, "used": 0.25, "remaining": 1.25, "resets_at": null,
+             "message": "no"}
+        ],
+        "limits": [
+            {"metric": "tokens", "scope": "all", "window": "chat", "chat_id": "c1",
+             "limit": 1000, "used": 10, "remaining": 990, "resets_at": null}
+        ],
+        "hold": {"id": "h1", "expires_at": "2026-12-07T10:05:00Z"},
+        "from_credits": {"tokens": 500, "cost_usd": 0.25},
+        "warnings": [
+            {"metric": "messages", "scope": "all", "window": "day", "chat_id": "c1",
+             "threshold": 0.8, "used": 80, "limit": 100, "remaining": 20,
+             "resets_at": "2026-12-08T00:00:00Z", "message": "۸۰٪"},
+            {"metric": "cost_usd", "scope": "paid", "window": "month", "threshold": 1,
+             "used": 2.5, "limit": 2.5, "remaining": 0, "resets_at": null, "message": "m"}
+        ],
+        "model": "openai/gpt-4o-mini", "fallback_from": "openai/gpt-4o"
+    })
+}
+
+#[test]
+fn decisions_read_back_as_the_derive_reads_them() {
+    let (n, refused) = agree(&decision(), Decision::from_value);
+    assert!(n > 1000, "{n} documents");
+    assert!(refused > n / 3 && refused < n, "{refused} of {n} refused");
+    // What the engine writes reads back as it was written.
+    let d: Decision = serde_json::from_value(decision()).unwrap();
+    let text = serde_json::to_string(&d).unwrap();
+    let back = Decision::from_value(&serde_json::from_str(&text).unwrap()).unwrap();
+    assert_eq!(back, d);
 }
 
 #[test]
