@@ -1,6 +1,6 @@
 //! The verdict on an action (SPEC §4), and its stable codes.
 
-use crate::fields::{fields, list, uint};
+use crate::fields::{fields, list, uint, whole};
 use crate::json::{micros_to_usd, Problems, Reader};
 use crate::limit::Metric;
 use serde::{Deserialize, Serialize};
@@ -328,11 +328,7 @@ impl Decision {
     /// Reads a decision back from our own JSON, as serde's derive reads it;
     /// every problem is listed.
     pub fn from_value(v: &Value) -> Result<Decision, Problems> {
-        let mut r = Reader::new();
-        match decision(&mut r, v, "") {
-            Some(d) if r.ok() => Ok(d),
-            _ => Err(Problems(r.problems)),
-        }
+        whole(v, |r, v| decision(r, v, ""))
     }
 }
 

@@ -17,7 +17,7 @@
 //! last value (the derive refuses it).
 
 use crate::decision::Amount;
-use crate::json::{index, join, kind, Reader};
+use crate::json::{index, join, kind, Problems, Reader};
 use serde_json::{Map, Value};
 
 /// The fields of one object, with the path of each in problems.
@@ -160,6 +160,11 @@ pub(crate) fn list<T>(
     ok.then_some(out)
 }
 
+/// A string, owned.
+pub(crate) fn string(r: &mut Reader, v: &Value, path: &str) -> Option<String> {
+    r.as_str(v, path).map(str::to_string)
+}
+
 /// An unsigned integer as serde reads a `u64`: no fraction, no sign.
 pub(crate) fn uint(r: &mut Reader, v: &Value, path: &str) -> Option<u64> {
     let u = v.as_u64();
@@ -204,4 +209,17 @@ pub(crate) fn int(r: &mut Reader, v: &Value, path: &str) -> Option<i64> {
         r.err(path, format!("expected an integer, got {}", kind(v)));
     }
     i
+}
+
+/// `read` on a whole document: its value when no problem was found, else
+/// every problem.
+pub(crate) fn whole<T>(
+    v: &Value,
+    read: impl FnOnce(&mut Reader, &Value) -> Option<T>,
+) -> Result<T, Problems> {
+    let mut r = Reader::new();
+    match read(&mut r, v) {
+        Some(x) if r.ok() => Ok(x),
+        _ => Err(Problems(r.problems)),
+    }
 }

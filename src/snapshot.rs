@@ -11,7 +11,7 @@
 use crate::credits::{GrantInfo, Source};
 use crate::decision::{Amount, LimitState};
 use crate::engine::{counts_in_flight, UsageView};
-use crate::fields::{fields, int};
+use crate::fields::fields;
 use crate::json::{Problems, Reader};
 use crate::limit::{Limit, Metric, Window};
 use crate::subscription::Subscription;
@@ -121,40 +121,6 @@ fn grant_info(r: &mut Reader, v: &Value, path: &str) -> Option<GrantInfo> {
     })
 }
 
-fn subscription(r: &mut Reader, v: &Value, path: &str) -> Option<Subscription> {
-    let mut f = fields(r, v, path)?;
-    let id = f.string("id");
-    let plan = f.string("plan");
-    let active = match f.m.get("active") {
-        None => f.missing("active"),
-        Some(v) => {
-            let at = f.at("active");
-            f.r.as_bool(v, &at)
-        }
-    };
-    let starts_at = match f.m.get("starts_at") {
-        None => f.missing("starts_at"),
-        Some(v) => {
-            let at = f.at("starts_at");
-            int(f.r, v, &at)
-        }
-    };
-    let ends_at = match f.get("ends_at") {
-        None => Some(None),
-        Some(v) => {
-            let at = f.at("ends_at");
-            int(f.r, v, &at).map(Some)
-        }
-    };
-    Some(Subscription {
-        id: id?,
-        plan: plan?,
-        active: active?,
-        starts_at: starts_at?,
-        ends_at: ends_at?,
-    })
-}
-
 impl Snapshot {
     /// Reads the body of `GET /v1/usage` from parsed JSON, accepting what
     /// the serde derive accepts (`crate::fields` says how); every
@@ -165,7 +131,7 @@ impl Snapshot {
             let mut f = fields(&mut r, v, "")?;
             let sub = match f.get("subscription") {
                 None => Some(None),
-                Some(v) => subscription(f.r, v, "subscription").map(Some),
+                Some(v) => Subscription::read_stored(f.r, v, "subscription").map(Some),
             };
             let plan = f.opt_string("plan");
             let as_of = f.string("as_of");

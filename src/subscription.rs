@@ -2,6 +2,7 @@
 //! the core trusts it as given and only checks its shape and its dates.
 
 use crate::decision::Code;
+use crate::fields::{fields, int, whole};
 use crate::json::{Problems, Reader};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -21,6 +22,48 @@ pub struct Subscription {
 const KEYS: &[&str] = &["id", "plan", "active", "starts_at", "ends_at"];
 
 impl Subscription {
+    /// A subscription as our own serialiser wrote it (a snapshot's, the
+    /// one a user's books remember), read as serde's derive reads it
+    /// (`crate::fields`): no defaults, no id as a number.
+    pub(crate) fn read_stored(r: &mut Reader, v: &Value, path: &str) -> Option<Subscription> {
+        let mut f = fields(r, v, path)?;
+        let id = f.string("id");
+        let plan = f.string("plan");
+        let active = match f.m.get("active") {
+            None => f.missing("active"),
+            Some(v) => {
+                let at = f.at("active");
+                f.r.as_bool(v, &at)
+            }
+        };
+        let starts_at = match f.m.get("starts_at") {
+            None => f.missing("starts_at"),
+            Some(v) => {
+                let at = f.at("starts_at");
+                int(f.r, v, &at)
+            }
+        };
+        let ends_at = match f.get("ends_at") {
+            None => Some(None),
+            Some(v) => {
+                let at = f.at("ends_at");
+                int(f.r, v, &at).map(Some)
+            }
+        };
+        Some(Subscription {
+            id: id?,
+            plan: plan?,
+            active: active?,
+            starts_at: starts_at?,
+            ends_at: ends_at?,
+        })
+    }
+
+    /// [`Subscription::read_stored`] on a whole document.
+    pub fn from_stored(v: &Value) -> Result<Subscription, Problems> {
+        whole(v, |r, v| Subscription::read_stored(r, v, ""))
+    }
+
     /// Reads a subscription object; `path` prefixes problem paths.
     pub fn read(r: &mut Reader, v: &Value, path: &str) -> Option<Subscription> {
         let m = r.object(v, path)?;

@@ -10,6 +10,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use std::fmt::Debug;
 use tollgate::decision::Decision;
+use tollgate::discount::{DiscountRule, Redemption};
+use tollgate::subscription::Subscription;
 use tollgate::json::Problems;
 use tollgate::snapshot::Snapshot;
 
@@ -222,4 +224,33 @@ fn problems_name_the_field() {
         ["as_of", "limits[1].used", "grants[0].source"],
         "{p}"
     );
+}
+
+/// What the Worker stores of a discount code, and a user's subscription:
+/// read back by the core's stored-form readers as the derive reads them.
+#[test]
+fn stored_rules_answers_and_subscriptions_read_as_the_derive_reads_them() {
+    let rule = json!({
+        "max_uses": 10, "max_uses_per_user": 2, "expires_at": 1_800_000_000,
+        "plans": ["pro", "team*"],
+        "grant": {"metric": "cost_usd", "scope": "paid", "amount": 2.5, "expires_in_days": 30}
+    });
+    let (n, refused) = agree(&rule, DiscountRule::from_stored);
+    assert!(n > 200 && refused > 0 && refused < n, "{refused} of {n} refused");
+    let answer = json!({"redeemed": true, "code": "NOWRUZ", "uses": 3, "uses_by_user": 1,
+                        "grant_id": "discount:NOWRUZ:3"});
+    let (n, refused) = agree(&answer, Redemption::from_stored);
+    assert!(n > 100 && refused > 0 && refused < n, "{refused} of {n} refused");
+    let sub = json!({"id": "sub_1", "plan": "pro", "active": true,
+                     "starts_at": 1_700_000_000, "ends_at": 1_800_000_000});
+    let (n, refused) = agree(&sub, Subscription::from_stored);
+    assert!(n > 100 && refused > 0 && refused < n, "{refused} of {n} refused");
+    // What the serialiser writes, defaults included, reads back as written.
+    for r in [
+        DiscountRule::default(),
+        serde_json::from_value::<DiscountRule>(rule).unwrap(),
+    ] {
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(DiscountRule::from_stored(&v).unwrap(), r);
+    }
 }

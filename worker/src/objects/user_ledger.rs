@@ -208,7 +208,8 @@ impl Books {
                     books.subscription = row
                         .sub
                         .as_deref()
-                        .and_then(|s| serde_json::from_str(s).ok());
+                        .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+                        .and_then(|v| tollgate::Subscription::from_stored(&v).ok());
                     books.subscription_seen_ms = row.sub_seen_ms;
                     books.clock_offset_ms = row.clock_offset_ms.unwrap_or(0);
                 }
