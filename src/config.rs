@@ -586,7 +586,7 @@ fn read_warn_at(r: &mut Reader, v: &Value, path: &str) -> Vec<u16> {
             }
         }
     }
-    out.sort_unstable();
+    crate::order::sort_by(&mut out, Ord::cmp);
     out.dedup();
     out
 }

@@ -230,7 +230,7 @@ pub fn draw(
     let mut order: Vec<usize> = (0..grants.len())
         .filter(|&i| grants[i].pays(metric, model, now))
         .collect();
-    order.sort_by(|&a, &b| draw_order(&grants[a], &grants[b]));
+    crate::order::sort_by(&mut order, |&a, &b| draw_order(&grants[a], &grants[b]));
     let mut left = amount;
     let mut out = Vec::new();
     for i in order {

@@ -419,7 +419,7 @@ fn tiers(r: &mut Reader, types: &[Row]) -> Vec<i64> {
         prices.push(price);
     }
     let mut distinct: Vec<f64> = prices.iter().flatten().copied().collect();
-    distinct.sort_by(f64::total_cmp);
+    crate::order::sort_by(&mut distinct, f64::total_cmp);
     distinct.dedup();
     explicit
         .iter()

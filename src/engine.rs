@@ -614,7 +614,7 @@ impl Engine {
             });
         }
         // Smallest window first; the config's order among equals.
-        quota.sort_by_key(|(li, _)| (plan.limits[*li].window.rank(), *li));
+        crate::order::sort_by_key(&mut quota, |(li, _)| (plan.limits[*li].window.rank(), *li));
         ev.violations.extend(quota.into_iter().map(|(_, v)| v));
         if ev.violations.is_empty() {
             self.warnings(view, &mut ev, &ctx, locale);
@@ -795,11 +795,12 @@ impl Engine {
                 violations,
                 limits: limit_states,
                 hold: None,
-                from_credits: Metric::ALL
-                    .iter()
-                    .filter(|m| draw[m.idx()] > 0)
-                    .map(|m| (m.as_str().to_string(), Amount::of(*m, draw[m.idx()])))
-                    .collect(),
+                from_credits: crate::order::map_of(
+                    Metric::ALL
+                        .iter()
+                        .filter(|m| draw[m.idx()] > 0)
+                        .map(|m| (m.as_str().to_string(), Amount::of(*m, draw[m.idx()]))),
+                ),
                 warnings,
                 reached,
                 model: None,

@@ -54,11 +54,7 @@ pub struct Before {
 impl Before {
     pub fn of(ledger: &Ledger) -> Before {
         Before {
-            grants: ledger
-                .grants
-                .iter()
-                .map(|g| (g.id.clone(), g.remaining))
-                .collect(),
+            grants: crate::order::map_of(ledger.grants.iter().map(|g| (g.id.clone(), g.remaining))),
             warned: ledger.warned.clone(),
         }
     }

@@ -30,6 +30,7 @@ pub mod media;
 pub mod messages;
 #[cfg(feature = "gateway")]
 pub mod openai;
+pub mod order;
 pub mod replay;
 pub mod seed;
 pub mod snapshot;

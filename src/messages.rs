@@ -37,7 +37,7 @@ impl Locale {
                 Some((q, i, tag))
             })
             .collect();
-        langs.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        crate::order::sort_by(&mut langs, |a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         langs.into_iter().find_map(|(q, _, tag)| {
             if q <= 0.0 {
                 return None;

@@ -359,16 +359,14 @@ fn check_fields(r: &mut Reader, m: &Map<String, Value>, known: &[&str], gw: &Gat
 
 /// A copy of `body` with only the fields `known` or opted in: what is sent upstream.
 fn allowed_only(body: &Value, known: &[&str], gw: &GatewayConfig) -> Map<String, Value> {
-    body.as_object()
-        .map(|m| {
-            m.iter()
-                .filter(|(k, _)| {
-                    known.contains(&k.as_str()) || gw.allow_fields.iter().any(|a| a == *k)
-                })
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
-        })
-        .unwrap_or_default()
+    // Inserted one by one: `collect` would sort the pairs first (`crate::order`).
+    let mut out = Map::new();
+    for (k, v) in body.as_object().into_iter().flatten() {
+        if known.contains(&k.as_str()) || gw.allow_fields.iter().any(|a| a == k) {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    out
 }
 
 /// Checks what a message's content parts and the tools carry: only part

@@ -214,18 +214,15 @@ pub fn upgrade(c: &mut Counter) {
             *c = Counter::Subs { m };
         }
         Counter::Chat { m } => {
-            let m = std::mem::take(m)
-                .into_iter()
-                .map(|(k, u)| {
-                    (
-                        k,
-                        ChatUse {
-                            u,
-                            t: ChatUse::UNKNOWN,
-                        },
-                    )
-                })
-                .collect();
+            let m = crate::order::map_of(std::mem::take(m).into_iter().map(|(k, u)| {
+                (
+                    k,
+                    ChatUse {
+                        u,
+                        t: ChatUse::UNKNOWN,
+                    },
+                )
+            }));
             *c = Counter::Chats { m };
         }
         _ => {}

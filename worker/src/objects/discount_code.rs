@@ -281,9 +281,11 @@ impl LegacyState {
             .get("by_user")
             .and_then(Value::as_object)
             .and_then(|m| {
-                m.iter()
-                    .map(|(k, n)| Some((k.clone(), n.as_u64()?)))
-                    .collect::<Option<BTreeMap<_, _>>>()
+                let mut by_user = BTreeMap::new();
+                for (k, n) in m {
+                    by_user.insert(k.clone(), n.as_u64()?);
+                }
+                Some(by_user)
             })
             .ok_or_else(|| bad("by_user"))?;
         let idem = match v.get("idem") {
