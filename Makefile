@@ -112,7 +112,7 @@ bench-pkg: tools pkg
 # package against its real budget, the Worker against what it weighs today
 # (WORKER_RATCHET), so neither can grow unnoticed. When the Worker is under
 # 300 KiB, put check-size itself in `test` and drop the ratchet.
-WORKER_RATCHET ?= 378000
+WORKER_RATCHET ?= 357000
 .PHONY: check-size check-size-ratchet check-deploy
 check-size: pkg worker
 	scripts/size-budget.sh
