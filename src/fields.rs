@@ -44,44 +44,20 @@ impl<'a> Fields<'a, '_> {
     }
 
     pub(crate) fn string(&mut self, key: &str) -> Option<String> {
-        match self.m.get(key) {
-            None => self.missing(key),
-            Some(v) => {
-                let at = self.at(key);
-                self.r.as_str(v, &at).map(str::to_string)
-            }
-        }
+        self.req(key, string)
     }
 
     /// `Option<String>`; `Err` on a wrong type.
     pub(crate) fn opt_string(&mut self, key: &str) -> Result<Option<String>, ()> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(v) => {
-                let at = self.at(key);
-                self.r.as_str(v, &at).map(|s| Some(s.to_string())).ok_or(())
-            }
-        }
+        self.opt(key, string)
     }
 
     pub(crate) fn amount(&mut self, key: &str) -> Option<Amount> {
-        match self.m.get(key) {
-            None => self.missing(key),
-            Some(v) => {
-                let at = self.at(key);
-                amount(self.r, v, &at)
-            }
-        }
+        self.req(key, amount)
     }
 
     pub(crate) fn opt_amount(&mut self, key: &str) -> Result<Option<Amount>, ()> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(v) => {
-                let at = self.at(key);
-                amount(self.r, v, &at).map(Some).ok_or(())
-            }
-        }
+        self.opt(key, amount)
     }
 
     /// A `Vec` with `#[serde(default)]`: missing is empty, `null` is refused.
@@ -90,20 +66,13 @@ impl<'a> Fields<'a, '_> {
         key: &str,
         item: impl Fn(&mut Reader, &Value, &str) -> Option<T>,
     ) -> Option<Vec<T>> {
-        let Some(v) = self.m.get(key) else {
-            return Some(Vec::new());
-        };
-        let at = self.at(key);
-        let a = self.r.array(v, &at)?;
-        let mut out = Vec::with_capacity(a.len());
-        let mut ok = true;
-        for (i, x) in a.iter().enumerate() {
-            match item(self.r, x, &index(&at, i)) {
-                Some(x) => out.push(x),
-                None => ok = false,
+        match self.m.get(key) {
+            None => Some(Vec::new()),
+            Some(v) => {
+                let at = self.at(key);
+                list(self.r, v, &at, item)
             }
         }
-        ok.then_some(out)
     }
 }
 

@@ -11,9 +11,9 @@ use serde_json::{json, Value};
 use std::fmt::Debug;
 use tollgate::decision::Decision;
 use tollgate::discount::{DiscountRule, Redemption};
-use tollgate::subscription::Subscription;
 use tollgate::json::Problems;
 use tollgate::snapshot::Snapshot;
+use tollgate::subscription::Subscription;
 
 fn full() -> Value {
     json!({
@@ -236,15 +236,24 @@ fn stored_rules_answers_and_subscriptions_read_as_the_derive_reads_them() {
         "grant": {"metric": "cost_usd", "scope": "paid", "amount": 2.5, "expires_in_days": 30}
     });
     let (n, refused) = agree(&rule, DiscountRule::from_stored);
-    assert!(n > 200 && refused > 0 && refused < n, "{refused} of {n} refused");
+    assert!(
+        n > 200 && refused > 0 && refused < n,
+        "{refused} of {n} refused"
+    );
     let answer = json!({"redeemed": true, "code": "NOWRUZ", "uses": 3, "uses_by_user": 1,
                         "grant_id": "discount:NOWRUZ:3"});
     let (n, refused) = agree(&answer, Redemption::from_stored);
-    assert!(n > 100 && refused > 0 && refused < n, "{refused} of {n} refused");
+    assert!(
+        n > 100 && refused > 0 && refused < n,
+        "{refused} of {n} refused"
+    );
     let sub = json!({"id": "sub_1", "plan": "pro", "active": true,
                      "starts_at": 1_700_000_000, "ends_at": 1_800_000_000});
     let (n, refused) = agree(&sub, Subscription::from_stored);
-    assert!(n > 100 && refused > 0 && refused < n, "{refused} of {n} refused");
+    assert!(
+        n > 100 && refused > 0 && refused < n,
+        "{refused} of {n} refused"
+    );
     // What the serialiser writes, defaults included, reads back as written.
     for r in [
         DiscountRule::default(),
