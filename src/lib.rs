@@ -32,6 +32,7 @@ pub mod openai;
 pub mod replay;
 pub mod seed;
 pub mod snapshot;
+pub mod stored;
 pub mod subscription;
 pub mod time;
 #[cfg(feature = "wasm")]
