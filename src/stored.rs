@@ -50,13 +50,20 @@ impl<'a> Path<'a> {
     }
 
     /// An error at this path.
+    #[inline]
     pub fn err<T>(&self, reason: &str) -> Res<T> {
+        Err(self.error(reason))
+    }
+
+    /// The error text (not generic: one copy, whatever the reader's type).
+    #[inline(never)]
+    fn error(&self, reason: &str) -> String {
         let p = self.render();
-        Err(if p.is_empty() {
+        if p.is_empty() {
             reason.to_string()
         } else {
             format!("{p}: {reason}")
-        })
+        }
     }
 }
 
