@@ -104,21 +104,24 @@ fn all_scope() -> String {
 impl Grant {
     /// A grant as the books store it (see [`crate::stored`]).
     pub fn from_stored(v: &Value, at: &Path) -> Res<Grant> {
-        let o = Obj::new(v, at)?;
-        Ok(Grant {
-            id: o.req_str("id")?,
-            metric: o.req_str("m")?,
-            scope: o.or("s", all_scope(), stored::string)?,
-            amount: o.req_u64("a")?,
-            remaining: o.req_u64("r")?,
-            source: o.req("src", |v, at| {
-                Source::parse(stored::unit_variant(v, at)?)
-                    .map_or_else(|| at.err("unknown source"), Ok)
-            })?,
-            created: o.req_i64("c")?,
-            starts_at: o.opt_i64("sa")?,
-            expires_at: o.opt_i64("ea")?,
-            revoked_at: o.opt_i64("rv")?,
+        Obj::read(v, at, |o| Grant {
+            id: o.req_str("id"),
+            metric: o.req_str("m"),
+            scope: o.or("s", all_scope(), stored::string),
+            amount: o.req_u64("a"),
+            remaining: o.req_u64("r"),
+            source: o.req_else(
+                "src",
+                || Source::Purchase,
+                |v, at| {
+                    Source::parse(stored::unit_variant(v, at)?)
+                        .map_or_else(|| at.err("unknown source"), Ok)
+                },
+            ),
+            created: o.req_i64("c"),
+            starts_at: o.opt_i64("sa"),
+            expires_at: o.opt_i64("ea"),
+            revoked_at: o.opt_i64("rv"),
         })
     }
 
@@ -213,11 +216,10 @@ pub struct Draw {
 
 impl Draw {
     pub fn from_stored(v: &Value, at: &Path) -> Res<Draw> {
-        let o = Obj::new(v, at)?;
-        Ok(Draw {
-            grant: o.req_str("g")?,
-            metric: o.req("m", stored::small)?,
-            amount: o.req_u64("a")?,
+        Obj::read(v, at, |o| Draw {
+            grant: o.req_str("g"),
+            metric: o.req("m", stored::small),
+            amount: o.req_u64("a"),
         })
     }
 }

@@ -111,13 +111,12 @@ pub struct Charge {
 
 impl Charge {
     pub fn from_stored(v: &Value, at: &Path) -> Res<Charge> {
-        let o = Obj::new(v, at)?;
-        Ok(Charge {
-            key: o.req_str("k")?,
-            metric: o.req("m", stored::small)?,
-            slot: o.req("s", Slot::from_stored)?,
-            amount: o.req_u64("a")?,
-            overflow: o.flag("o")?,
+        Obj::read(v, at, |o| Charge {
+            key: o.req_str("k"),
+            metric: o.req("m", stored::small),
+            slot: o.req_else("s", || Slot::Total, Slot::from_stored),
+            amount: o.req_u64("a"),
+            overflow: o.flag("o"),
         })
     }
 
@@ -212,24 +211,23 @@ pub struct Hold {
 
 impl Hold {
     pub fn from_stored(v: &Value, at: &Path) -> Res<Hold> {
-        let o = Obj::new(v, at)?;
-        Ok(Hold {
-            id: o.req_str("id")?,
-            created: o.req_i64("c")?,
-            expires: o.req_i64("x")?,
-            kind: o.req_str("t")?,
-            model: o.opt_str("o")?,
-            est: o.req("e", amounts::from_stored)?,
-            charges: o.req("g", |v, at| stored::list(v, at, Charge::from_stored))?,
-            origin: o.or("w", Origin::Api, Origin::from_stored)?,
-            max_expires: o.opt_i64("mx")?,
-            on_expiry: o.or("p", OnExpiry::Release, OnExpiry::from_stored)?,
-            plan: o.opt_str("pl")?,
-            sub: o.opt_str("su")?,
-            sub_ends: o.opt_i64("se")?,
-            chat: o.opt_str("ch")?,
-            touched: o.opt("tm", stored::small)?,
-            draws: o.list("cr", Draw::from_stored)?,
+        Obj::read(v, at, |o| Hold {
+            id: o.req_str("id"),
+            created: o.req_i64("c"),
+            expires: o.req_i64("x"),
+            kind: o.req_str("t"),
+            model: o.opt_str("o"),
+            est: o.req("e", amounts::from_stored),
+            charges: o.req("g", |v, at| stored::list(v, at, Charge::from_stored)),
+            origin: o.or("w", Origin::Api, Origin::from_stored),
+            max_expires: o.opt_i64("mx"),
+            on_expiry: o.or("p", OnExpiry::Release, OnExpiry::from_stored),
+            plan: o.opt_str("pl"),
+            sub: o.opt_str("su"),
+            sub_ends: o.opt_i64("se"),
+            chat: o.opt_str("ch"),
+            touched: o.opt("tm", stored::small),
+            draws: o.list("cr", Draw::from_stored),
         })
     }
 }
@@ -281,14 +279,13 @@ pub struct CommitRequest {
 
 impl CommitRequest {
     fn from_stored(v: &Value, at: &Path) -> Res<CommitRequest> {
-        let o = Obj::new(v, at)?;
-        Ok(CommitRequest {
-            input_tokens: o.req_u64("i")?,
-            output_tokens: o.req_u64("o")?,
-            cost_micros: o.opt_u64("c")?,
-            images: o.opt_u64("g")?,
-            files: o.opt_u64("f")?,
-            model: o.opt_str("m")?,
+        Obj::read(v, at, |o| CommitRequest {
+            input_tokens: o.req_u64("i"),
+            output_tokens: o.req_u64("o"),
+            cost_micros: o.opt_u64("c"),
+            images: o.opt_u64("g"),
+            files: o.opt_u64("f"),
+            model: o.opt_str("m"),
         })
     }
 }
@@ -333,19 +330,18 @@ pub struct ClosedHold {
 
 impl ClosedHold {
     pub fn from_stored(v: &Value, at: &Path) -> Res<ClosedHold> {
-        let o = Obj::new(v, at)?;
-        Ok(ClosedHold {
-            id: o.req_str("id")?,
-            closed_at: o.req_i64("at")?,
-            end: o.req("e", HoldEnd::from_stored)?,
-            late: o.flag("l")?,
-            request: o.opt("q", CommitRequest::from_stored)?,
-            usage: o.opt("u", amounts::from_stored)?,
-            hold: o.opt("h", Hold::from_stored)?,
-            charged: o.flag("ce")?,
-            kind: o.or("t", String::new(), stored::string)?,
-            model: o.opt_str("o")?,
-            origin: o.or("w", Origin::Api, Origin::from_stored)?,
+        Obj::read(v, at, |o| ClosedHold {
+            id: o.req_str("id"),
+            closed_at: o.req_i64("at"),
+            end: o.req_else("e", || HoldEnd::Released, HoldEnd::from_stored),
+            late: o.flag("l"),
+            request: o.opt("q", CommitRequest::from_stored),
+            usage: o.opt("u", amounts::from_stored),
+            hold: o.opt("h", Hold::from_stored),
+            charged: o.flag("ce"),
+            kind: o.or("t", String::new(), stored::string),
+            model: o.opt_str("o"),
+            origin: o.or("w", Origin::Api, Origin::from_stored),
         })
     }
 }
@@ -365,11 +361,10 @@ pub struct IdemEntry {
 
 impl IdemEntry {
     pub fn from_stored(v: &Value, at: &Path) -> Res<IdemEntry> {
-        let o = Obj::new(v, at)?;
-        Ok(IdemEntry {
-            at: o.req_i64("at")?,
-            fp: o.or("fp", String::new(), stored::string)?,
-            answer: o.req_str("answer")?,
+        Obj::read(v, at, |o| IdemEntry {
+            at: o.req_i64("at"),
+            fp: o.or("fp", String::new(), stored::string),
+            answer: o.req_str("answer"),
         })
     }
 }
@@ -452,10 +447,9 @@ pub struct Warned {
 
 impl Warned {
     fn from_stored(v: &Value, at: &Path) -> Res<Warned> {
-        let o = Obj::new(v, at)?;
-        Ok(Warned {
-            period: o.req_str("p")?,
-            threshold: o.req("t", stored::small)?,
+        Obj::read(v, at, |o| Warned {
+            period: o.req_str("p"),
+            threshold: o.req("t", stored::small),
         })
     }
 }
@@ -567,41 +561,39 @@ mod v1 {
     }
 
     impl Ledger {
-        pub fn from_stored(o: &Obj) -> Res<Ledger> {
-            Ok(Ledger {
-                counters: o.map("c", Counter::from_stored)?,
-                holds: o.list("h", Hold::from_stored)?,
-                closed: o.list("x", ClosedHold::from_stored)?,
-                idem: o.list("i", IdemEntry::from_stored)?,
-                next_hold: o.or("n", 0, stored::u64_)?,
-            })
+        pub fn from_stored(o: &Obj) -> Ledger {
+            Ledger {
+                counters: o.map("c", Counter::from_stored),
+                holds: o.list("h", Hold::from_stored),
+                closed: o.list("x", ClosedHold::from_stored),
+                idem: o.list("i", IdemEntry::from_stored),
+                next_hold: o.or("n", 0, stored::u64_),
+            }
         }
     }
 
     impl IdemEntry {
         fn from_stored(v: &Value, at: &Path) -> Res<IdemEntry> {
-            let o = Obj::new(v, at)?;
-            Ok(IdemEntry {
-                key: o.req_str("key")?,
-                at: o.req_i64("at")?,
-                answer: o.req_str("answer")?,
+            Obj::read(v, at, |o| IdemEntry {
+                key: o.req_str("key"),
+                at: o.req_i64("at"),
+                answer: o.req_str("answer"),
             })
         }
     }
 
     impl ClosedHold {
         fn from_stored(v: &Value, at: &Path) -> Res<ClosedHold> {
-            let o = Obj::new(v, at)?;
-            Ok(ClosedHold {
-                id: o.req_str("id")?,
-                closed_at: o.req_i64("at")?,
-                end: o.req("e", HoldEnd::from_stored)?,
-                late: o.flag("l")?,
-                usage: o.opt("u", amounts::from_stored)?,
-                charges: o.list("g", Charge::from_stored)?,
-                est: o.opt("s", amounts::from_stored)?,
-                kind: o.or("t", String::new(), stored::string)?,
-                model: o.opt_str("o")?,
+            Obj::read(v, at, |o| ClosedHold {
+                id: o.req_str("id"),
+                closed_at: o.req_i64("at"),
+                end: o.req_else("e", || HoldEnd::Released, HoldEnd::from_stored),
+                late: o.flag("l"),
+                usage: o.opt("u", amounts::from_stored),
+                charges: o.list("g", Charge::from_stored),
+                est: o.opt("s", amounts::from_stored),
+                kind: o.or("t", String::new(), stored::string),
+                model: o.opt_str("o"),
             })
         }
 
@@ -723,30 +715,28 @@ impl Ledger {
     fn read(s: &str) -> Res<Ledger> {
         let doc = stored::parse(s)?;
         let root = Path::Root("");
-        let o = Obj::new(&doc, &root)?;
-        let l = match o.req("v", stored::small)? {
-            1 => Ledger::migrate(v1::Ledger::from_stored(&o)?),
-            LEDGER_VERSION => Ledger::from_stored(&o)?,
-            n => return Err(format!("unsupported ledger version {n}")),
-        };
-        Ok(l)
+        match Obj::read(&doc, &root, |o| o.req("v", stored::small))? {
+            1 => Obj::read(&doc, &root, v1::Ledger::from_stored).map(Ledger::migrate),
+            LEDGER_VERSION => Obj::read(&doc, &root, Ledger::from_stored),
+            n => Err(format!("unsupported ledger version {n}")),
+        }
     }
 
     /// Today's books (version 2) as [`Ledger::to_json`] writes them.
-    fn from_stored(o: &Obj) -> Res<Ledger> {
-        Ok(Ledger {
-            version: o.req("v", stored::small)?,
-            counters: o.map("c", Counter::from_stored)?,
-            holds: o.list("h", Hold::from_stored)?,
-            next_hold: o.or("n", 0, stored::u64_)?,
-            closed: o.map("x", ClosedHold::from_stored)?,
-            idem: o.map("i", IdemEntry::from_stored)?,
-            grants: o.list("gr", Grant::from_stored)?,
-            warned: o.map("wn", Warned::from_stored)?,
-            next_event: o.or("ne", 0, stored::u64_)?,
-            expiries_seen: o.or("ec", 0, stored::i64_)?,
+    fn from_stored(o: &Obj) -> Ledger {
+        Ledger {
+            version: o.req("v", stored::small),
+            counters: o.map("c", Counter::from_stored),
+            holds: o.list("h", Hold::from_stored),
+            next_hold: o.or("n", 0, stored::u64_),
+            closed: o.map("x", ClosedHold::from_stored),
+            idem: o.map("i", IdemEntry::from_stored),
+            grants: o.list("gr", Grant::from_stored),
+            warned: o.map("wn", Warned::from_stored),
+            next_event: o.or("ne", 0, stored::u64_),
+            expiries_seen: o.or("ec", 0, stored::i64_),
             dirty: Dirty::default(),
-        })
+        }
     }
 
     /// Revision 1's books in today's shape: its closed holds and keys

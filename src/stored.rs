@@ -16,6 +16,7 @@
 //! does); unknown fields are ignored. The tests compare both readers.
 
 use serde_json::{Map, Value};
+use std::cell::Cell;
 use std::collections::BTreeMap;
 
 /// A reader's result: the error is `path: reason`.
@@ -145,87 +146,128 @@ pub fn unit_variant<'v>(v: &'v Value, at: &Path) -> Res<&'v str> {
     }
 }
 
-/// The fields of one stored object.
+/// The fields of one stored object. A field that does not read gives a
+/// placeholder and records its error; [`Obj::read`] returns the first one.
+/// (Reading every field without returning early spares the Worker a
+/// ladder of drops per field of every type: kilobytes.)
 pub struct Obj<'v, 'p> {
     m: &'v Map<String, Value>,
     at: &'p Path<'p>,
+    first: Cell<Option<String>>,
 }
 
 impl<'v, 'p> Obj<'v, 'p> {
-    pub fn new(v: &'v Value, at: &'p Path<'p>) -> Res<Self> {
-        match v.as_object() {
-            Some(m) => Ok(Obj { m, at }),
-            None => at.err("expected an object"),
+    /// Reads the object `v` with `f`: what `f` made of its fields, or the
+    /// first field's error.
+    pub fn read<T>(v: &'v Value, at: &'p Path<'p>, f: impl FnOnce(&Self) -> T) -> Res<T> {
+        let Some(m) = v.as_object() else {
+            return at.err("expected an object");
+        };
+        let o = Obj {
+            m,
+            at,
+            first: Cell::new(None),
+        };
+        let out = f(&o);
+        match o.first.into_inner() {
+            None => Ok(out),
+            Some(e) => Err(e),
         }
     }
 
+    #[inline(never)]
+    fn note(&self, e: String) {
+        let first = self.first.take().unwrap_or(e);
+        self.first.set(Some(first));
+    }
+
+    fn keep<T>(&self, r: Res<T>, placeholder: impl FnOnce() -> T) -> T {
+        r.unwrap_or_else(|e| {
+            self.note(e);
+            placeholder()
+        })
+    }
+
     /// A required field.
-    pub fn req<T>(&self, k: &str, read: fn(&Value, &Path) -> Res<T>) -> Res<T> {
-        match self.m.get(k) {
-            Some(v) => read(v, &self.at.key(k)),
-            None => self.at.key(k).err("missing"),
-        }
+    pub fn req<T: Default>(&self, k: &str, read: fn(&Value, &Path) -> Res<T>) -> T {
+        self.req_else(k, T::default, read)
+    }
+
+    /// A required field of a type without a default: `placeholder` stands
+    /// in when it does not read (then [`Obj::read`] fails).
+    pub fn req_else<T>(
+        &self,
+        k: &str,
+        placeholder: fn() -> T,
+        read: fn(&Value, &Path) -> Res<T>,
+    ) -> T {
+        let at = self.at.key(k);
+        let r = match self.m.get(k) {
+            Some(v) => read(v, &at),
+            None => at.err("missing"),
+        };
+        self.keep(r, placeholder)
     }
 
     /// A field with a default when absent (`#[serde(default)]` on a field
     /// that is not an `Option`): `null` is an error, as for the derive.
-    pub fn or<T>(&self, k: &str, default: T, read: fn(&Value, &Path) -> Res<T>) -> Res<T> {
+    pub fn or<T: Default>(&self, k: &str, default: T, read: fn(&Value, &Path) -> Res<T>) -> T {
         match self.m.get(k) {
-            Some(v) => read(v, &self.at.key(k)),
-            None => Ok(default),
+            Some(v) => self.keep(read(v, &self.at.key(k)), T::default),
+            None => default,
         }
     }
 
     /// An `Option` field: absent or `null` is `None`.
-    pub fn opt<T>(&self, k: &str, read: fn(&Value, &Path) -> Res<T>) -> Res<Option<T>> {
+    pub fn opt<T>(&self, k: &str, read: fn(&Value, &Path) -> Res<T>) -> Option<T> {
         match self.m.get(k) {
-            None | Some(Value::Null) => Ok(None),
-            Some(v) => read(v, &self.at.key(k)).map(Some),
+            None | Some(Value::Null) => None,
+            Some(v) => self.keep(read(v, &self.at.key(k)).map(Some), || None),
         }
     }
 
-    pub fn req_u64(&self, k: &str) -> Res<u64> {
+    pub fn req_u64(&self, k: &str) -> u64 {
         self.req(k, u64_)
     }
 
-    pub fn req_i64(&self, k: &str) -> Res<i64> {
+    pub fn req_i64(&self, k: &str) -> i64 {
         self.req(k, i64_)
     }
 
-    pub fn req_str(&self, k: &str) -> Res<String> {
+    pub fn req_str(&self, k: &str) -> String {
         self.req(k, string)
     }
 
-    pub fn opt_i64(&self, k: &str) -> Res<Option<i64>> {
+    pub fn opt_i64(&self, k: &str) -> Option<i64> {
         self.opt(k, i64_)
     }
 
-    pub fn opt_u64(&self, k: &str) -> Res<Option<u64>> {
+    pub fn opt_u64(&self, k: &str) -> Option<u64> {
         self.opt(k, u64_)
     }
 
-    pub fn opt_str(&self, k: &str) -> Res<Option<String>> {
+    pub fn opt_str(&self, k: &str) -> Option<String> {
         self.opt(k, string)
     }
 
     /// A `bool` field defaulting to `false`.
-    pub fn flag(&self, k: &str) -> Res<bool> {
+    pub fn flag(&self, k: &str) -> bool {
         self.or(k, false, boolean)
     }
 
     /// A list defaulting to empty.
-    pub fn list<T>(&self, k: &str, read: fn(&Value, &Path) -> Res<T>) -> Res<Vec<T>> {
+    pub fn list<T>(&self, k: &str, read: fn(&Value, &Path) -> Res<T>) -> Vec<T> {
         match self.m.get(k) {
-            Some(v) => list(v, &self.at.key(k), read),
-            None => Ok(Vec::new()),
+            Some(v) => self.keep(list(v, &self.at.key(k), read), Vec::new),
+            None => Vec::new(),
         }
     }
 
     /// A map defaulting to empty.
-    pub fn map<T>(&self, k: &str, read: fn(&Value, &Path) -> Res<T>) -> Res<BTreeMap<String, T>> {
+    pub fn map<T>(&self, k: &str, read: fn(&Value, &Path) -> Res<T>) -> BTreeMap<String, T> {
         match self.m.get(k) {
-            Some(v) => map(v, &self.at.key(k), read),
-            None => Ok(BTreeMap::new()),
+            Some(v) => self.keep(map(v, &self.at.key(k), read), BTreeMap::new),
+            None => BTreeMap::new(),
         }
     }
 }
@@ -235,23 +277,30 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn c_of(v: &Value, at: &Path) -> Res<i64> {
+        Obj::read(v, at, |o| o.req_i64("c"))
+    }
+
+    fn u_of(v: &Value, at: &Path) -> Res<u64> {
+        Obj::read(v, at, |o| o.req_u64("u"))
+    }
+
     #[test]
     fn errors_name_the_path() {
         let v = json!({"h": [{"c": 1}, {"c": "x"}], "m": {"a|b": {"u": -1}}});
         let root = Path::Root("");
-        let o = Obj::new(&v, &root).unwrap();
-        let e = o
-            .list("h", |v, at| Obj::new(v, at)?.req_i64("c"))
-            .unwrap_err();
+        let e = Obj::read(&v, &root, |o| o.list("h", c_of)).unwrap_err();
         assert_eq!(e, "h[1].c: expected an integer");
-        let e = o
-            .map("m", |v, at| Obj::new(v, at)?.req_u64("u"))
-            .unwrap_err();
+        let e = Obj::read(&v, &root, |o| o.map("m", u_of)).unwrap_err();
         assert_eq!(e, "m.a|b.u: expected a non-negative integer");
-        assert_eq!(o.req_str("zz").unwrap_err(), "zz: missing");
+        let e = Obj::read(&v, &root, |o| o.req_str("zz")).unwrap_err();
+        assert_eq!(e, "zz: missing");
+        // The first field that does not read is the one reported.
+        let e = Obj::read(&v, &root, |o| (o.map("m", u_of), o.list("h", c_of))).unwrap_err();
+        assert_eq!(e, "m.a|b.u: expected a non-negative integer");
         let row = Path::Root("closed hold");
         assert_eq!(
-            Obj::new(&json!([]), &row).err().unwrap(),
+            Obj::read(&json!([]), &row, |_| ()).unwrap_err(),
             "closed hold: expected an object"
         );
     }
@@ -260,16 +309,36 @@ mod tests {
     fn defaults_apply_only_when_absent() {
         let v = json!({"n": null, "b": true, "x": 3});
         let root = Path::Root("");
-        let o = Obj::new(&v, &root).unwrap();
-        assert_eq!(o.opt_u64("n").unwrap(), None);
-        assert_eq!(o.opt_u64("gone").unwrap(), None);
-        assert!(o.or("n", 0, u64_).is_err());
-        assert_eq!(o.or("gone", 7, u64_).unwrap(), 7);
-        assert!(o.flag("b").unwrap());
-        assert!(!o.flag("gone").unwrap());
-        assert!(o.flag("n").is_err());
-        assert!(o.list("n", u64_).is_err());
-        assert!(o.map("n", u64_).is_err());
+        let read = |f: fn(&Obj)| Obj::read(&v, &root, f).is_ok();
+        let o = Obj::read(&v, &root, |o| {
+            (
+                o.opt_u64("n"),
+                o.opt_u64("gone"),
+                o.or("gone", 7, u64_),
+                o.flag("b"),
+                o.flag("gone"),
+                o.opt_u64("x"),
+            )
+        });
+        assert_eq!(o.unwrap(), (None, None, 7, true, false, Some(3)));
+        assert!(!read(|o| {
+            o.or("n", 0, u64_);
+        }));
+        assert!(!read(|o| {
+            o.flag("n");
+        }));
+        assert!(!read(|o| {
+            o.list("n", u64_);
+        }));
+        assert!(!read(|o| {
+            o.map("n", u64_);
+        }));
+        assert!(!read(|o| {
+            o.req_u64("n");
+        }));
+        assert!(read(|o| {
+            o.req_u64("x");
+        }));
         assert_eq!(small::<u8>(&json!(255), &root).unwrap(), 255);
         assert!(small::<u8>(&json!(256), &root).is_err());
         assert!(u64_(&json!(1.0), &root).is_err());

@@ -122,10 +122,9 @@ pub struct SubUse {
 
 impl SubUse {
     pub fn from_stored(v: &Value, at: &Path) -> Res<SubUse> {
-        let o = Obj::new(v, at)?;
-        Ok(SubUse {
-            u: o.req_u64("u")?,
-            e: o.opt_i64("e")?,
+        Obj::read(v, at, |o| SubUse {
+            u: o.req_u64("u"),
+            e: o.opt_i64("e"),
         })
     }
 }
@@ -149,10 +148,9 @@ impl ChatUse {
     }
 
     pub fn from_stored(v: &Value, at: &Path) -> Res<ChatUse> {
-        let o = Obj::new(v, at)?;
-        Ok(ChatUse {
-            u: o.req_u64("u")?,
-            t: o.or("t", Self::UNKNOWN, stored::i64_)?,
+        Obj::read(v, at, |o| ChatUse {
+            u: o.req_u64("u"),
+            t: o.or("t", Self::UNKNOWN, stored::i64_),
         })
     }
 }
@@ -199,33 +197,35 @@ impl Counter {
             return at.err("expected an object with one key");
         };
         let at = at.key(name);
-        let o = Obj::new(body, &at)?;
-        Ok(match name {
+        if !matches!(name, "r" | "p" | "s" | "S" | "t" | "c" | "C") {
+            return at.err("unknown counter kind");
+        }
+        Obj::read(body, &at, |o| match name {
             "r" => Counter::Rolling {
-                g: o.req_i64("g")?,
-                b: o.req("b", |v, at| stored::list(v, at, Bucket::from_stored))?,
+                g: o.req_i64("g"),
+                b: o.req("b", |v, at| stored::list(v, at, Bucket::from_stored)),
                 t: Total::default(),
             },
             "p" => Counter::Period {
-                s: o.req_i64("s")?,
-                e: o.req_i64("e")?,
-                u: o.req_u64("u")?,
+                s: o.req_i64("s"),
+                e: o.req_i64("e"),
+                u: o.req_u64("u"),
             },
             "s" => Counter::Sub {
-                id: o.req_str("id")?,
-                u: o.req_u64("u")?,
+                id: o.req_str("id"),
+                u: o.req_u64("u"),
             },
             "S" => Counter::Subs {
-                m: o.req("m", |v, at| stored::map(v, at, SubUse::from_stored))?,
+                m: o.req("m", |v, at| stored::map(v, at, SubUse::from_stored)),
             },
-            "t" => Counter::Total { u: o.req_u64("u")? },
+            "t" => Counter::Total { u: o.req_u64("u") },
             "c" => Counter::Chat {
-                m: o.req("m", |v, at| stored::map(v, at, stored::u64_))?,
+                m: o.req("m", |v, at| stored::map(v, at, stored::u64_)),
             },
-            "C" => Counter::Chats {
-                m: o.req("m", |v, at| stored::map(v, at, ChatUse::from_stored))?,
+            // "C", the one left.
+            _ => Counter::Chats {
+                m: o.req("m", |v, at| stored::map(v, at, ChatUse::from_stored)),
             },
-            _ => return at.err("unknown counter kind"),
         })
     }
 }
