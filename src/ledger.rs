@@ -55,10 +55,26 @@ mod amounts {
         from_vec(v).map_err(de::Error::custom)
     }
 
+    /// A shorter list reads with zeros; a longer one only with zeros past
+    /// the metrics this build knows.
     pub fn from_stored(v: &Value, at: &Path) -> Res<Amounts> {
-        from_vec(stored::list(v, at, stored::u64_)?).or_else(|e| at.err(&e))
+        let Some(list) = v.as_array() else {
+            return at.err("expected an array");
+        };
+        let mut a = Amounts::default();
+        for (i, x) in list.iter().enumerate() {
+            let n = stored::u64_(x, &at.index(i))?;
+            match a.get_mut(i) {
+                Some(slot) => *slot = n,
+                None if n == 0 => {}
+                None => return at.err("more metrics stored than this build knows"),
+            }
+        }
+        Ok(a)
     }
 
+    /// [`from_stored`] of the derived reader (tests only).
+    #[cfg(test)]
     pub fn from_vec(v: Vec<u64>) -> Result<Amounts, String> {
         let mut a = Amounts::default();
         if v.len() > a.len() && v[a.len()..].iter().any(|n| *n != 0) {
@@ -1171,6 +1187,15 @@ mod tests {
 
     #[test]
     fn amounts_read_shorter_lists_and_refuse_unknown_metrics() {
+        let root = Path::Root("");
+        let read = |v: serde_json::Value| amounts::from_stored(&v, &root);
+        assert_eq!(read(serde_json::json!([1, 2])).unwrap(), [1, 2, 0, 0, 0, 0]);
+        assert_eq!(
+            read(serde_json::json!([1, 2, 3, 4, 5, 6, 0])).unwrap(),
+            [1, 2, 3, 4, 5, 6]
+        );
+        assert!(read(serde_json::json!([1, 2, 3, 4, 5, 6, 7])).is_err());
+        assert!(read(serde_json::json!([1, 2, 3, 4, 5, 6, 0, -1])).is_err());
         assert_eq!(amounts::from_vec(vec![1, 2]).unwrap(), [1, 2, 0, 0, 0, 0]);
         assert_eq!(
             amounts::from_vec(vec![1, 2, 3, 4, 5, 6, 0]).unwrap(),

@@ -628,6 +628,8 @@ fn kinds() -> Vec<Value> {
         json!([]),
         json!([1]),
         json!([1, 2]),
+        json!([0, 0, 0, 0, 0, 0, 0]),
+        json!([0, 0, 0, 0, 0, 0, 1]),
         json!({}),
         json!({"x": 1}),
         json!({"t": null}),
