@@ -1,11 +1,13 @@
 //! Reading back JSON this crate wrote itself (a Durable Object's books).
 //!
 //! serde's derived `Deserialize`, called through `serde_json::from_str::<T>`,
-//! instantiates serde_json's parser once more for every type it reads: the
-//! books' dozen types cost the Worker about 24 KB gzipped (BENCHMARKS.md).
-//! Instead the text is parsed once into a [`Value`] (a parser the Worker
-//! links anyway) and each type reads its fields with these helpers, beside
-//! the type (`Hold::from_stored`, …).
+//! instantiates serde_json's parser once more for every type it reads (and
+//! routing it through a `Value` makes the Worker bigger still). Instead the
+//! text is parsed once into a [`Value`] (a parser the Worker links anyway)
+//! and each type reads its fields with these helpers, beside the type
+//! (`Hold::from_stored`, …): the Worker 14.5 KB gzipped smaller for the
+//! books (BENCHMARKS.md). The derive stays on those types in tests only, as
+//! the reference the tests compare with (`src/ledger/read_tests.rs`).
 //!
 //! The readers accept what the derive accepts for everything the writer
 //! (serde's derived `Serialize`, unchanged) writes, and refuse where it
@@ -13,7 +15,10 @@
 //! out of range, is an error naming its path (`h[2].c: expected an
 //! integer`), never a silent default. Absent optional fields read as their
 //! default; `null` reads as absent only for `Option` fields (as the derive
-//! does); unknown fields are ignored. The tests compare both readers.
+//! does); unknown fields are ignored. The tests compare both readers. One
+//! difference, on purpose: serde_json also reads a derived struct from an
+//! array of its fields in order; the writer never writes one, and these
+//! readers refuse it (an error, never a guess).
 
 use serde_json::{Map, Value};
 use std::cell::Cell;
