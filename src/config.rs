@@ -147,7 +147,8 @@ const FILES_KEYS: &[&str] = &["max_file_bytes", "allowed_extensions"];
 pub const DEFAULT_HOLD_MAX_TTL_S: u64 = 3_600;
 
 /// What happens to a hold that nobody committed or released in time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 pub enum OnExpiry {
     /// The estimate is dropped (the default: the call most likely failed).
     #[default]
@@ -157,6 +158,17 @@ pub enum OnExpiry {
     /// a late commit with the real figures still replaces it).
     #[serde(rename = "c")]
     Charge,
+}
+
+impl OnExpiry {
+    /// As a hold stores it (`"r"` / `"c"`, see [`crate::stored`]).
+    pub fn from_stored(v: &Value, at: &crate::stored::Path) -> crate::stored::Res<OnExpiry> {
+        match crate::stored::unit_variant(v, at)? {
+            "r" => Ok(OnExpiry::Release),
+            "c" => Ok(OnExpiry::Charge),
+            _ => at.err("unknown expiry policy"),
+        }
+    }
 }
 
 /// The longest a hold may stay open: a day. Longer would let a crashed client

@@ -18,6 +18,7 @@
 
 use crate::json::{join, Problems, Reader};
 use crate::limit::{Metric, Scope};
+use crate::stored::{self, Obj, Path, Res};
 use crate::time::{parse_rfc3339, rfc3339};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -68,7 +69,8 @@ impl Source {
 }
 
 /// One grant as the user's books keep it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(Deserialize))]
 pub struct Grant {
     pub id: String,
     #[serde(rename = "m")]
@@ -100,6 +102,29 @@ fn all_scope() -> String {
 }
 
 impl Grant {
+    /// A grant as the books store it (see [`crate::stored`]).
+    pub fn from_stored(v: &Value, at: &Path) -> Res<Grant> {
+        Obj::read(v, at, |o| Grant {
+            id: o.req_str("id"),
+            metric: o.req_str("m"),
+            scope: o.or("s", all_scope(), stored::string),
+            amount: o.req_u64("a"),
+            remaining: o.req_u64("r"),
+            source: o.req_else(
+                "src",
+                || Source::Purchase,
+                |v, at| {
+                    Source::parse(stored::unit_variant(v, at)?)
+                        .map_or_else(|| at.err("unknown source"), Ok)
+                },
+            ),
+            created: o.req_i64("c"),
+            starts_at: o.opt_i64("sa"),
+            expires_at: o.opt_i64("ea"),
+            revoked_at: o.opt_i64("rv"),
+        })
+    }
+
     pub fn metric(&self) -> Option<Metric> {
         Metric::parse(&self.metric)
     }
@@ -178,7 +203,8 @@ impl GrantInfo {
 }
 
 /// What a hold drew from one grant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(Deserialize))]
 pub struct Draw {
     #[serde(rename = "g")]
     pub grant: String,
@@ -186,6 +212,16 @@ pub struct Draw {
     pub metric: u8,
     #[serde(rename = "a")]
     pub amount: u64,
+}
+
+impl Draw {
+    pub fn from_stored(v: &Value, at: &Path) -> Res<Draw> {
+        Obj::read(v, at, |o| Draw {
+            grant: o.req_str("g"),
+            metric: o.req("m", stored::small),
+            amount: o.req_u64("a"),
+        })
+    }
 }
 
 /// The SPEC's draw-down order: soonest expiry first (never-expiring last),

@@ -34,6 +34,7 @@ pub mod order;
 pub mod replay;
 pub mod seed;
 pub mod snapshot;
+pub mod stored;
 pub mod subscription;
 pub mod time;
 #[cfg(feature = "wasm")]

@@ -15,8 +15,13 @@
 
 use crate::calendar::{Calendar, Period};
 use crate::limit::Window;
-use serde::de::{self, SeqAccess, Visitor};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use crate::stored::{self, Obj, Path, Res};
+#[cfg(test)]
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+#[cfg(test)]
+use serde::Deserialize;
+use serde::{Serialize, Serializer};
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// A chat nobody used for this long is forgotten (its `chat` counts start
@@ -57,6 +62,27 @@ impl Serialize for Bucket {
     }
 }
 
+impl Bucket {
+    /// `[i, n, t]`, or revision 1's `[i, n]`.
+    pub fn from_stored(v: &Value, at: &Path) -> Res<Bucket> {
+        let (i, n, t) = match v.as_array().map(Vec::as_slice) {
+            Some([i, n]) => (i, n, None),
+            Some([i, n, t]) => (i, n, Some(t)),
+            _ => return at.err("expected [index, amount] or [index, amount, latest]"),
+        };
+        Ok(Bucket {
+            i: stored::i64_(i, &at.index(0))?,
+            n: stored::u64_(n, &at.index(1))?,
+            t: match t {
+                Some(t) => stored::i64_(t, &at.index(2))?,
+                None => Bucket::UNKNOWN,
+            },
+        })
+    }
+}
+
+/// The reference reader the tests compare [`Bucket::from_stored`] with.
+#[cfg(test)]
 impl<'de> Deserialize<'de> for Bucket {
     /// `[i, n, t]`, or revision 1's `[i, n]`.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Bucket, D::Error> {
@@ -85,7 +111,8 @@ impl<'de> Deserialize<'de> for Bucket {
 }
 
 /// One subscription's count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(Deserialize))]
 pub struct SubUse {
     pub u: u64,
     /// The subscription's `ends_at` (unix s) as last seen; `None`: no end known.
@@ -93,8 +120,18 @@ pub struct SubUse {
     pub e: Option<i64>,
 }
 
+impl SubUse {
+    pub fn from_stored(v: &Value, at: &Path) -> Res<SubUse> {
+        Obj::read(v, at, |o| SubUse {
+            u: o.req_u64("u"),
+            e: o.opt_i64("e"),
+        })
+    }
+}
+
 /// One chat's count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(Deserialize))]
 pub struct ChatUse {
     pub u: u64,
     /// Last activity (unix s); [`ChatUse::UNKNOWN`]: not known (stored by
@@ -105,14 +142,23 @@ pub struct ChatUse {
 
 impl ChatUse {
     pub const UNKNOWN: i64 = i64::MIN;
+    #[cfg(test)]
     fn unknown() -> i64 {
         Self::UNKNOWN
+    }
+
+    pub fn from_stored(v: &Value, at: &Path) -> Res<ChatUse> {
+        Obj::read(v, at, |o| ChatUse {
+            u: o.req_u64("u"),
+            t: o.or("t", Self::UNKNOWN, stored::i64_),
+        })
     }
 }
 
 /// The state of one limit's counter. Field names are short: the ledger is
 /// stored on every request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(Deserialize))]
 pub enum Counter {
     /// Rolling: bucket size in seconds, and the buckets ascending; `t`
     /// caches their sum (not stored).
@@ -142,6 +188,46 @@ pub enum Counter {
     /// Per chat id, with its last activity.
     #[serde(rename = "C")]
     Chats { m: BTreeMap<String, ChatUse> },
+}
+
+impl Counter {
+    /// A stored counter: `{"<variant>": {fields}}`.
+    pub fn from_stored(v: &Value, at: &Path) -> Res<Counter> {
+        let (name, Some(body)) = stored::variant(v, at)? else {
+            return at.err("expected an object with one key");
+        };
+        let at = at.key(name);
+        if !matches!(name, "r" | "p" | "s" | "S" | "t" | "c" | "C") {
+            return at.err("unknown counter kind");
+        }
+        Obj::read(body, &at, |o| match name {
+            "r" => Counter::Rolling {
+                g: o.req_i64("g"),
+                b: o.req("b", |v, at| stored::list(v, at, Bucket::from_stored)),
+                t: Total::default(),
+            },
+            "p" => Counter::Period {
+                s: o.req_i64("s"),
+                e: o.req_i64("e"),
+                u: o.req_u64("u"),
+            },
+            "s" => Counter::Sub {
+                id: o.req_str("id"),
+                u: o.req_u64("u"),
+            },
+            "S" => Counter::Subs {
+                m: o.req("m", |v, at| stored::map(v, at, SubUse::from_stored)),
+            },
+            "t" => Counter::Total { u: o.req_u64("u") },
+            "c" => Counter::Chat {
+                m: o.req("m", |v, at| stored::map(v, at, stored::u64_)),
+            },
+            // "C", the one left.
+            _ => Counter::Chats {
+                m: o.req("m", |v, at| stored::map(v, at, ChatUse::from_stored)),
+            },
+        })
+    }
 }
 
 /// The cached sum of a rolling counter's buckets, so a check subtracts the
@@ -231,7 +317,8 @@ pub fn upgrade(c: &mut Counter) {
 
 /// Where in a counter one charge landed, so a commit or release touches the
 /// same place — and nothing when that place has already rolled away.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(Deserialize))]
 pub enum Slot {
     #[serde(rename = "b")]
     Bucket(i64),
@@ -243,6 +330,22 @@ pub enum Slot {
     Total,
     #[serde(rename = "c")]
     Chat(String),
+}
+
+impl Slot {
+    /// `{"b": 5}`, `{"s": "id"}`, `"t"`, …
+    pub fn from_stored(v: &Value, at: &Path) -> Res<Slot> {
+        let (name, body) = stored::variant(v, at)?;
+        let at = at.key(name);
+        Ok(match (name, body) {
+            ("t", None | Some(Value::Null)) => Slot::Total,
+            ("b", Some(v)) => Slot::Bucket(stored::i64_(v, &at)?),
+            ("p", Some(v)) => Slot::Period(stored::i64_(v, &at)?),
+            ("s", Some(v)) => Slot::Sub(stored::string(v, &at)?),
+            ("c", Some(v)) => Slot::Chat(stored::string(v, &at)?),
+            _ => return at.err("unknown or malformed slot"),
+        })
+    }
 }
 
 /// What a window needs to know about the moment and the user.
