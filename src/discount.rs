@@ -10,8 +10,8 @@
 //! however often (see `worker/src/objects/discount_code.rs`).
 
 use crate::decision::Code;
-use crate::fields::{fields, int, list, string, uint, whole};
 use crate::json::{Problems, Reader};
+use crate::stored::{self, Obj, Path};
 use crate::subscription::Subscription;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -298,60 +298,39 @@ impl DiscountState {
 
 // A code's rule and its redemption answers are stored by the Worker as our
 // own serialiser wrote them, and read back as serde's derive reads them
-// (`crate::fields`), without the derive's readers in the Worker (issue 9).
-// The rule's stored form is not the operator's: `expires_at` is Unix
-// seconds there, and nothing is checked again.
+// (`crate::stored`, as the books are), without the derive's readers in the
+// Worker (issue 9). The rule's stored form is not the operator's:
+// `expires_at` is Unix seconds there, and nothing is checked again.
 
 impl DiscountRule {
     /// A rule as stored (`serde_json::to_string` of it).
-    pub fn from_stored(v: &Value) -> Result<DiscountRule, Problems> {
-        whole(v, |r, v| {
-            let mut f = fields(r, v, "")?;
-            let max_uses = f.opt("max_uses", uint);
-            let max_uses_per_user = f.opt("max_uses_per_user", uint);
-            let expires_at = f.opt("expires_at", int);
-            let plans = f.opt("plans", |r, v, at| list(r, v, at, string));
-            let grant = f.opt("grant", |r, v, at| {
-                let mut g = fields(r, v, at)?;
-                let metric = g.string("metric");
-                let scope = g.opt_string("scope");
-                let amount = g.req("amount", |_, v, _| Some(v.clone()));
-                let expires_in_days = g.opt("expires_in_days", uint);
-                Some(GrantTemplate {
-                    metric: metric?,
-                    scope: scope.ok()?,
-                    amount: amount?,
-                    expires_in_days: expires_in_days.ok()?,
+    pub fn from_stored(v: &Value) -> stored::Res<DiscountRule> {
+        Obj::read(v, &Path::Root("rule"), |o| DiscountRule {
+            max_uses: o.opt_u64("max_uses"),
+            max_uses_per_user: o.opt_u64("max_uses_per_user"),
+            expires_at: o.opt_i64("expires_at"),
+            plans: o.opt("plans", |v, at| stored::list(v, at, stored::string)),
+            grant: o.opt("grant", |v, at| {
+                Obj::read(v, at, |g| GrantTemplate {
+                    metric: g.req_str("metric"),
+                    scope: g.opt_str("scope"),
+                    amount: g.req("amount", |v, _| Ok(v.clone())),
+                    expires_in_days: g.opt_u64("expires_in_days"),
                 })
-            });
-            Some(DiscountRule {
-                max_uses: max_uses.ok()?,
-                max_uses_per_user: max_uses_per_user.ok()?,
-                expires_at: expires_at.ok()?,
-                plans: plans.ok()?,
-                grant: grant.ok()?,
-            })
+            }),
         })
     }
 }
 
 impl Redemption {
     /// A redemption's answer as stored under its idempotency key.
-    pub fn from_stored(v: &Value) -> Result<Redemption, Problems> {
-        whole(v, |r, v| {
-            let mut f = fields(r, v, "")?;
-            let redeemed = f.req("redeemed", |r, v, at| r.as_bool(v, at));
-            let code = f.string("code");
-            let uses = f.req("uses", uint);
-            let uses_by_user = f.req("uses_by_user", uint);
-            let grant_id = f.opt_string("grant_id");
-            Some(Redemption {
-                redeemed: redeemed?,
-                code: code?,
-                uses: uses?,
-                uses_by_user: uses_by_user?,
-                grant_id: grant_id.ok()?,
-            })
+    pub fn from_stored(v: &Value) -> stored::Res<Redemption> {
+        Obj::read(v, &Path::Root("answer"), |o| Redemption {
+            redeemed: o.req("redeemed", stored::boolean),
+            code: o.req_str("code"),
+            uses: o.req_u64("uses"),
+            uses_by_user: o.req_u64("uses_by_user"),
+            grant_id: o.opt_str("grant_id"),
         })
     }
 }

@@ -14,6 +14,8 @@ pub mod credits;
 pub mod decision;
 pub mod discount;
 pub mod django;
+#[cfg(test)]
+mod edits;
 pub mod engine;
 pub mod events;
 mod fields;
