@@ -17,6 +17,7 @@
 
 use crate::decision::LimitState;
 use crate::engine::Engine;
+use crate::fields::{fields, list, uint, whole};
 use crate::idem::{Idem, KeyReused};
 use crate::json::{index, join, Problems, Reader};
 use crate::ledger::{IdemEntry, Ledger};
@@ -54,6 +55,24 @@ pub struct ImportRequest {
 pub struct ImportAnswer {
     pub imported: usize,
     pub limits: Vec<LimitState>,
+}
+
+impl ImportAnswer {
+    /// Reads an answer back (a stored idempotent one), as serde's derive
+    /// reads it (`crate::fields`): no derived reader in the Worker.
+    pub fn from_value(v: &Value) -> Result<ImportAnswer, Problems> {
+        whole(v, |r, v| {
+            let mut f = fields(r, v, "")?;
+            let imported = f.req("imported", |r, v, at| {
+                uint(r, v, at).and_then(|n| usize::try_from(n).ok())
+            });
+            let limits = f.req("limits", |r, v, at| list(r, v, at, LimitState::read));
+            Some(ImportAnswer {
+                imported: imported?,
+                limits: limits?,
+            })
+        })
+    }
 }
 
 /// Entries per request: a body is at most 64 KiB anyway; this keeps the
@@ -180,9 +199,12 @@ impl Engine {
                 if e.fp != k.fingerprint {
                     return Err(ImportRefused::KeyReused(KeyReused));
                 }
-                if let Ok(a) = serde_json::from_str::<ImportAnswer>(&e.answer) {
-                    return Ok(a);
-                }
+                // An answer that no longer reads is still a key that was
+                // used: refused, never imported a second time.
+                return serde_json::from_str::<Value>(&e.answer)
+                    .ok()
+                    .and_then(|v| ImportAnswer::from_value(&v).ok())
+                    .ok_or(ImportRefused::KeyReused(KeyReused));
             }
         }
         let sub = &req.subscription;
@@ -426,5 +448,37 @@ mod tests {
             Err(ImportRefused::KeyReused(KeyReused))
         );
         assert_eq!(l, before);
+    }
+
+    /// Attack: a retried import whose stored answer no longer reads (another
+    /// version wrote it, or storage damaged it) must not import again.
+    #[test]
+    fn a_key_whose_stored_answer_does_not_read_never_imports_again() {
+        let e = engine();
+        let mut l = Ledger::default();
+        let body = body(json!([{"metric": "tokens", "window": "1h", "used": 300}]));
+        let req = read_import(&body).unwrap();
+        let fp = crate::idem::fingerprint(ROUTE, &body);
+        let k = Idem {
+            key: "k1",
+            fingerprint: &fp,
+        };
+        e.import(&mut l, &req, NOW, Some(k)).unwrap();
+        let counters = l.counters.clone();
+        for answer in [
+            "",
+            "{",
+            r#"{"imported":1}"#,
+            r#"{"imported":-1,"limits":[]}"#,
+        ] {
+            l.idem.get_mut("k1").unwrap().answer = answer.to_string();
+            let again = e.import(&mut l, &req, NOW + 1000, Some(k));
+            assert_eq!(
+                again,
+                Err(ImportRefused::KeyReused(KeyReused)),
+                "stored answer {answer:?}"
+            );
+            assert_eq!(l.counters, counters, "stored answer {answer:?}");
+        }
     }
 }

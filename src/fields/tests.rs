@@ -11,6 +11,7 @@
 use crate::decision::Decision;
 use crate::discount::{DiscountRule, Redemption};
 use crate::edits::{changed, mutations};
+use crate::import::ImportAnswer;
 use crate::snapshot::Snapshot;
 use crate::subscription::Subscription;
 use serde::de::DeserializeOwned;
@@ -201,4 +202,20 @@ fn stored_rules_answers_and_subscriptions_read_as_the_derive_reads_them() {
         let v = serde_json::to_value(&r).unwrap();
         assert_eq!(DiscountRule::from_stored(&v).unwrap(), r);
     }
+}
+
+/// An import's answer, as stored under its idempotency key.
+#[test]
+fn import_answers_read_as_the_derive_reads_them() {
+    let answer = json!({"imported": 2, "limits": [
+        {"metric": "tokens", "scope": "all", "window": "1h",
+         "limit": 1000, "used": 600, "remaining": 400, "resets_at": "2026-11-23T20:21:01Z"}
+    ]});
+    let (n, refused) = agree(&answer, |v| {
+        ImportAnswer::from_value(v).map_err(|p| p.to_string())
+    });
+    assert!(
+        n > 200 && refused > 0 && refused < n,
+        "{refused} of {n} refused"
+    );
 }

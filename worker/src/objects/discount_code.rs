@@ -47,6 +47,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 use tollgate::discount::{DiscountRule, DiscountState, Handover, Redemption};
 use tollgate::engine::{Engine, Options};
+use tollgate::idem::KeyReused;
 use tollgate::ledger::Ledger;
 use tollgate::time::{rfc3339, secs};
 use tollgate::Action;
@@ -316,6 +317,27 @@ impl LegacyState {
     }
 }
 
+/// A key's stored first answer, read back. A key that was used but whose
+/// answer no longer reads (another version wrote it, or storage damaged it)
+/// is refused (422), never taken as a new redemption: that would count a
+/// use, and hand over a grant, a second time.
+fn replayed(answer: Option<&str>) -> std::result::Result<Option<Redemption>, ApiError> {
+    let Some(text) = answer else {
+        return Ok(None);
+    };
+    serde_json::from_str::<Value>(text)
+        .ok()
+        .and_then(|v| Redemption::from_stored(&v).ok())
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::new(
+                KeyReused::STATUS,
+                KeyReused::CODE,
+                "this Idempotency-Key was used in the last 24 hours; its first answer can no longer be replayed",
+            )
+        })
+}
+
 fn sql_err(what: &str) -> impl Fn(worker::Error) -> String + '_ {
     move |e| format!("{what}: {e}")
 }
@@ -473,10 +495,7 @@ impl DiscountCode {
             )
             .and_then(rows::read)
             .map_err(read_failed)?;
-        Ok(rows
-            .first()
-            .and_then(|r| serde_json::from_str::<Value>(&r.answer).ok())
-            .and_then(|v| Redemption::from_stored(&v).ok()))
+        replayed(rows.first().map(|r| r.answer.as_str()))
     }
 
     fn users(&self) -> std::result::Result<usize, ApiError> {
@@ -858,6 +877,36 @@ impl DurableObject for DiscountCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Attack: a retried redemption whose stored first answer no longer
+    /// reads must be refused, not redeemed again (a second use counted, a
+    /// second grant handed over).
+    #[test]
+    fn a_key_whose_stored_answer_does_not_read_never_redeems_again() {
+        assert!(replayed(None).unwrap().is_none());
+        let first = Redemption {
+            redeemed: true,
+            code: "NOWRUZ".into(),
+            uses: 3,
+            uses_by_user: 1,
+            grant_id: Some("discount:NOWRUZ:3".into()),
+        };
+        let text = serde_json::to_string(&first).unwrap();
+        assert_eq!(replayed(Some(&text)).unwrap(), Some(first));
+        for answer in [
+            "",
+            "{",
+            r#"{"redeemed":true}"#,
+            r#"{"redeemed":true,"code":"X","uses":-1,"uses_by_user":0}"#,
+        ] {
+            let e = replayed(Some(answer)).expect_err(answer);
+            assert_eq!(
+                (e.status, e.code),
+                (KeyReused::STATUS, KeyReused::CODE),
+                "{answer:?}"
+            );
+        }
+    }
 
     /// A code as the build before per-user rows stored it (captured from
     /// that build under workerd): it still reads, every count included.
