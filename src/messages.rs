@@ -24,7 +24,7 @@ impl Locale {
     /// Picks a locale from an `Accept-Language` header: the first listed
     /// language we speak wins (q-values are honoured by order of preference).
     pub fn from_accept_language(h: &str) -> Option<Locale> {
-        let mut langs: Vec<(f32, usize, &str)> = h
+        let mut langs: Vec<(u32, usize, &str)> = h
             .split(',')
             .enumerate()
             .filter_map(|(i, part)| {
@@ -32,14 +32,13 @@ impl Locale {
                 let tag = it.next()?.trim();
                 let q = it
                     .find_map(|p| p.trim().strip_prefix("q="))
-                    .and_then(|q| q.parse::<f32>().ok())
-                    .unwrap_or(1.0);
+                    .map_or(1000, |q| qvalue(q).unwrap_or(1000));
                 Some((q, i, tag))
             })
             .collect();
-        crate::order::sort_by(&mut langs, |a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        crate::order::sort_by(&mut langs, |a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         langs.into_iter().find_map(|(q, _, tag)| {
-            if q <= 0.0 {
+            if q == 0 {
                 return None;
             }
             let primary = tag.split('-').next().unwrap_or(tag);
@@ -53,6 +52,37 @@ impl Locale {
             Locale::En => "en",
         }
     }
+}
+
+/// An `Accept-Language` weight (RFC 9110 §12.4.2: `0`–`1`, at most three
+/// decimals) in thousandths; `None` for one that is not a decimal number
+/// (the caller then reads it as 1, as before). Read by hand: a float parser
+/// for this one figure was kilobytes of the Worker (issue 9). More than
+/// three decimals are cut, a weight above 1 counts as 1, a negative one as 0.
+fn qvalue(q: &str) -> Option<u32> {
+    if q.starts_with('-') {
+        return q[1..]
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == '.')
+            .then_some(0);
+    }
+    let (whole, frac) = q.split_once('.').unwrap_or((q, ""));
+    if (whole.is_empty() && frac.is_empty())
+        || !whole
+            .bytes()
+            .chain(frac.bytes())
+            .all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let mut thousandths = 0;
+    for (i, b) in frac.bytes().take(3).enumerate() {
+        thousandths += u32::from(b - b'0') * [100, 10, 1][i];
+    }
+    if whole.bytes().any(|b| b != b'0') {
+        return Some(1000);
+    }
+    Some(thousandths)
 }
 
 /// Formats an integer in the locale's digits with thousands grouping:
@@ -642,5 +672,35 @@ mod tests {
             Some(Locale::En)
         );
         assert_eq!(Locale::from_accept_language("de"), None);
+        // Weights in thousandths, as RFC 9110 writes them, and what else
+        // comes: more decimals cut, above 1 is 1, negative is 0 (left out),
+        // not a number is 1.
+        for (q, want) in [
+            ("1", Some(1000)),
+            ("0", Some(0)),
+            ("0.5", Some(500)),
+            (".5", Some(500)),
+            ("0.123", Some(123)),
+            ("0.1239", Some(123)),
+            ("1.000", Some(1000)),
+            ("2", Some(1000)),
+            ("-0.5", Some(0)),
+            ("", None),
+            (".", None),
+            ("0.5x", None),
+            ("1e-1", None),
+            ("NaN", None),
+        ] {
+            assert_eq!(qvalue(q), want, "{q:?}");
+        }
+        assert_eq!(
+            Locale::from_accept_language("fa;q=0.001, en;q=0.0005"),
+            Some(Locale::Fa)
+        );
+        assert_eq!(
+            Locale::from_accept_language("en;q=-1, fa"),
+            Some(Locale::Fa)
+        );
+        assert_eq!(Locale::from_accept_language("en;q=0, fa;q=0"), None);
     }
 }
