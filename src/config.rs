@@ -11,7 +11,7 @@ use crate::limit::{Limit, Metric, Scope, Window};
 use crate::messages::{self, Locale};
 use crate::seed;
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 /// One model the platform offers.
 #[derive(Debug, Clone, PartialEq)]
@@ -320,7 +320,7 @@ fn read_models(r: &mut Reader, m: &Map<String, Value>) -> Vec<Model> {
     let Some(arr) = r.array(v, "models") else {
         return out;
     };
-    let mut seen = HashSet::new();
+    let mut seen = Seen::default();
     for (i, mv) in arr.iter().enumerate() {
         let path = index("models", i);
         let Some(mm) = r.object(mv, &path) else {
@@ -356,7 +356,7 @@ fn read_plans(r: &mut Reader, m: &Map<String, Value>) -> Vec<Plan> {
     let Some(arr) = r.array(v, "plans") else {
         return out;
     };
-    let mut seen = HashSet::new();
+    let mut seen = Seen::default();
     for (i, pv) in arr.iter().enumerate() {
         let path = index("plans", i);
         let Some(pm) = r.object(pv, &path) else {
@@ -469,7 +469,7 @@ fn read_plan(r: &mut Reader, pm: &Map<String, Value>, path: &str) -> Option<Plan
 /// Two limits on the same metric, scope and window would share one counter
 /// and contradict each other: refuse them.
 pub(crate) fn check_duplicate_limits(r: &mut Reader, limits: &[Limit], path: &str) {
-    let mut seen = HashSet::new();
+    let mut seen = Seen::default();
     for l in limits {
         if !seen.insert(l.key()) {
             r.err(
@@ -689,7 +689,7 @@ fn read_discounts(r: &mut Reader, m: &Map<String, Value>) -> Vec<ConfigDiscount>
     let Some(arr) = r.array(v, "discounts") else {
         return out;
     };
-    let mut seen = HashSet::new();
+    let mut seen = Seen::default();
     for (i, dv) in arr.iter().enumerate() {
         let path = index("discounts", i);
         let Some(dm) = r.object(dv, &path) else {
@@ -819,6 +819,23 @@ fn read_gateway(r: &mut Reader, m: &Map<String, Value>, models: &[Model]) -> Gat
         }
     }
     g
+}
+
+/// The ids a list has named so far, to refuse one named twice. A list, not
+/// a hash set: a config names tens of models and plans, and a hash set was
+/// a hash table's and SipHash's code in both `.wasm` files (issue 9).
+#[derive(Default)]
+struct Seen(Vec<String>);
+
+impl Seen {
+    /// `true` the first time `id` comes.
+    fn insert(&mut self, id: String) -> bool {
+        if self.0.contains(&id) {
+            return false;
+        }
+        self.0.push(id);
+        true
+    }
 }
 
 #[cfg(test)]
