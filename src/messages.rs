@@ -60,12 +60,13 @@ impl Locale {
 /// for this one figure was kilobytes of the Worker (issue 9). More than
 /// three decimals are cut, a weight above 1 counts as 1, a negative one as 0.
 fn qvalue(q: &str) -> Option<u32> {
-    if q.starts_with('-') {
-        return q[1..]
+    if let Some(rest) = q.strip_prefix('-') {
+        return rest
             .chars()
             .all(|c| c.is_ascii_digit() || c == '.')
             .then_some(0);
     }
+
     let (whole, frac) = q.split_once('.').unwrap_or((q, ""));
     if (whole.is_empty() && frac.is_empty())
         || !whole
