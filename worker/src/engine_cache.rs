@@ -77,7 +77,7 @@ impl EngineCache {
         .await;
         let reply: ConfigReply = match reply.and_then(|r| {
             if r.status == 200 {
-                Ok(serde_json::from_str(&r.body)?)
+                internal::read_text::<ConfigReply>(&r.body)
             } else {
                 Err(Error::RustError(format!(
                     "config store answered {}",

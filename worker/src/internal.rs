@@ -418,8 +418,12 @@ pub const CONFIG_OBJECT: &str = "global";
 
 /// Reads an internal call's body.
 pub async fn read_call<T: FromCall>(req: &mut Request) -> Result<T> {
-    let text = req.text().await?;
-    let v: Value = serde_json::from_str(&text)?;
+    read_text(&req.text().await?)
+}
+
+/// Reads an internal call, or an object's answer, from its JSON text.
+pub fn read_text<T: FromCall>(text: &str) -> Result<T> {
+    let v: Value = serde_json::from_str(text)?;
     let m = v
         .as_object()
         .ok_or_else(|| worker::Error::RustError("a call is a JSON object".into()))?;
@@ -604,6 +608,15 @@ impl FromCall for ConfigCall {
     }
 }
 
+impl FromCall for ConfigReply {
+    fn from_call(f: &Fields) -> Field<ConfigReply> {
+        Ok(ConfigReply {
+            revision: f.int("revision")?,
+            config: f.value("config"),
+        })
+    }
+}
+
 /// The op of an internal request: the last path segment.
 pub fn op_of(req: &Request) -> String {
     req.path().trim_start_matches('/').to_string()
@@ -707,6 +720,19 @@ mod tests {
             limit: Some(10),
             before: Some(9),
         });
+        // The ConfigStore's answers, read by the engine cache.
+        round_trip(&ConfigReply {
+            revision: 4,
+            config: Some(json!({"plans": [{"id": "p"}]})),
+        });
+        round_trip(&ConfigReply {
+            revision: -1,
+            config: None,
+        });
+        let r: ConfigReply = read_text(r#"{"revision": 2, "config": null}"#).unwrap();
+        assert!(r.config.is_none());
+        assert!(read_text::<ConfigReply>(r#"{"config": {}}"#).is_err());
+        assert!(read_text::<ConfigReply>(r#"{"revision": 1.5}"#).is_err());
     }
 
     /// A field of the wrong kind refuses the call, as the derive refuses it.
