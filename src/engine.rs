@@ -148,26 +148,39 @@ pub struct Engine {
     pub config: Config,
     /// Per plan (same order as `config.plans`), each limit's ledger key.
     pub(crate) keys: Vec<Vec<String>>,
-    /// Every limit key of every plan and its window, for housekeeping.
-    pub(crate) windows: std::collections::HashMap<String, Window>,
+    /// Every limit key of every plan and its window, for housekeeping:
+    /// sorted by key, looked up by [`Engine::window_of`]. A sorted list, not
+    /// a hash map: no hash table or SipHash in the `.wasm` (issue 9).
+    windows: Vec<(String, Window)>,
     /// The "ok" message per locale, rendered once (it has no placeholders
     /// that change between decisions).
     ok: [String; 2],
 }
 
 impl Engine {
+    /// The window of a limit key some plan of the config has.
+    pub(crate) fn window_of(&self, key: &str) -> Option<Window> {
+        self.windows
+            .binary_search_by(|(k, _)| k.as_str().cmp(key))
+            .ok()
+            .map(|i| self.windows[i].1)
+    }
+
     pub fn new(config: Config) -> Engine {
         let keys: Vec<Vec<String>> = config
             .plans
             .iter()
             .map(|p| p.limits.iter().map(Limit::key).collect())
             .collect();
-        let windows = config
+        let mut windows: Vec<(String, Window)> = config
             .plans
             .iter()
             .flat_map(|p| p.limits.iter())
             .map(|l| (l.key(), l.window))
             .collect();
+        crate::order::sort_by(&mut windows, |a, b| a.0.cmp(&b.0));
+        // A key names its window, so equal keys carry equal windows.
+        windows.dedup_by(|a, b| a.0 == b.0);
         let ok_in = |locale: Locale| {
             messages::render(
                 Code::Ok,
@@ -1574,6 +1587,38 @@ mod tests {
         );
         assert_eq!(c, Err(KeyReused));
         assert_eq!(l.holds.len(), 1);
+    }
+
+    /// Every limit key of every plan finds its window (keys shared by two
+    /// plans once); anything else finds none.
+    #[test]
+    fn limit_keys_find_their_windows() {
+        let e = Engine::new(
+            Config::from_value(&json!({
+                "models": [{"id": "m"}],
+                "plans": [
+                    {"id": "a", "models": ["*"], "limits": [
+                        {"metric": "messages", "window": "day", "max": 3},
+                        {"metric": "tokens", "window": "3h", "max": 10}]},
+                    {"id": "b", "models": ["*"], "limits": [
+                        {"metric": "tokens", "window": "3h", "max": 20},
+                        {"metric": "images", "scope": "free", "window": "month", "max": 1},
+                        {"metric": "files", "window": "chat", "max": 2}]}
+                ]
+            }))
+            .unwrap(),
+        );
+        let mut n = 0;
+        for p in &e.config.plans {
+            for l in &p.limits {
+                assert_eq!(e.window_of(&l.key()), Some(l.window), "{}", l.key());
+                n += 1;
+            }
+        }
+        assert_eq!(n, 5);
+        assert_eq!(e.windows.len(), 4);
+        assert_eq!(e.window_of("tokens|all|1h"), None);
+        assert_eq!(e.window_of(""), None);
     }
 
     /// Attack: a retried key whose stored answer no longer reads as a

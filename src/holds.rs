@@ -77,11 +77,7 @@ impl Engine {
             chat: None,
         };
         ledger.counters.retain(|key, c| {
-            let w = self
-                .windows
-                .get(key)
-                .copied()
-                .or_else(|| window_of_key(key));
+            let w = self.window_of(key).or_else(|| window_of_key(key));
             let Some(w) = w else {
                 // Not a limit key at all: nothing could ever read it.
                 return false;
