@@ -107,12 +107,12 @@ bench-pkg: tools pkg
 
 # The size budget (issue 9): the package's and the Worker's .wasm, gzip -9,
 # against 120 KiB and 300 KiB; fails printing the sizes. The package is
-# under its budget, the Worker over by about 12 KiB (BENCHMARKS.md,
+# under its budget, the Worker over by about 11 KiB (BENCHMARKS.md,
 # "Browser package"), so `make test` runs check-size-ratchet instead: the
 # package against its real budget, the Worker against what it weighs today
 # (WORKER_RATCHET), so neither can grow unnoticed. When the Worker is under
 # 300 KiB, put check-size itself in `test` and drop the ratchet.
-WORKER_RATCHET ?= 319000
+WORKER_RATCHET ?= 318000
 .PHONY: check-size check-size-ratchet check-deploy
 check-size: pkg worker
 	scripts/size-budget.sh
