@@ -945,10 +945,7 @@ impl Engine {
                 // it, or storage damaged it) is still a key that was used:
                 // refused, never taken as a new request that would hold
                 // and count a second time.
-                return serde_json::from_str::<serde_json::Value>(&e.answer)
-                    .ok()
-                    .and_then(|v| Decision::from_value(&v).ok())
-                    .ok_or(KeyReused);
+                return crate::fields::from_text(&e.answer, Decision::from_value).ok_or(KeyReused);
             }
         }
         let locale = self.locale(opts);

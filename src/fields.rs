@@ -185,6 +185,14 @@ pub(crate) fn int(r: &mut Reader, v: &Value, path: &str) -> Option<i64> {
     i
 }
 
+/// Our own JSON text read by `read` (a stored idempotent answer): `None`
+/// when it is not JSON or does not read.
+pub(crate) fn from_text<T>(text: &str, read: fn(&Value) -> Result<T, Problems>) -> Option<T> {
+    serde_json::from_str::<Value>(text)
+        .ok()
+        .and_then(|v| read(&v).ok())
+}
+
 /// `read` on a whole document: its value when no problem was found, else
 /// every problem.
 pub(crate) fn whole<T>(

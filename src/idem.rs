@@ -39,6 +39,7 @@ pub struct KeyReused;
 impl KeyReused {
     pub const CODE: &'static str = "idempotency_key_reused";
     pub const STATUS: u16 = 422;
+    pub const MESSAGE: &'static str = "this Idempotency-Key was used in the last 24 hours with another request, or its first answer can no longer be replayed";
 }
 
 #[cfg(test)]

@@ -201,9 +201,7 @@ impl Engine {
                 }
                 // An answer that no longer reads is still a key that was
                 // used: refused, never imported a second time.
-                return serde_json::from_str::<Value>(&e.answer)
-                    .ok()
-                    .and_then(|v| ImportAnswer::from_value(&v).ok())
+                return crate::fields::from_text(&e.answer, ImportAnswer::from_value)
                     .ok_or(ImportRefused::KeyReused(KeyReused));
             }
         }

@@ -11,7 +11,7 @@
 use crate::credits::{GrantInfo, Source};
 use crate::decision::{Amount, LimitState};
 use crate::engine::{counts_in_flight, UsageView};
-use crate::fields::fields;
+use crate::fields::{fields, whole};
 use crate::json::{Problems, Reader};
 use crate::limit::{Limit, Metric, Window};
 use crate::subscription::Subscription;
@@ -126,9 +126,8 @@ impl Snapshot {
     /// the serde derive accepts (`crate::fields` says how); every
     /// problem is listed.
     pub fn from_value(v: &Value) -> Result<Snapshot, Problems> {
-        let mut r = Reader::new();
-        let snap = (|| {
-            let mut f = fields(&mut r, v, "")?;
+        whole(v, |r, v| {
+            let mut f = fields(r, v, "")?;
             let sub = match f.get("subscription") {
                 None => Some(None),
                 Some(v) => Subscription::read_stored(f.r, v, "subscription").map(Some),
@@ -146,11 +145,7 @@ impl Snapshot {
                 holds: holds?,
                 grants: grants?,
             })
-        })();
-        match snap {
-            Some(s) if r.ok() => Ok(s),
-            _ => Err(Problems(r.problems)),
-        }
+        })
     }
 }
 

@@ -329,13 +329,7 @@ fn replayed(answer: Option<&str>) -> std::result::Result<Option<Redemption>, Api
         .ok()
         .and_then(|v| Redemption::from_stored(&v).ok())
         .map(Some)
-        .ok_or_else(|| {
-            ApiError::new(
-                KeyReused::STATUS,
-                KeyReused::CODE,
-                "this Idempotency-Key was used in the last 24 hours; its first answer can no longer be replayed",
-            )
-        })
+        .ok_or_else(|| ApiError::new(KeyReused::STATUS, KeyReused::CODE, KeyReused::MESSAGE))
 }
 
 fn sql_err(what: &str) -> impl Fn(worker::Error) -> String + '_ {

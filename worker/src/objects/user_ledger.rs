@@ -429,7 +429,7 @@ impl UserLedger {
                     return Err(ApiError::new(
                         KeyReused::STATUS,
                         KeyReused::CODE,
-                        "this Idempotency-Key was used in the last 24 hours with another request",
+                        KeyReused::MESSAGE,
                     ));
                 }
             };
@@ -560,7 +560,7 @@ impl UserLedger {
                     return Err(ApiError::new(
                         KeyReused::STATUS,
                         KeyReused::CODE,
-                        "this Idempotency-Key was used in the last 24 hours with another request",
+                        KeyReused::MESSAGE,
                     ));
                 }
                 let answer = e.answer.clone();
@@ -679,7 +679,7 @@ impl UserLedger {
             Err(ImportRefused::KeyReused(_)) => Err(ApiError::new(
                 KeyReused::STATUS,
                 KeyReused::CODE,
-                "this Idempotency-Key was used in the last 24 hours with another request",
+                KeyReused::MESSAGE,
             )),
         }
     }
