@@ -10,8 +10,8 @@ use crate::json::{index, join, Problems, Reader};
 use crate::limit::{Limit, Metric, Scope, Window};
 use crate::messages::{self, Locale};
 use crate::seed;
+use crate::strmap::StrMap;
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
 
 /// One model the platform offers.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,7 +86,7 @@ pub struct Config {
     pub models: Vec<Model>,
     pub plans: Vec<Plan>,
     /// `messages.<locale>.<code>` template overrides.
-    pub messages: BTreeMap<String, BTreeMap<String, String>>,
+    pub messages: StrMap<StrMap<String>>,
     pub hold_ttl_s: u64,
     /// A hold is never extended past this many seconds after it was opened.
     pub hold_max_ttl_s: u64,
@@ -603,11 +603,8 @@ fn read_warn_at(r: &mut Reader, v: &Value, path: &str) -> Vec<u16> {
     out
 }
 
-fn read_messages(
-    r: &mut Reader,
-    m: &Map<String, Value>,
-) -> BTreeMap<String, BTreeMap<String, String>> {
-    let mut out = BTreeMap::new();
+fn read_messages(r: &mut Reader, m: &Map<String, Value>) -> StrMap<StrMap<String>> {
+    let mut out = StrMap::new();
     let Some(v) = m.get("messages") else {
         return out;
     };
@@ -623,7 +620,7 @@ fn read_messages(
         let Some(tm) = r.object(tv, &lpath) else {
             continue;
         };
-        let mut map = BTreeMap::new();
+        let mut map = StrMap::new();
         for (code, t) in tm {
             let cpath = join(&lpath, code);
             if !messages::is_known_code(code) {
@@ -744,7 +741,7 @@ pub struct GatewayConfig {
     /// `{answer-model-id: config-model-id}`: an answer naming the key is an
     /// answer of the value (OpenAI's dated snapshots, OpenRouter's ids
     /// without `:free`, …), not another model.
-    pub model_aliases: BTreeMap<String, String>,
+    pub model_aliases: StrMap<String>,
     /// The model of an image request that names none; `None`: `model` is required.
     pub default_image_model: Option<String>,
 }

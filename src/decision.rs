@@ -253,8 +253,8 @@ pub struct Decision {
     pub hold: Option<HoldRef>,
     /// Credits (SPEC §9): what an allowed request draws from the user's
     /// grants, per metric (`{"tokens": 500}`; dollars for `cost_usd`).
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub from_credits: std::collections::BTreeMap<String, Amount>,
+    #[serde(default, skip_serializing_if = "crate::strmap::StrMap::is_empty")]
+    pub from_credits: crate::strmap::StrMap<Amount>,
     /// Warnings (SPEC §10): the thresholds this action takes a limit past
     /// for the first time in the limit's period; on every decision, often
     /// empty (a denial raises none).
@@ -462,7 +462,7 @@ fn decision(r: &mut Reader, v: &Value, path: &str) -> Option<Decision> {
         Some(v) => {
             let at = f.at("from_credits");
             f.r.object(v, &at).and_then(|m| {
-                let mut out = std::collections::BTreeMap::new();
+                let mut out = crate::strmap::StrMap::new();
                 let mut ok = true;
                 for (k, x) in m {
                     match crate::fields::amount(f.r, x, &crate::json::join(&at, k)) {

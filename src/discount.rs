@@ -12,10 +12,10 @@
 use crate::decision::Code;
 use crate::json::{Problems, Reader};
 use crate::stored::{self, Obj, Path};
+use crate::strmap::StrMap;
 use crate::subscription::Subscription;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::BTreeMap;
 
 /// What an operator sets on a code (`PUT /v1/admin/discounts/{code}`).
 /// `None` caps mean no cap; `0` means no use at all.
@@ -179,7 +179,7 @@ pub struct DiscountState {
     pub rule: DiscountRule,
     /// Redemptions by every user.
     pub uses: u64,
-    pub by_user: BTreeMap<String, u64>,
+    pub by_user: StrMap<u64>,
 }
 
 /// The answer of a successful redemption.
@@ -247,7 +247,7 @@ impl DiscountState {
             code: code.to_string(),
             rule,
             uses: 0,
-            by_user: BTreeMap::new(),
+            by_user: StrMap::new(),
         }
     }
 

@@ -808,12 +808,11 @@ impl Engine {
                 violations,
                 limits: limit_states,
                 hold: None,
-                from_credits: crate::order::map_of(
-                    Metric::ALL
-                        .iter()
-                        .filter(|m| draw[m.idx()] > 0)
-                        .map(|m| (m.as_str().to_string(), Amount::of(*m, draw[m.idx()]))),
-                ),
+                from_credits: Metric::ALL
+                    .iter()
+                    .filter(|m| draw[m.idx()] > 0)
+                    .map(|m| (m.as_str().to_string(), Amount::of(*m, draw[m.idx()])))
+                    .collect(),
                 warnings,
                 reached,
                 model: None,

@@ -17,7 +17,7 @@
 //! change that raised them and delivers them later: an event is never lost
 //! between the change and its delivery, and a retry carries the same `id`.
 
-use std::collections::BTreeMap;
+use crate::strmap::StrMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -47,14 +47,18 @@ pub struct Event {
 #[derive(Debug, Clone, Default)]
 pub struct Before {
     /// Remaining per grant id.
-    grants: BTreeMap<String, u64>,
-    warned: BTreeMap<String, Warned>,
+    grants: StrMap<u64>,
+    warned: StrMap<Warned>,
 }
 
 impl Before {
     pub fn of(ledger: &Ledger) -> Before {
         Before {
-            grants: crate::order::map_of(ledger.grants.iter().map(|g| (g.id.clone(), g.remaining))),
+            grants: ledger
+                .grants
+                .iter()
+                .map(|g| (g.id.clone(), g.remaining))
+                .collect(),
             warned: ledger.warned.clone(),
         }
     }

@@ -18,12 +18,13 @@ use crate::config::OnExpiry;
 use crate::credits::{self, Draw, Grant};
 use crate::limit::{Amounts, Metric, Window};
 use crate::stored::{self, Obj, Path, Res};
+use crate::strmap::StrMap;
 use crate::window::{self, Counter, Slot};
 #[cfg(test)]
 use serde::Deserialize;
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 /// Bumped when the stored shape changes; older versions are migrated by
 /// [`Ledger::from_json`], never refused.
@@ -408,16 +409,16 @@ pub struct Ledger {
     #[serde(rename = "v")]
     pub version: u32,
     #[serde(rename = "c", default)]
-    pub counters: BTreeMap<String, Counter>,
+    pub counters: StrMap<Counter>,
     #[serde(rename = "h", default)]
     pub holds: Vec<Hold>,
     /// Next hold number.
     #[serde(rename = "n", default)]
     pub next_hold: u64,
     #[serde(rename = "x", default)]
-    pub closed: BTreeMap<String, ClosedHold>,
+    pub closed: StrMap<ClosedHold>,
     #[serde(rename = "i", default)]
-    pub idem: BTreeMap<String, IdemEntry>,
+    pub idem: StrMap<IdemEntry>,
     /// Credits (SPEC §9): every grant, spent, expired and revoked ones
     /// included (the admin explain lists them). Absent from books written
     /// before credits existed.
@@ -426,8 +427,8 @@ pub struct Ledger {
     /// Warnings (SPEC §10): per limit (and chat), the period and the
     /// highest threshold already warned in it, so a threshold warns once
     /// per limit per period.
-    #[serde(rename = "wn", default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub warned: BTreeMap<String, Warned>,
+    #[serde(rename = "wn", default, skip_serializing_if = "StrMap::is_empty")]
+    pub warned: StrMap<Warned>,
     /// Events (SPEC §10): the number of the next event raised for this
     /// user (ids are `<user>:<n>`, stable across deliveries).
     #[serde(rename = "ne", default, skip_serializing_if = "is_zero")]
@@ -474,13 +475,13 @@ impl Default for Ledger {
     fn default() -> Self {
         Ledger {
             version: LEDGER_VERSION,
-            counters: BTreeMap::new(),
+            counters: StrMap::new(),
             holds: Vec::new(),
             next_hold: 1,
-            closed: BTreeMap::new(),
-            idem: BTreeMap::new(),
+            closed: StrMap::new(),
+            idem: StrMap::new(),
             grants: Vec::new(),
-            warned: BTreeMap::new(),
+            warned: StrMap::new(),
             next_event: 0,
             expiries_seen: 0,
             dirty: Dirty::default(),
@@ -492,13 +493,13 @@ impl Default for Ledger {
 #[derive(Serialize)]
 struct Main<'a> {
     v: u32,
-    c: &'a BTreeMap<String, Counter>,
+    c: &'a StrMap<Counter>,
     h: &'a [Hold],
     n: u64,
     #[serde(skip_serializing_if = "<[Grant]>::is_empty")]
     gr: &'a [Grant],
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    wn: &'a BTreeMap<String, Warned>,
+    #[serde(skip_serializing_if = "StrMap::is_empty")]
+    wn: &'a StrMap<Warned>,
     #[serde(skip_serializing_if = "is_zero")]
     ne: u64,
     #[serde(skip_serializing_if = "is_zero_i")]
@@ -535,7 +536,7 @@ mod v1 {
     #[cfg_attr(test, derive(Debug, Deserialize))]
     pub struct Ledger {
         #[serde(rename = "c", default)]
-        pub counters: BTreeMap<String, Counter>,
+        pub counters: StrMap<Counter>,
         #[serde(rename = "h", default)]
         pub holds: Vec<Hold>,
         #[serde(rename = "x", default)]

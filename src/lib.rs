@@ -37,6 +37,7 @@ pub mod replay;
 pub mod seed;
 pub mod snapshot;
 pub mod stored;
+pub mod strmap;
 pub mod subscription;
 pub mod time;
 #[cfg(feature = "wasm")]

@@ -1,8 +1,9 @@
-//! Ordering lists and building maps with one copy of the sort.
+//! Ordering lists with one copy of the sort.
 //!
 //! std's stable sort is compiled once per element type and comparator
-//! (about 4.5 KB of `.wasm` each), and so is `collect::<BTreeMap<_, _>>()`,
-//! which sorts its pairs first. The Worker had nine such copies (issue 9).
+//! (about 4.5 KB of `.wasm` each), and so was `collect::<BTreeMap<_, _>>()`,
+//! which sorts its pairs first (maps are now [`crate::strmap::StrMap`],
+//! built by inserting). The Worker had nine such copies (issue 9).
 //! Here the sort runs once, over positions, whatever is sorted: [`sort_by`]
 //! orders positions with the caller's comparison and then moves the items
 //! into that order, which is exactly the order a stable sort gives (equal
@@ -11,7 +12,6 @@
 //! comparison costs nothing that matters.
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
 
 /// Sorts `v` stably by `cmp`, as `v.sort_by(cmp)` does.
 pub fn sort_by<T>(v: &mut Vec<T>, cmp: impl Fn(&T, &T) -> Ordering) {
@@ -35,17 +35,6 @@ fn positions(order: &mut [usize], cmp: &dyn Fn(usize, usize) -> Ordering) {
     order.sort_by(|a, b| cmp(*a, *b));
 }
 
-/// The map of `pairs`, as `pairs.collect::<BTreeMap<_, _>>()` builds it (a
-/// key given twice keeps its last value), inserted one by one instead of
-/// sorted first.
-pub fn map_of<K: Ord, V>(pairs: impl IntoIterator<Item = (K, V)>) -> BTreeMap<K, V> {
-    let mut m = BTreeMap::new();
-    for (k, v) in pairs {
-        m.insert(k, v);
-    }
-    m
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,12 +49,6 @@ mod tests {
             want.sort_by_key(|a| a.0);
             sort_by(&mut v, |a, b| a.0.cmp(&b.0));
             prop_assert_eq!(v, want);
-        }
-
-        #[test]
-        fn builds_maps_as_collect(pairs in prop::collection::vec((0u8..10, any::<u16>()), 0..40)) {
-            let want: BTreeMap<u8, u16> = pairs.iter().copied().collect();
-            prop_assert_eq!(map_of(pairs), want);
         }
     }
 

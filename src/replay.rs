@@ -41,16 +41,16 @@ use crate::discount::{DiscountRule, DiscountState};
 use crate::engine::{Engine, Options};
 use crate::ledger::Ledger;
 use crate::messages::Locale;
+use crate::strmap::StrMap;
 use crate::subscription::Subscription;
 use crate::time::parse_rfc3339;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 
 /// The state a case's events build.
 struct World {
     engine: Engine,
     ledger: Ledger,
-    discounts: BTreeMap<String, DiscountState>,
+    discounts: StrMap<DiscountState>,
     sub: Option<Subscription>,
     /// Whose books `ledger` is (the case's `user`, default `"u1"`).
     owner: String,
@@ -227,7 +227,7 @@ pub fn run_case(config: &Value, case: &Value) -> Result<Value, String> {
     let mut w = World {
         engine: Engine::new(config),
         ledger: Ledger::default(),
-        discounts: BTreeMap::new(),
+        discounts: StrMap::new(),
         sub: sub_of(case.get("subscription").unwrap_or(&Value::Null))?,
         owner: case
             .get("user")

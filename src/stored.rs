@@ -20,9 +20,9 @@
 //! array of its fields in order; the writer never writes one, and these
 //! readers refuse it (an error, never a guess).
 
+use crate::strmap::StrMap;
 use serde_json::{Map, Value};
 use std::cell::Cell;
-use std::collections::BTreeMap;
 
 /// A reader's result: the error is `path: reason`.
 pub type Res<T> = Result<T, String>;
@@ -109,8 +109,7 @@ pub fn list<T>(v: &Value, at: &Path, read: fn(&Value, &Path) -> Res<T>) -> Res<V
     let Some(a) = v.as_array() else {
         return at.err("expected an array");
     };
-    // Loops, not `collect`: a `Result` collect and a `BTreeMap` collect
-    // (which sorts) cost the Worker kilobytes; the map's keys come sorted.
+    // Loops, not `collect`: a `Result` collect costs the Worker kilobytes.
     let mut out = Vec::with_capacity(a.len());
     for (i, x) in a.iter().enumerate() {
         out.push(read(x, &at.index(i))?);
@@ -119,11 +118,11 @@ pub fn list<T>(v: &Value, at: &Path, read: fn(&Value, &Path) -> Res<T>) -> Res<V
 }
 
 /// Every entry of an object, its values read by `read`.
-pub fn map<T>(v: &Value, at: &Path, read: fn(&Value, &Path) -> Res<T>) -> Res<BTreeMap<String, T>> {
+pub fn map<T>(v: &Value, at: &Path, read: fn(&Value, &Path) -> Res<T>) -> Res<StrMap<T>> {
     let Some(m) = v.as_object() else {
         return at.err("expected an object");
     };
-    let mut out = BTreeMap::new();
+    let mut out = StrMap::new();
     for (k, x) in m {
         out.insert(k.clone(), read(x, &at.key(k))?);
     }
@@ -269,10 +268,10 @@ impl<'v, 'p> Obj<'v, 'p> {
     }
 
     /// A map defaulting to empty.
-    pub fn map<T>(&self, k: &str, read: fn(&Value, &Path) -> Res<T>) -> BTreeMap<String, T> {
+    pub fn map<T>(&self, k: &str, read: fn(&Value, &Path) -> Res<T>) -> StrMap<T> {
         match self.m.get(k) {
-            Some(v) => self.keep(map(v, &self.at.key(k), read), BTreeMap::new),
-            None => BTreeMap::new(),
+            Some(v) => self.keep(map(v, &self.at.key(k), read), StrMap::new),
+            None => StrMap::new(),
         }
     }
 }

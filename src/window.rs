@@ -16,13 +16,13 @@
 use crate::calendar::{Calendar, Period};
 use crate::limit::Window;
 use crate::stored::{self, Obj, Path, Res};
+use crate::strmap::StrMap;
 #[cfg(test)]
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 #[cfg(test)]
 use serde::Deserialize;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
-use std::collections::BTreeMap;
 
 /// A chat nobody used for this long is forgotten (its `chat` counts start
 /// again from 0): without it the books would grow with every chat a user
@@ -178,16 +178,16 @@ pub enum Counter {
     Sub { id: String, u: u64 },
     /// Subscription: one count per subscription id.
     #[serde(rename = "S")]
-    Subs { m: BTreeMap<String, SubUse> },
+    Subs { m: StrMap<SubUse> },
     /// Lifetime.
     #[serde(rename = "t")]
     Total { u: u64 },
     /// Revision 1's chat counter (no activity times); converted by [`upgrade`].
     #[serde(rename = "c")]
-    Chat { m: BTreeMap<String, u64> },
+    Chat { m: StrMap<u64> },
     /// Per chat id, with its last activity.
     #[serde(rename = "C")]
-    Chats { m: BTreeMap<String, ChatUse> },
+    Chats { m: StrMap<ChatUse> },
 }
 
 impl Counter {
@@ -295,12 +295,12 @@ pub fn upgrade(c: &mut Counter) {
             }
         }
         Counter::Sub { id, u } => {
-            let mut m = BTreeMap::new();
+            let mut m = StrMap::new();
             m.insert(std::mem::take(id), SubUse { u: *u, e: None });
             *c = Counter::Subs { m };
         }
         Counter::Chat { m } => {
-            let m = crate::order::map_of(std::mem::take(m).into_iter().map(|(k, u)| {
+            let m = StrMap::from_iter(std::mem::take(m).into_iter().map(|(k, u)| {
                 (
                     k,
                     ChatUse {
@@ -481,7 +481,7 @@ pub fn charge(slot: &mut Option<Counter>, w: Window, ctx: &WinCtx, amount: u64) 
         Window::Subscription => {
             let id = ctx.sub_id.unwrap_or("").to_string();
             if !matches!(slot, Some(Counter::Subs { .. })) {
-                *slot = Some(Counter::Subs { m: BTreeMap::new() });
+                *slot = Some(Counter::Subs { m: StrMap::new() });
             }
             if let Some(Counter::Subs { m }) = slot {
                 let e = m.entry(id.clone()).or_insert(SubUse { u: 0, e: None });
@@ -500,7 +500,7 @@ pub fn charge(slot: &mut Option<Counter>, w: Window, ctx: &WinCtx, amount: u64) 
         Window::Chat => {
             let chat = ctx.chat.unwrap_or("").to_string();
             if !matches!(slot, Some(Counter::Chats { .. })) {
-                *slot = Some(Counter::Chats { m: BTreeMap::new() });
+                *slot = Some(Counter::Chats { m: StrMap::new() });
             }
             if let Some(Counter::Chats { m }) = slot {
                 let e = m
@@ -575,8 +575,8 @@ pub fn adjust(c: Option<&mut Counter>, slot: &Slot, minus: u64, plus: u64, now: 
 pub fn fresh(w: Window) -> Option<Counter> {
     match w {
         Window::Rolling(..) => w.rolling_secs().map(|len| rolling(bucket_secs(len))),
-        Window::Subscription => Some(Counter::Subs { m: BTreeMap::new() }),
-        Window::Chat => Some(Counter::Chats { m: BTreeMap::new() }),
+        Window::Subscription => Some(Counter::Subs { m: StrMap::new() }),
+        Window::Chat => Some(Counter::Chats { m: StrMap::new() }),
         Window::Lifetime => Some(Counter::Total { u: 0 }),
         _ => None,
     }

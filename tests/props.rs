@@ -712,7 +712,7 @@ fn norm(l: &Ledger, sub: &str) -> BTreeMap<String, Counter> {
                     (!b.is_empty()).then_some(Counter::Rolling { g: *g, b, t: *t })
                 }
                 Counter::Chats { m } => {
-                    let m: BTreeMap<_, _> = m
+                    let m: tollgate::strmap::StrMap<_> = m
                         .iter()
                         .filter(|(_, c)| c.u > 0)
                         .map(|(k, c)| (k.clone(), ChatUse { u: c.u, t: 0 }))
@@ -720,7 +720,7 @@ fn norm(l: &Ledger, sub: &str) -> BTreeMap<String, Counter> {
                     (!m.is_empty()).then_some(Counter::Chats { m })
                 }
                 Counter::Subs { m } => {
-                    let m: BTreeMap<_, _> = m
+                    let m: tollgate::strmap::StrMap<_> = m
                         .iter()
                         .filter(|(id, s)| s.u > 0 && *id == sub)
                         .map(|(k, s)| (k.clone(), *s))

@@ -8,8 +8,18 @@
 use super::*;
 use crate::credits::Source;
 use crate::edits::{changed, mutations};
+use crate::strmap::StrMap;
 use crate::window::{Bucket, ChatUse, SubUse};
-use proptest::collection::{btree_map, vec};
+use proptest::collection::vec;
+
+/// proptest's `btree_map`, as the books' map type.
+fn btree_map<V: std::fmt::Debug>(
+    k: impl Strategy<Value = String>,
+    v: impl Strategy<Value = V>,
+    size: std::ops::Range<usize>,
+) -> impl Strategy<Value = StrMap<V>> {
+    proptest::collection::btree_map(k, v, size).prop_map(|m| m.into_iter().collect())
+}
 use proptest::option::of;
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -485,7 +495,7 @@ fn full_books() -> Ledger {
         draws: vec![],
         ..hold.clone()
     };
-    let mut counters = BTreeMap::new();
+    let mut counters = StrMap::new();
     counters.insert(
         "tokens|all|1h".to_string(),
         serde_json::from_value::<Counter>(

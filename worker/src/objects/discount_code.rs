@@ -42,7 +42,7 @@
 //! at each step (`TOLLGATE_DEV_HALT`, honoured only with the dev clock on).
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use tollgate::strmap::StrMap;
 
 use serde_json::Value;
 use tollgate::discount::{DiscountRule, DiscountState, Handover, Redemption};
@@ -256,7 +256,7 @@ pub(crate) struct LegacyState {
     pub code: String,
     pub rule: DiscountRule,
     pub uses: u64,
-    pub by_user: BTreeMap<String, u64>,
+    pub by_user: StrMap<u64>,
     #[cfg_attr(test, serde(default))]
     pub idem: Vec<(String, String, Redemption)>,
 }
@@ -282,7 +282,7 @@ impl LegacyState {
             .get("by_user")
             .and_then(Value::as_object)
             .and_then(|m| {
-                let mut by_user = BTreeMap::new();
+                let mut by_user = StrMap::new();
                 for (k, n) in m {
                     by_user.insert(k.clone(), n.as_u64()?);
                 }
