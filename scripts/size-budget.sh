@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
-# The size budget (issue 9; make check-size; make test runs it as
-# check-size-ratchet, with the Worker held at today's size while it is over
-# its budget: BENCHMARKS.md, "Browser package"): the .wasm
+# The size budget (issue 9; make check-size, which make test runs;
+# BENCHMARKS.md, "Browser package"): the .wasm
 # every user of the npm package downloads, and the Worker's, gzip -9. Sizes
 # are deterministic, unlike timings, so a change that grows them past the
 # budget fails here, printing what it weighs. Run after make pkg and make worker.

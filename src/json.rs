@@ -56,18 +56,41 @@ impl Problems {
 /// Counts above it would silently change when they cross the JS boundary.
 pub const MAX_SAFE_INT: u64 = (1 << 53) - 1;
 
-/// Joins a path and a field name.
+/// Joins a path and a field name. Built with `push_str`, not `format!`:
+/// every field a reader reads gets its path, and the formatting machinery
+/// made paths a sixth of the package's `check()` (BENCHMARKS.md).
 pub fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
+        return key.to_string();
     }
+    let mut s = String::with_capacity(path.len() + 1 + key.len());
+    s.push_str(path);
+    s.push('.');
+    s.push_str(key);
+    s
 }
 
-/// Joins a path and an index.
+/// Joins a path and an index: `path[i]`.
 pub fn index(path: &str, i: usize) -> String {
-    format!("{path}[{i}]")
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = i;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut s = String::with_capacity(path.len() + 2 + digits.len() - at);
+    s.push_str(path);
+    s.push('[');
+    for &d in &digits[at..] {
+        s.push(char::from(d));
+    }
+    s.push(']');
+    s
 }
 
 /// Collects problems while a document is walked.
@@ -504,6 +527,22 @@ pub fn kind(v: &Value) -> &'static str {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn paths_are_written_as_format_writes_them() {
+        for (p, k) in [("", "a"), ("a", "b"), ("a[0]", "limits"), ("é", "ü")] {
+            let want = if p.is_empty() {
+                k.to_string()
+            } else {
+                format!("{p}.{k}")
+            };
+            assert_eq!(join(p, k), want);
+        }
+        for i in [0, 1, 9, 10, 99, 100, 12345, usize::MAX] {
+            assert_eq!(index("limits", i), format!("limits[{i}]"));
+            assert_eq!(index("", i), format!("[{i}]"));
+        }
+    }
 
     #[test]
     fn counts_reject_negative_fractional_and_huge() {

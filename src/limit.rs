@@ -209,6 +209,26 @@ impl Window {
         Ok(Window::Rolling(n, unit))
     }
 
+    /// Is `s` this window's name, as `Display` writes it? Compared without
+    /// writing the name: a snapshot's limits are looked up by it on every
+    /// check (`Snapshot::entry`).
+    pub fn is_named(self, s: &str) -> bool {
+        match self {
+            Window::Rolling(n, u) => s.strip_suffix(u.suffix()).is_some_and(|num| {
+                !num.starts_with('0')
+                    && !num.is_empty()
+                    && num.bytes().all(|b| b.is_ascii_digit())
+                    && num.parse::<u32>() == Ok(n)
+            }),
+            Window::Day => s == "day",
+            Window::Week => s == "week",
+            Window::Month => s == "month",
+            Window::Subscription => s == "subscription",
+            Window::Lifetime => s == "lifetime",
+            Window::Chat => s == "chat",
+        }
+    }
+
     /// The rolling length in seconds, if rolling.
     pub fn rolling_secs(self) -> Option<i64> {
         match self {
@@ -286,6 +306,55 @@ impl Limit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn is_named_answers_as_comparing_display() {
+        let names = [
+            "",
+            "1h",
+            "01h",
+            "1",
+            "h",
+            "60m",
+            "1m",
+            "1d",
+            "3h",
+            "12h",
+            "365d",
+            "10h",
+            "4294967296h",
+            "٣h",
+            "day",
+            "Day",
+            "week",
+            "month",
+            "subscription",
+            "lifetime",
+            "chat",
+            "1hh",
+            "+1h",
+        ];
+        let windows = [
+            Window::Rolling(1, Unit::Hours),
+            Window::Rolling(3, Unit::Hours),
+            Window::Rolling(12, Unit::Hours),
+            Window::Rolling(60, Unit::Minutes),
+            Window::Rolling(1, Unit::Minutes),
+            Window::Rolling(365, Unit::Days),
+            Window::Rolling(u32::MAX, Unit::Hours),
+            Window::Day,
+            Window::Week,
+            Window::Month,
+            Window::Subscription,
+            Window::Lifetime,
+            Window::Chat,
+        ];
+        for w in windows {
+            for s in names.iter().copied().chain([w.to_string().as_str()]) {
+                assert_eq!(w.is_named(s), w.to_string() == s, "{w} vs {s:?}");
+            }
+        }
+    }
 
     #[test]
     fn a_scope_as_text_matches_as_the_parsed_scope_does() {

@@ -63,11 +63,10 @@ impl Snapshot {
     }
 
     fn entry(&self, l: &Limit, chat: Option<&str>) -> Option<&LimitState> {
-        let w = l.window.to_string();
         self.limits.iter().find(|e| {
             e.metric == l.metric.as_str()
                 && e.scope == l.scope.as_str()
-                && e.window == w
+                && l.window.is_named(&e.window)
                 && (l.window != Window::Chat
                     || e.chat_id.as_ref().and_then(|c| c.as_deref()) == chat)
         })
