@@ -1,7 +1,7 @@
 //! What a user asks to do (SPEC §3), parsed strictly: a malformed action is
 //! refused with every problem listed, before anything is counted.
 
-use crate::json::{index, join, Problems, Reader};
+use crate::json::{Problems, Reader};
 use serde_json::{Map, Value};
 
 /// How a message came about; all three count the same.
@@ -120,12 +120,7 @@ impl Action {
 
     /// Parses an action; every problem is listed with its path.
     pub fn from_value(v: &Value) -> Result<Action, Problems> {
-        let mut r = Reader::new();
-        let a = read_action(&mut r, v);
-        match a {
-            Some(a) if r.ok() => Ok(a),
-            _ => Err(Problems(r.problems)),
-        }
+        crate::json::read_twice(|r| read_action(r, v))
     }
 }
 
@@ -249,7 +244,7 @@ fn read_action(r: &mut Reader, v: &Value) -> Option<Action> {
                         r.err("files", format!("at most {MAX_FILES} files at once"));
                     } else {
                         for (i, f) in arr.iter().enumerate() {
-                            if let Some(f) = read_file(r, f, &index("files", i)) {
+                            if let Some(f) = read_file(r, f, &r.index("files", i)) {
                                 files.push(f);
                             }
                         }
@@ -297,7 +292,7 @@ fn read_file(r: &mut Reader, v: &Value, path: &str) -> Option<FileInfo> {
     // decision `file_name_invalid`, not a parse error. Only its length is capped.
     let name = r.req_str(m, path, "name").and_then(|s| {
         if s.len() > 1024 {
-            r.err(join(path, "name"), "must be at most 1024 bytes");
+            r.err(r.join(path, "name"), "must be at most 1024 bytes");
             None
         } else {
             Some(s.to_string())
@@ -307,7 +302,7 @@ fn read_file(r: &mut Reader, v: &Value, path: &str) -> Option<FileInfo> {
     let mime = r.opt_str(m, path, "type").map(str::to_string);
     let head = match m.get("head") {
         None | Some(Value::Null) => None,
-        Some(h) => read_head(r, h, &join(path, "head")),
+        Some(h) => read_head(r, h, &r.join(path, "head")),
     };
     Some(FileInfo {
         name: name?,
@@ -333,7 +328,7 @@ fn read_head(r: &mut Reader, v: &Value, path: &str) -> Option<Vec<u8>> {
                 match b.as_u64() {
                     Some(x) if x <= 255 => out.push(x as u8),
                     _ => {
-                        r.err(index(path, i), "expected a byte (0–255)");
+                        r.err(r.index(path, i), "expected a byte (0–255)");
                         return None;
                     }
                 }

@@ -465,7 +465,8 @@ fn decision(r: &mut Reader, v: &Value, path: &str) -> Option<Decision> {
                 let mut out = crate::strmap::StrMap::new();
                 let mut ok = true;
                 for (k, x) in m {
-                    match crate::fields::amount(f.r, x, &crate::json::join(&at, k)) {
+                    let at = f.r.join(&at, k);
+                    match crate::fields::amount(f.r, x, &at) {
                         Some(a) => {
                             out.insert(k.clone(), a);
                         }

@@ -1114,13 +1114,14 @@ impl Engine {
     pub fn snapshot(&self, ledger: &Ledger, sub: Option<&Subscription>, now_ms: i64) -> Snapshot {
         let now = secs(now_ms);
         let l = &*as_of(ledger, now);
-        let mut chats = std::collections::BTreeSet::new();
+        let mut chats: Vec<Option<&str>> = Vec::new();
         for c in l.counters.values() {
             if let window::Counter::Chats { m } = c {
-                chats.extend(m.keys().map(String::as_str));
+                chats.extend(m.keys().map(|k| Some(k.as_str())));
             }
         }
-        let chats: Vec<Option<&str>> = chats.into_iter().map(Some).collect();
+        crate::order::sort_by(&mut chats, Ord::cmp);
+        chats.dedup();
         Snapshot {
             subscription: sub.cloned(),
             plan: sub.map(|s| s.plan.clone()),
@@ -1217,13 +1218,14 @@ impl Engine {
         chat: Option<&str>,
         now_ms: i64,
     ) -> Vec<LimitState> {
-        let mut chats: std::collections::BTreeSet<Option<&str>> = snapshot
+        let mut chats: Vec<Option<&str>> = snapshot
             .limits
             .iter()
             .filter_map(|l| l.chat_id.as_ref()?.as_deref().map(Some))
             .collect();
-        chats.insert(chat);
-        let chats: Vec<Option<&str>> = chats.into_iter().collect();
+        chats.push(chat);
+        crate::order::sort_by(&mut chats, Ord::cmp);
+        chats.dedup();
         self.limit_states(snapshot, sub, &chats, true, secs(now_ms))
     }
 }

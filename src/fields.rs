@@ -22,7 +22,7 @@
 //! last value (the derive refuses it).
 
 use crate::decision::Amount;
-use crate::json::{index, join, kind, Problems, Reader};
+use crate::json::{kind, Problems, Reader};
 use serde_json::{Map, Value};
 
 /// The fields of one object, with the path of each in problems.
@@ -34,7 +34,7 @@ pub(crate) struct Fields<'a, 'r> {
 
 impl<'a> Fields<'a, '_> {
     pub(crate) fn at(&self, key: &str) -> String {
-        join(self.path, key)
+        self.r.join(self.path, key)
     }
 
     /// Present and not `null`.
@@ -126,7 +126,7 @@ pub(crate) fn list<T>(
     let mut out = Vec::with_capacity(a.len());
     let mut ok = true;
     for (i, x) in a.iter().enumerate() {
-        match item(r, x, &index(path, i)) {
+        match item(r, x, &r.index(path, i)) {
             Some(x) => out.push(x),
             None => ok = false,
         }
@@ -197,13 +197,9 @@ pub(crate) fn from_text<T>(text: &str, read: fn(&Value) -> Result<T, Problems>) 
 /// every problem.
 pub(crate) fn whole<T>(
     v: &Value,
-    read: impl FnOnce(&mut Reader, &Value) -> Option<T>,
+    read: impl Fn(&mut Reader, &Value) -> Option<T>,
 ) -> Result<T, Problems> {
-    let mut r = Reader::new();
-    match read(&mut r, v) {
-        Some(x) if r.ok() => Ok(x),
-        _ => Err(Problems(r.problems)),
-    }
+    crate::json::read_twice(|r| read(r, v))
 }
 
 #[cfg(test)]

@@ -24,7 +24,6 @@ use crate::window::{self, Counter, Slot};
 use serde::Deserialize;
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::BTreeSet;
 
 /// Bumped when the stored shape changes; older versions are migrated by
 /// [`Ledger::from_json`], never refused.
@@ -390,8 +389,8 @@ impl IdemEntry {
 /// [`Ledger::take_changes`]. Never part of equality.
 #[derive(Debug, Clone, Default)]
 struct Dirty {
-    closed: BTreeSet<String>,
-    idem: BTreeSet<String>,
+    closed: StrMap<()>,
+    idem: StrMap<()>,
 }
 
 impl PartialEq for Dirty {
@@ -767,11 +766,11 @@ impl Ledger {
         };
         for c in old.closed {
             let c = c.upgrade();
-            l.dirty.closed.insert(c.id.clone());
+            l.dirty.closed.insert(c.id.clone(), ());
             l.closed.insert(c.id.clone(), c);
         }
         for e in old.idem {
-            l.dirty.idem.insert(e.key.clone());
+            l.dirty.idem.insert(e.key.clone(), ());
             // Revision 1 kept no fingerprint: the first retry's own
             // fingerprint is taken as the key's (see `idem_get`).
             l.idem.insert(
@@ -886,7 +885,7 @@ impl Ledger {
     pub fn take_changes(&mut self) -> Changes {
         let d = std::mem::take(&mut self.dirty);
         let mut ch = Changes::default();
-        for id in d.closed {
+        for (id, ()) in d.closed {
             match self.closed.get(&id) {
                 Some(c) => ch.closed_put.push((
                     id,
@@ -896,7 +895,7 @@ impl Ledger {
                 None => ch.closed_del.push(id),
             }
         }
-        for k in d.idem {
+        for (k, ()) in d.idem {
             match self.idem.get(&k) {
                 Some(e) => ch.idem_put.push((
                     k,
@@ -975,7 +974,7 @@ impl Ledger {
 
     /// Remembers a closed hold (replacing an earlier state of it).
     pub fn put_closed(&mut self, c: ClosedHold) {
-        self.dirty.closed.insert(c.id.clone());
+        self.dirty.closed.insert(c.id.clone(), ());
         self.closed.insert(c.id.clone(), c);
     }
 
@@ -985,14 +984,14 @@ impl Ledger {
         self.closed.retain(|id, c| {
             let keep = now - c.closed_at < CLOSED_RETENTION_S;
             if !keep {
-                dirty.closed.insert(id.clone());
+                dirty.closed.insert(id.clone(), ());
             }
             keep
         });
         self.idem.retain(|k, e| {
             let keep = now - e.at < IDEM_RETENTION_S;
             if !keep {
-                dirty.idem.insert(k.clone());
+                dirty.idem.insert(k.clone(), ());
             }
             keep
         });
@@ -1119,7 +1118,7 @@ impl Ledger {
     }
 
     pub fn idem_put(&mut self, key: &str, entry: IdemEntry) {
-        self.dirty.idem.insert(key.to_string());
+        self.dirty.idem.insert(key.to_string(), ());
         self.idem.insert(key.to_string(), entry);
     }
 
@@ -1171,7 +1170,7 @@ impl Ledger {
                 let n = h.charges.len();
                 h.charges.retain(|c| !pick(&c.key));
                 if h.charges.len() != n {
-                    dirty.closed.insert(id.clone());
+                    dirty.closed.insert(id.clone(), ());
                 }
             }
         }

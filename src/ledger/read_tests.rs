@@ -9,6 +9,7 @@ use super::*;
 use crate::credits::Source;
 use crate::edits::{changed, mutations};
 use crate::strmap::StrMap;
+use std::collections::BTreeSet;
 use crate::window::{Bucket, ChatUse, SubUse};
 use proptest::collection::vec;
 
