@@ -49,7 +49,9 @@ impl Bucket {
     /// The moment this bucket's usage may have happened last.
     pub fn last(&self, g: i64) -> i64 {
         if self.t == Self::UNKNOWN {
-            (self.i + 1) * g
+            // Saturating: a stored index past the end of time keeps the
+            // bucket counted rather than wrapping into the past.
+            self.i.saturating_add(1).saturating_mul(g)
         } else {
             self.t
         }
@@ -686,6 +688,25 @@ pub fn retry_after(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_stored_bucket_far_in_the_future_stays_counted() {
+        // A hand-made or damaged counter with a huge bucket index must not
+        // overflow (a panic in debug builds, a wrap into the far past in
+        // release, which would forget the usage): it saturates, so the
+        // bucket is never taken as expired.
+        let b = super::Bucket {
+            i: i64::MAX,
+            n: 5,
+            t: super::Bucket::UNKNOWN,
+        };
+        assert_eq!(b.last(60), i64::MAX);
+        let b = super::Bucket {
+            i: i64::MAX / 2,
+            ..b
+        };
+        assert_eq!(b.last(3600), i64::MAX);
+    }
+
     use super::*;
 
     fn ctx(now: i64, cal: &Calendar) -> WinCtx<'_> {

@@ -9,9 +9,9 @@ use super::*;
 use crate::credits::Source;
 use crate::edits::{changed, mutations};
 use crate::strmap::StrMap;
-use std::collections::BTreeSet;
 use crate::window::{Bucket, ChatUse, SubUse};
 use proptest::collection::vec;
+use std::collections::BTreeSet;
 
 /// proptest's `btree_map`, as the books' map type.
 fn btree_map<V: std::fmt::Debug>(
