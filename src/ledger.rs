@@ -764,24 +764,37 @@ impl Ledger {
             next_hold: old.next_hold,
             ..Ledger::default()
         };
-        for c in old.closed {
-            let c = c.upgrade();
-            l.dirty.closed.insert(c.id.clone(), ());
-            l.closed.insert(c.id.clone(), c);
-        }
-        for e in old.idem {
-            l.dirty.idem.insert(e.key.clone(), ());
-            // Revision 1 kept no fingerprint: the first retry's own
-            // fingerprint is taken as the key's (see `idem_get`).
-            l.idem.insert(
-                e.key,
-                IdemEntry {
+        // In bulk (`StrMap::extend`): revision 1 listed them in any order.
+        let closed: Vec<(String, ClosedHold)> = old
+            .closed
+            .into_iter()
+            .map(|c| {
+                let c = c.upgrade();
+                (c.id.clone(), c)
+            })
+            .collect();
+        l.dirty
+            .closed
+            .extend(closed.iter().map(|(id, _)| (id.clone(), ())));
+        l.closed.extend(closed);
+        // Revision 1 kept no fingerprint: the first retry's own
+        // fingerprint is taken as the key's (see `idem_get`).
+        let idem: Vec<(String, IdemEntry)> = old
+            .idem
+            .into_iter()
+            .map(|e| {
+                let entry = IdemEntry {
                     at: e.at,
                     fp: String::new(),
                     answer: e.answer,
-                },
-            );
-        }
+                };
+                (e.key, entry)
+            })
+            .collect();
+        l.dirty
+            .idem
+            .extend(idem.iter().map(|(k, _)| (k.clone(), ())));
+        l.idem.extend(idem);
         l
     }
 
@@ -803,18 +816,24 @@ impl Ledger {
     ) -> Result<Ledger, String> {
         let mut l = Ledger::from_json(main)?;
         let root = Path::Root("");
+        // Rows come in storage order: collected, then added in bulk
+        // (`StrMap::extend` sorts once).
+        let mut closed_rows = Vec::new();
         for row in closed {
             let c = stored::parse(row)
                 .and_then(|v| ClosedHold::from_stored(&v, &root))
                 .map_err(|e| format!("closed hold row: {e}"))?;
-            l.closed.insert(c.id.clone(), c);
+            closed_rows.push((c.id.clone(), c));
         }
+        l.closed.extend(closed_rows);
+        let mut idem_rows = Vec::new();
         for (k, row) in idem {
             let e = stored::parse(row)
                 .and_then(|v| IdemEntry::from_stored(&v, &root))
                 .map_err(|e| format!("idempotency key {k:?}: {e}"))?;
-            l.idem.insert(k.to_string(), e);
+            idem_rows.push((k.to_string(), e));
         }
+        l.idem.extend(idem_rows);
         Ok(l)
     }
 
