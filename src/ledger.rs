@@ -764,37 +764,24 @@ impl Ledger {
             next_hold: old.next_hold,
             ..Ledger::default()
         };
-        // In bulk (`StrMap::extend`): revision 1 listed them in any order.
-        let closed: Vec<(String, ClosedHold)> = old
-            .closed
-            .into_iter()
-            .map(|c| {
-                let c = c.upgrade();
-                (c.id.clone(), c)
-            })
-            .collect();
-        l.dirty
-            .closed
-            .extend(closed.iter().map(|(id, _)| (id.clone(), ())));
-        l.closed.extend(closed);
-        // Revision 1 kept no fingerprint: the first retry's own
-        // fingerprint is taken as the key's (see `idem_get`).
-        let idem: Vec<(String, IdemEntry)> = old
-            .idem
-            .into_iter()
-            .map(|e| {
-                let entry = IdemEntry {
+        for c in old.closed {
+            let c = c.upgrade();
+            l.dirty.closed.insert(c.id.clone(), ());
+            l.closed.insert(c.id.clone(), c);
+        }
+        for e in old.idem {
+            l.dirty.idem.insert(e.key.clone(), ());
+            // Revision 1 kept no fingerprint: the first retry's own
+            // fingerprint is taken as the key's (see `idem_get`).
+            l.idem.insert(
+                e.key,
+                IdemEntry {
                     at: e.at,
                     fp: String::new(),
                     answer: e.answer,
-                };
-                (e.key, entry)
-            })
-            .collect();
-        l.dirty
-            .idem
-            .extend(idem.iter().map(|(k, _)| (k.clone(), ())));
-        l.idem.extend(idem);
+                },
+            );
+        }
         l
     }
 
@@ -808,7 +795,10 @@ impl Ledger {
     }
 
     /// Builds the books from a main document and separately stored rows
-    /// (closed holds, and idempotency entries with their keys).
+    /// (closed holds, and idempotency entries with their keys). Rows in any
+    /// order give the same books; in key order (the Durable Object reads
+    /// them `ORDER BY` their key) each is appended, where another order
+    /// makes loading a busy user's thousands of keys quadratic (`StrMap`).
     pub fn from_parts<'a>(
         main: &str,
         closed: impl IntoIterator<Item = &'a str>,
@@ -816,24 +806,18 @@ impl Ledger {
     ) -> Result<Ledger, String> {
         let mut l = Ledger::from_json(main)?;
         let root = Path::Root("");
-        // Rows come in storage order: collected, then added in bulk
-        // (`StrMap::extend` sorts once).
-        let mut closed_rows = Vec::new();
         for row in closed {
             let c = stored::parse(row)
                 .and_then(|v| ClosedHold::from_stored(&v, &root))
                 .map_err(|e| format!("closed hold row: {e}"))?;
-            closed_rows.push((c.id.clone(), c));
+            l.closed.insert(c.id.clone(), c);
         }
-        l.closed.extend(closed_rows);
-        let mut idem_rows = Vec::new();
         for (k, row) in idem {
             let e = stored::parse(row)
                 .and_then(|v| IdemEntry::from_stored(&v, &root))
                 .map_err(|e| format!("idempotency key {k:?}: {e}"))?;
-            idem_rows.push((k.to_string(), e));
+            l.idem.insert(k.to_string(), e);
         }
-        l.idem.extend(idem_rows);
         Ok(l)
     }
 

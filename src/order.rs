@@ -29,9 +29,9 @@ pub fn sort_by_key<T, K: Ord>(v: &mut Vec<T>, key: impl Fn(&T) -> K) {
     sort_by(v, |a, b| key(a).cmp(&key(b)));
 }
 
-/// The one instantiation of std's stable sort (also `strmap`'s bulk load).
+/// The one instantiation of std's stable sort.
 #[inline(never)]
-pub(crate) fn positions(order: &mut [usize], cmp: &dyn Fn(usize, usize) -> Ordering) {
+fn positions(order: &mut [usize], cmp: &dyn Fn(usize, usize) -> Ordering) {
     order.sort_by(|a, b| cmp(*a, *b));
 }
 

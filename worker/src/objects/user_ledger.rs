@@ -177,8 +177,11 @@ impl Books {
                 })
             })
             .transpose()?;
-            let closed = bodies("SELECT id, body FROM closed_holds")?;
-            let idem = bodies("SELECT key, body FROM idem_keys")?;
+            // In key order (the primary key's index; SQLite's BINARY order
+            // is Rust's byte order): the books' maps append each row
+            // (`Ledger::from_parts`).
+            let closed = bodies("SELECT id, body FROM closed_holds ORDER BY id")?;
+            let idem = bodies("SELECT key, body FROM idem_keys ORDER BY key")?;
             let user = match rows::first(sql.exec("SELECT v FROM meta WHERE k = 'user'", None)?)? {
                 Some(r) => Some(r.text(0)?),
                 None => None,
