@@ -215,7 +215,7 @@ impl Window {
     pub fn is_named(self, s: &str) -> bool {
         match self {
             Window::Rolling(n, u) => s.strip_suffix(u.suffix()).is_some_and(|num| {
-                !num.starts_with('0')
+                (num == "0" || !num.starts_with('0'))
                     && !num.is_empty()
                     && num.bytes().all(|b| b.is_ascii_digit())
                     && num.parse::<u32>() == Ok(n)
@@ -311,6 +311,8 @@ mod tests {
     fn is_named_answers_as_comparing_display() {
         let names = [
             "",
+            "0h",
+            "00h",
             "1h",
             "01h",
             "1",
@@ -335,6 +337,7 @@ mod tests {
             "+1h",
         ];
         let windows = [
+            Window::Rolling(0, Unit::Hours),
             Window::Rolling(1, Unit::Hours),
             Window::Rolling(3, Unit::Hours),
             Window::Rolling(12, Unit::Hours),
