@@ -72,23 +72,12 @@ pub fn join(path: &str, key: &str) -> String {
 
 /// Joins a path and an index: `path[i]`.
 pub fn index(path: &str, i: usize) -> String {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut n = i;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let mut s = String::with_capacity(path.len() + 2 + digits.len() - at);
+    let n = i as u64;
+    let width = n.checked_ilog10().map_or(1, |l| l + 1);
+    let mut s = String::with_capacity(path.len() + 2 + width as usize);
     s.push_str(path);
     s.push('[');
-    for &d in &digits[at..] {
-        s.push(char::from(d));
-    }
+    crate::time::push_digits(&mut s, n, width);
     s.push(']');
     s
 }

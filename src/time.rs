@@ -63,7 +63,7 @@ pub fn rfc3339(unix_s: i64) -> String {
 }
 
 /// `n` in exactly `width` decimal digits (zero-padded; `n` fits).
-fn push_digits(out: &mut String, n: u64, width: u32) {
+pub(crate) fn push_digits(out: &mut String, n: u64, width: u32) {
     for i in (0..width).rev() {
         out.push(char::from(b'0' + (n / 10u64.pow(i) % 10) as u8));
     }
