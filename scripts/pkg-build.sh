@@ -100,6 +100,8 @@ build() {
     done
     rm -rf "$out/snippets"
     if [ -d "$tmp/snippets" ]; then cp -r "$tmp/snippets" "$out/snippets"; fi
+    # The nodejs build require()s its snippets, which are ES modules.
+    if [ "$t" = nodejs ] && [ -d "$out/snippets" ]; then printf '{\n  "type": "module"\n}\n' > "$out/snippets/package.json"; fi
     # Each subfolder is a package of its own for resolvers that ignore the
     # root's `exports` (TypeScript's node10, older bundlers,
     # `require("tollgate/node")` as a folder).

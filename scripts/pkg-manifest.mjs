@@ -11,7 +11,7 @@ const files = ["README.md", "package.json"];
 for (const f of ["tollgate.js", "tollgate_bg.js", "tollgate_bg.wasm", "tollgate.d.ts", "tollgate_bg.wasm.d.ts"]) {
   if (existsSync(`pkg/${f}`)) files.push(f);
 }
-for (const dir of ["web", "node"]) if (existsSync(`pkg/${dir}`)) files.push(`${dir}/`);
+for (const dir of ["snippets", "web", "node"]) if (existsSync(`pkg/${dir}`)) files.push(`${dir}/`);
 
 const pkg = {
   name: "tollgate",
@@ -39,5 +39,8 @@ const pkg = {
     "./package.json": "./package.json",
   },
   keywords: ["quota", "rate-limit", "wasm", "persian"],
+  // The CommonJS build loads its JS snippet (an ES module, src/wasm/values.rs)
+  // with require(), which these versions do without a flag.
+  engines: { node: "^20.19.0 || >=22.12.0" },
 };
 writeFileSync("pkg/package.json", JSON.stringify(pkg, null, 2) + "\n");

@@ -1,12 +1,15 @@
 //! The npm package's bindings (feature `wasm`, built into `pkg/` by
 //! scripts/pkg-build.sh): SPEC §6.
 //!
-//! This layer converts types and nothing else. Every JS input is turned into
-//! the same JSON text the Worker reads (`JSON.stringify`) and read by the
-//! core's own strict readers ([`Config::from_value`], [`Action::from_value`],
+//! This layer converts types and nothing else. Every JS input becomes the
+//! JSON value the Worker reads from the same document's text ([`values`]
+//! carries plain data across typed; anything else goes as `JSON.stringify`'s
+//! text) and is read by the core's own strict readers
+//! ([`Config::from_value`], [`Action::from_value`],
 //! [`Subscription::from_value`]; a snapshot, the edge's own answer handed
 //! back, by [`Snapshot::from_value`]); every answer is the core's own serde
-//! output as JSON text, made into plain JS objects by `JSON.parse`. No
+//! output as JSON text, made into plain JS objects by `JSON.parse` (a plain
+//! decision as the same object literal). No
 //! decision is taken here, so a decision in the browser is the decision
 //! native Rust gives for the same input. In a build without the bundled time
 //! zone database the host's `Intl` supplies zone offsets ([`host`]), data
@@ -25,11 +28,14 @@ use crate::subscription::Subscription;
 use crate::time::{rfc3339, secs};
 use js_sys::{Array, ArrayBuffer, Function, Promise, Reflect, Uint8Array};
 use serde::Serialize;
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
+
+mod values;
+use values::Encoded;
 
 // ------------------------------------------------------------------ types
 
@@ -367,8 +373,12 @@ static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_all
 // `JSON.parse` are the JS engine's own fast paths, and the core reads and
 // writes exactly the text the Worker reads and writes over HTTP.
 
-/// A JS value as JSON; `what` names it in the error.
+/// A JS value as JSON; `what` names it in the error. Plain data crosses
+/// typed ([`values`]); anything else as `JSON.stringify`'s text.
 fn json(v: &JsValue, what: &str) -> Result<Value, JsValue> {
+    if let Some(value) = Encoded::of(v).and_then(|e| e.value()) {
+        return Ok(value);
+    }
     parse(&json_text(v, what)?, what)
 }
 
@@ -376,6 +386,9 @@ fn json(v: &JsValue, what: &str) -> Result<Value, JsValue> {
 /// `Uint8Array` or an `ArrayBuffer`, which have no JSON form: a shallow copy
 /// with the bytes as base64, the form the core also reads over HTTP.
 fn with_base64_head(file: &JsValue) -> JsValue {
+    if has_to_json(file) {
+        return file.clone();
+    }
     let head = get(file, "head");
     let bytes = if let Some(a) = head.dyn_ref::<Uint8Array>() {
         a.to_vec()
@@ -394,7 +407,7 @@ fn with_base64_head(file: &JsValue) -> JsValue {
 fn json_with_heads(v: &JsValue, what: &str) -> Result<Value, JsValue> {
     let files = get(v, "files");
     let file = get(v, "file");
-    if !Array::is_array(&files) && !file.is_object() {
+    if (!Array::is_array(&files) && !file.is_object()) || has_to_json(v) {
         return json(v, what);
     }
     let copy = js_sys::Object::assign(&js_sys::Object::new(), v.unchecked_ref());
@@ -438,6 +451,12 @@ fn error(what: &str, problems: &Problems) -> JsValue {
     err.into()
 }
 
+/// A value `JSON.stringify` would replace by what its `toJSON` returns (a
+/// `Date`, say): the copies above would lose that, so it goes as it is.
+fn has_to_json(v: &JsValue) -> bool {
+    v.is_object() && get(v, "toJSON").is_function()
+}
+
 fn is_nullish(v: &JsValue) -> bool {
     v.is_null() || v.is_undefined()
 }
@@ -454,54 +473,64 @@ fn json_text(v: &JsValue, what: &str) -> Result<String, JsValue> {
         .ok_or_else(|| error(what, &Problems::one(what, "not representable as JSON")))
 }
 
-/// The last document of one kind read from JS, keyed by its JSON text.
+/// The last document of one kind read from JS, keyed by its encoding.
 ///
 /// A page checks many actions against the same `GET /v1/usage` snapshot and
-/// subscription. Their JSON text is compared with the last one seen (a
-/// string comparison inside the JS engine) and the parsed value is reused
-/// when it is the same text, so the answer is always that of the text given
-/// (an object mutated in place is read again), while the copy into wasm
-/// memory and the parse are skipped.
+/// subscription. Their encoding ([`Encoded`], or the JSON text where the
+/// typed walk gives up) is compared with the last one seen and the parsed
+/// value is reused when it is the same, so the answer is always that of the
+/// value given (an object mutated in place is read again), while the
+/// rebuild and the reading are skipped.
 struct Cached<T> {
-    text: JsValue,
+    key: Key,
     value: Rc<T>,
+}
+
+#[derive(PartialEq)]
+enum Key {
+    Typed(Encoded),
+    Text(String),
 }
 
 type Slot<T> = RefCell<Option<Cached<T>>>;
 
+/// `v` read through `slot`: `encode` writes it typed where it can, `typed`
+/// reads that encoding (`None`: leave it to the JSON path), and `read`
+/// takes the JSON path's value.
 fn cached<T>(
     slot: &Slot<T>,
     v: &JsValue,
     what: &str,
-    parse: impl FnOnce(&str) -> Result<T, JsValue>,
+    encode: fn(&JsValue) -> Option<Encoded>,
+    typed: impl FnOnce(&Encoded) -> Option<Result<T, JsValue>>,
+    read: impl FnOnce(&Value) -> Result<T, JsValue>,
 ) -> Result<Rc<T>, JsValue> {
-    let text = js_sys::JSON::stringify(v)
-        .map(JsValue::from)
-        .map_err(|_| error(what, &Problems::one(what, "not representable as JSON")))?;
+    let key = match encode(v) {
+        Some(e) => Key::Typed(e),
+        None => Key::Text(json_text(v, what)?),
+    };
     if let Some(c) = slot.borrow().as_ref() {
-        if c.text == text {
+        if c.key == key {
             return Ok(Rc::clone(&c.value));
         }
     }
-    let s = text
-        .as_string()
-        .ok_or_else(|| error(what, &Problems::one(what, "not representable as JSON")))?;
-    let value = Rc::new(parse(&s)?);
+    let value = match &key {
+        Key::Typed(e) => match typed(e) {
+            Some(t) => t?,
+            None => read(&parse(&json_text(v, what)?, what)?)?,
+        },
+        Key::Text(text) => read(&parse(text, what)?)?,
+    };
+    let value = Rc::new(value);
     *slot.borrow_mut() = Some(Cached {
-        text,
+        key,
         value: Rc::clone(&value),
     });
     Ok(value)
 }
 
-fn read_subscription(text: &str) -> Result<Option<Subscription>, JsValue> {
-    let value: Value = serde_json::from_str(text).map_err(|e| {
-        error(
-            "subscription",
-            &Problems::one("subscription", e.to_string()),
-        )
-    })?;
-    Subscription::from_value(&value)
+fn read_subscription(value: &Value) -> Result<Option<Subscription>, JsValue> {
+    Subscription::from_value(value)
         .map(Some)
         .map_err(|p| error("subscription", &p))
 }
@@ -581,18 +610,6 @@ fn status_chat(v: Option<&JsValue>) -> Result<Option<String>, JsValue> {
     }
 }
 
-/// A JS number as JSON, as `JSON.parse` would read its text: whole numbers
-/// are integers (the core reads counts as integers).
-fn number(v: JsValue) -> Value {
-    match v.as_f64() {
-        Some(f) if f.fract() == 0.0 && f.abs() <= crate::json::MAX_SAFE_INT as f64 => {
-            Value::from(f as i64)
-        }
-        Some(f) => Number::from_f64(f).map_or(Value::Null, Value::Number),
-        None => Value::Null,
-    }
-}
-
 /// `Blob`/`File`: has `slice` and `arrayBuffer` methods.
 fn is_blob_like(v: &JsValue) -> bool {
     v.is_object()
@@ -625,7 +642,12 @@ fn blob_descriptor(blob: &JsValue, head: &JsValue) -> Value {
                 .unwrap_or_else(|| "blob".into()),
         ),
     );
-    m.insert("size".into(), number(get(blob, "size")));
+    m.insert(
+        "size".into(),
+        get(blob, "size")
+            .as_f64()
+            .map_or(Value::Null, values::number),
+    );
     if let Some(t) = get(blob, "type").as_string().filter(|t| !t.is_empty()) {
         m.insert("type".into(), Value::String(t));
     }
@@ -818,6 +840,8 @@ impl Tollgate {
             &self.last_subscription,
             v,
             "subscription",
+            Encoded::of,
+            |e| e.value().map(|v| read_subscription(&v)),
             read_subscription,
         )?;
         Ok((*sub).clone())
@@ -830,9 +854,14 @@ impl Tollgate {
         sub: &Option<Subscription>,
     ) -> Result<Rc<Snapshot>, JsValue> {
         match v.filter(|v| !is_nullish(v)) {
-            Some(v) => cached(&self.last_snapshot, v, "snapshot", |text| {
-                Snapshot::from_value(&parse(text, "snapshot")?).map_err(|p| error("snapshot", &p))
-            }),
+            Some(v) => cached(
+                &self.last_snapshot,
+                v,
+                "snapshot",
+                Encoded::snapshot_of,
+                |e| e.snapshot().map(Ok),
+                |value| Snapshot::from_value(value).map_err(|p| error("snapshot", &p)),
+            ),
             None => Ok(Rc::new(Snapshot::empty(sub.clone()))),
         }
     }
@@ -860,7 +889,10 @@ fn check(
     let action = self::action(action)?;
     let opts = self::options(options)?;
     let d = engine.check_snapshot(snap, sub, &action, now(now_ms)?, &opts);
-    Ok(to_js(&d)?.unchecked_into())
+    match values::plain_decision(&d) {
+        Some(plain) => Ok(plain.unchecked_into()),
+        None => Ok(to_js(&d)?.unchecked_into()),
+    }
 }
 
 /// `checkFiles` against parsed state.
@@ -1048,7 +1080,7 @@ impl Tollgate {
     #[wasm_bindgen(js_name = emptySnapshot)]
     pub fn empty_snapshot(subscription: Option<JsSubscription>) -> Result<JsSnapshot, JsValue> {
         let sub = match subscription.as_deref().filter(|v| !is_nullish(v)) {
-            Some(v) => read_subscription(&json_text(v, "subscription")?)?,
+            Some(v) => read_subscription(&json(v, "subscription")?)?,
             None => None,
         };
         Ok(to_js(&Snapshot::empty(sub))?.unchecked_into())
