@@ -3,9 +3,9 @@
 //! `JSON.stringify` on the way in and `JSON.parse` on the way out cost more
 //! than the decision itself (BENCHMARKS.md, "A typed boundary"). Instead a
 //! small walker in JS (below) writes a plain JS value as one `Float64Array`
-//! of tags, numbers and lengths plus one string of every key and string
-//! value, each ended by NUL, copied into wasm memory by one `set` and one
-//! `TextEncoder.encodeInto`; Rust rebuilds the `serde_json::Value` that
+//! of tags, numbers and lengths (a string's in UTF-16 units) plus one
+//! string of every key and string value end to end, copied into wasm memory
+//! by one `set` and one `TextEncoder.encodeInto`; Rust rebuilds the `serde_json::Value` that
 //! `serde_json::from_str(JSON.stringify(v))` would give, and the core's own
 //! readers take it from there, so validation and every error stay theirs.
 //!
@@ -24,8 +24,7 @@
 //! plain (class instances, `Date`, `Map`, boxed primitives), `BigInt`,
 //! nesting deeper than 64, integers beyond 2^53 (whose JSON digits are not
 //! the number), strings with a lone surrogate (JSON escapes it; the text
-//! crossing would turn it into U+FFFD) or a NUL (the separator, caught by
-//! counting). `undefined`, functions and symbols are left out of objects
+//! crossing would turn it into U+FFFD). `undefined`, functions and symbols are left out of objects
 //! and are `null` in arrays, and non-finite numbers are `null`, as
 //! `JSON.stringify` does. tests/pkg/boundary.test.mjs compares both paths
 //! (an object with `toJSON` takes the JSON path).
@@ -36,7 +35,7 @@ use serde_json::{Map, Number, Value};
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(inline_js = r#"
-let OPS = new Float64Array(1024), N = 0, STR = [], S = "";
+let OPS = new Float64Array(1024), N = 0, S = "";
 const UTF8 = new TextEncoder();
 function put(x) {
   if (N === OPS.length) { const o = new Float64Array(N * 2); o.set(OPS); OPS = o; }
@@ -45,7 +44,7 @@ function put(x) {
 function skipped(t) { return t === "undefined" || t === "function" || t === "symbol"; }
 function walk(v, depth) {
   switch (typeof v) {
-    case "string": put(4); STR.push(v); return true;
+    case "string": put(4); put(v.length); S += v; return true;
     case "boolean": put(v ? 2 : 1); return true;
     case "number":
       if (!Number.isFinite(v)) { put(0); return true; }
@@ -71,7 +70,7 @@ function walk(v, depth) {
       for (let i = 0; i < keys.length; i++) {
         const k = keys[i], x = v[k];
         if (skipped(typeof x)) continue;
-        STR.push(k); n++;
+        put(k.length); S += k; n++;
         if (!walk(x, depth + 1)) return false;
       }
       OPS[at] = n;
@@ -100,32 +99,31 @@ function limitRecord(l) {
   if (flags & 4) put(requested);
   if (flags & 16) put(credits);
   if (flags & 32) put(from_credits);
-  STR.push(metric, scope, window);
-  if (flags & 2) STR.push(chat_id);
-  if (flags & 8) STR.push(resets_at);
+  put(metric.length); put(scope.length); put(window.length);
+  S += metric; S += scope; S += window;
+  if (flags & 2) { put(chat_id.length); S += chat_id; }
+  if (flags & 8) { put(resets_at.length); S += resets_at; }
   return true;
 }
 function limits(x) {
   if (!Array.isArray(x) || typeof x.toJSON === "function") return false;
-  const n0 = N, s0 = STR.length, n = x.length;
+  const n0 = N, s0 = S, n = x.length;
   put(7); put(n);
   for (let i = 0; i < n; i++) {
-    if (!limitRecord(x[i])) { N = n0; STR.length = s0; return false; }
+    if (!limitRecord(x[i])) { N = n0; S = s0; return false; }
   }
   return true;
 }
 function joined() {
-  S = STR.length ? STR.join("\0") + "\0" : "";
-  STR.length = 0;
   if (typeof S.isWellFormed === "function" ? !S.isWellFormed() : /[\uD800-\uDFFF]/.test(S)) return -1;
   return S.length;
 }
 export function tg_encode(v) {
-  N = 0; STR.length = 0;
+  N = 0; S = "";
   return walk(v, 0) ? joined() : -1;
 }
 export function tg_encode_snapshot(v) {
-  N = 0; STR.length = 0;
+  N = 0; S = "";
   if (v === null || typeof v !== "object" || Array.isArray(v) || typeof v.toJSON === "function") return -1;
   const proto = Object.getPrototypeOf(v);
   if (proto !== Object.prototype && proto !== null) return -1;
@@ -135,7 +133,7 @@ export function tg_encode_snapshot(v) {
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i], x = v[k];
     if (skipped(typeof x)) continue;
-    STR.push(k); n++;
+    put(k.length); S += k; n++;
     if (k === "limits" && limits(x)) continue;
     if (!walk(x, 1)) return -1;
   }
@@ -161,7 +159,7 @@ extern "C" {
     fn tg_plain_decision(
         allowed: bool,
         status: u16,
-        code: &str,
+        code: &JsValue,
         message: &JsValue,
         retry_after_s: &JsValue,
     ) -> JsValue;
@@ -182,6 +180,8 @@ const LIMITS: f64 = 7.0;
 pub(super) struct Encoded {
     ops: Vec<f64>,
     strs: String,
+    /// One byte per UTF-16 unit: string lengths are byte lengths.
+    ascii: bool,
 }
 
 impl Encoded {
@@ -212,12 +212,13 @@ impl Encoded {
         strs.truncate(written);
         Some(Encoded {
             ops,
+            ascii: written == len,
             strs: String::from_utf8(strs).ok()?,
         })
     }
 
     /// The `Value` `serde_json` reads from `JSON.stringify` of the same
-    /// object; `None` when a string held the separator.
+    /// object.
     pub(super) fn value(&self) -> Option<Value> {
         self.rebuild().map(|(v, _)| v)
     }
@@ -237,17 +238,20 @@ impl Encoded {
     fn rebuild(&self) -> Option<(Value, Option<Vec<LimitState>>)> {
         let mut r = Rebuild {
             ops: self.ops.iter(),
-            strs: self.strs.split_terminator('\0'),
+            strs: &self.strs,
+            ascii: self.ascii,
             limits: None,
         };
         let v = r.value()?;
-        (r.ops.next().is_none() && r.strs.next().is_none()).then_some((v, r.limits))
+        (r.ops.next().is_none() && r.strs.is_empty()).then_some((v, r.limits))
     }
 }
 
 struct Rebuild<'a> {
     ops: std::slice::Iter<'a, f64>,
-    strs: std::str::SplitTerminator<'a, char>,
+    /// The strings not read yet.
+    strs: &'a str,
+    ascii: bool,
     limits: Option<Vec<LimitState>>,
 }
 
@@ -256,8 +260,29 @@ impl Rebuild<'_> {
         self.ops.next().copied()
     }
 
+    /// The next string, its length in UTF-16 units the next op.
     fn string(&mut self) -> Option<String> {
-        self.strs.next().map(str::to_string)
+        let units = self.op()? as usize;
+        let bytes = if self.ascii {
+            units
+        } else {
+            let mut left = units;
+            let mut bytes = 0;
+            for c in self.strs.chars() {
+                if left == 0 {
+                    break;
+                }
+                left = left.checked_sub(c.len_utf16())?;
+                bytes += c.len_utf8();
+            }
+            if left != 0 {
+                return None;
+            }
+            bytes
+        };
+        let s = self.strs.get(..bytes)?;
+        self.strs = &self.strs[bytes..];
+        Some(s.to_string())
     }
 
     fn value(&mut self) -> Option<Value> {
@@ -382,32 +407,34 @@ pub(super) fn plain_decision(d: &Decision) -> Option<JsValue> {
         tg_plain_decision(
             d.allowed,
             d.status,
-            d.code.as_str(),
-            &message(&d.message),
+            &CODE.with(|c| c.js(d.code.as_str())),
+            &MESSAGE.with(|m| m.js(&d.message)),
             &d.retry_after_s
                 .map_or(JsValue::NULL, |s| JsValue::from_f64(s as f64)),
         )
     })
 }
 
-thread_local! {
-    /// The last message handed to JS and its JS string: a page re-checking
-    /// mostly gets the same words back, and decoding them from UTF-8 costs
-    /// more than comparing them.
-    static LAST_MESSAGE: std::cell::RefCell<Option<(String, JsValue)>> =
-        const { std::cell::RefCell::new(None) };
-}
+/// The last string of one kind handed to JS and its JS string: a page
+/// re-checking mostly gets the same code and words back, and decoding them
+/// from UTF-8 costs more than comparing them.
+struct LastString(std::cell::RefCell<Option<(String, JsValue)>>);
 
-fn message(m: &str) -> JsValue {
-    LAST_MESSAGE.with(|last| {
-        let mut last = last.borrow_mut();
+impl LastString {
+    fn js(&self, s: &str) -> JsValue {
+        let mut last = self.0.borrow_mut();
         match last.as_ref() {
-            Some((text, js)) if text == m => js.clone(),
+            Some((text, js)) if text == s => js.clone(),
             _ => {
-                let js = JsValue::from_str(m);
-                *last = Some((m.to_string(), js.clone()));
+                let js = JsValue::from_str(s);
+                *last = Some((s.to_string(), js.clone()));
                 js
             }
         }
-    })
+    }
+}
+
+thread_local! {
+    static CODE: LastString = const { LastString(std::cell::RefCell::new(None)) };
+    static MESSAGE: LastString = const { LastString(std::cell::RefCell::new(None)) };
 }
