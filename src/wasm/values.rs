@@ -141,9 +141,14 @@ export function tg_encode_snapshot(v) {
   return joined();
 }
 export function tg_ops_len() { return N; }
+// Views of wasm memory, made again only when memory has grown (which
+// detaches the old buffer).
+let BUFFER = null, F64 = null, U8 = null;
 export function tg_take(memory, ops, strs, cap) {
-  new Float64Array(memory.buffer, ops, N).set(OPS.subarray(0, N));
-  const r = UTF8.encodeInto(S, new Uint8Array(memory.buffer, strs, cap));
+  if (memory.buffer !== BUFFER) { BUFFER = memory.buffer; F64 = new Float64Array(BUFFER); U8 = new Uint8Array(BUFFER); }
+  const at = ops / 8;
+  for (let i = 0; i < N; i++) F64[at + i] = OPS[i];
+  const r = UTF8.encodeInto(S, U8.subarray(strs, strs + cap));
   S = "";
   return r.written;
 }
