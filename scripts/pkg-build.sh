@@ -11,7 +11,7 @@
 # shared vectors are replayed through it in Node and in Chromium, while the
 # shipped package does not carry the replayer.
 #
-# One `cargo build` per variant (profile `pkg`: opt-level "z", LTO) serves
+# One `cargo build` per variant (profile `pkg`: opt-level "s", LTO) serves
 # all its targets: wasm-bindgen runs once per target, then wasm-opt -Oz from
 # the npm package binaryen@132 (never Debian's binaryen, whose output crashes
 # at load). pkg/README.md is tracked and left alone.
