@@ -62,22 +62,27 @@ function walk(v, depth) {
         }
         return true;
       }
-      const proto = Object.getPrototypeOf(v);
-      if (proto !== Object.prototype && proto !== null) return false;
-      const keys = Object.keys(v);
-      put(6); const at = N; put(0);
-      let n = 0;
-      for (let i = 0; i < keys.length; i++) {
-        const k = keys[i], x = v[k];
-        if (skipped(typeof x)) continue;
-        put(k.length); S += k; n++;
-        if (!walk(x, depth + 1)) return false;
-      }
-      OPS[at] = n;
-      return true;
+      return object(v, depth, false);
     }
     default: return false;
   }
+}
+// A plain object (not an array, no toJSON); a snapshot's `limits` as records.
+function object(v, depth, snapshot) {
+  const proto = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== null) return false;
+  const keys = Object.keys(v);
+  put(6); const at = N; put(0);
+  let n = 0;
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i], x = v[k];
+    if (skipped(typeof x)) continue;
+    put(k.length); S += k; n++;
+    if (snapshot && k === "limits" && limits(x)) continue;
+    if (!walk(x, depth + 1)) return false;
+  }
+  OPS[at] = n;
+  return true;
 }
 function amount(x) {
   return typeof x === "number" && x >= 0 && x <= Number.MAX_SAFE_INTEGER;
@@ -125,20 +130,7 @@ export function tg_encode(v) {
 export function tg_encode_snapshot(v) {
   N = 0; S = "";
   if (v === null || typeof v !== "object" || Array.isArray(v) || typeof v.toJSON === "function") return -1;
-  const proto = Object.getPrototypeOf(v);
-  if (proto !== Object.prototype && proto !== null) return -1;
-  const keys = Object.keys(v);
-  put(6); const at = N; put(0);
-  let n = 0;
-  for (let i = 0; i < keys.length; i++) {
-    const k = keys[i], x = v[k];
-    if (skipped(typeof x)) continue;
-    put(k.length); S += k; n++;
-    if (k === "limits" && limits(x)) continue;
-    if (!walk(x, 1)) return -1;
-  }
-  OPS[at] = n;
-  return joined();
+  return object(v, 0, true) ? joined() : -1;
 }
 export function tg_ops_len() { return N; }
 // Views of wasm memory, made again only when memory has grown (which
