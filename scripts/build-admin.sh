@@ -17,5 +17,7 @@ mkdir -p "$OUT/admin/pkg"
 cp admin/index.html admin/app.js admin/style.css "$OUT/admin/"
 cp www/style.css "$OUT/admin/base.css"
 cp pkg/web/tollgate.js pkg/web/tollgate_bg.wasm "$OUT/admin/pkg/"
+# The web build's JS snippets (ES modules tollgate.js imports: src/wasm/values.rs).
+if [ -d pkg/web/snippets ]; then cp -r pkg/web/snippets "$OUT/admin/pkg/"; fi
 cp admin/_headers "$OUT/_headers"
 echo "build-admin: $OUT/admin ($(du -sh "$OUT" | cut -f1))" >&2

@@ -64,12 +64,25 @@ impl Snapshot {
 
     fn entry(&self, l: &Limit, chat: Option<&str>) -> Option<&LimitState> {
         self.limits.iter().find(|e| {
-            e.metric == l.metric.as_str()
-                && e.scope == l.scope.as_str()
+            same(&e.metric, l.metric.as_str())
+                && same(&e.scope, l.scope.as_str())
                 && l.window.is_named(&e.window)
                 && (l.window != Window::Chat
                     || e.chat_id.as_ref().and_then(|c| c.as_deref()) == chat)
         })
+    }
+}
+
+/// Two short names equal. In wasm `==` on strings calls `memcmp`, a byte
+/// loop behind a call, and `entry` compares names hundreds of times per
+/// check (a tenth of a re-check in the npm package): there the bytes are
+/// compared inline. Native `memcmp` is faster than that loop, so native
+/// keeps `==` (BENCHMARKS.md, "A typed boundary", has both).
+fn same(a: &str, b: &str) -> bool {
+    if cfg!(target_family = "wasm") {
+        a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
+    } else {
+        a == b
     }
 }
 

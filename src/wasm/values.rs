@@ -400,15 +400,19 @@ pub(super) fn plain_decision(d: &Decision) -> Option<JsValue> {
         && d.warnings.is_empty()
         && d.model.is_none()
         && d.fallback_from.is_none();
+    let retry = d
+        .retry_after_s
+        .map_or(JsValue::NULL, |s| JsValue::from_f64(s as f64));
     plain.then(|| {
-        tg_plain_decision(
-            d.allowed,
-            d.status,
-            &CODE.with(|c| c.js(d.code.as_str())),
-            &MESSAGE.with(|m| m.js(&d.message)),
-            &d.retry_after_s
-                .map_or(JsValue::NULL, |s| JsValue::from_f64(s as f64)),
-        )
+        CODE.with(|c| {
+            c.with(d.code.as_str(), |code| {
+                MESSAGE.with(|m| {
+                    m.with(&d.message, |message| {
+                        tg_plain_decision(d.allowed, d.status, code, message, &retry)
+                    })
+                })
+            })
+        })
     })
 }
 
@@ -418,16 +422,15 @@ pub(super) fn plain_decision(d: &Decision) -> Option<JsValue> {
 struct LastString(std::cell::RefCell<Option<(String, JsValue)>>);
 
 impl LastString {
-    fn js(&self, s: &str) -> JsValue {
+    /// `f` of `s` as a JS string, lent (a clone of a `JsValue` is a call
+    /// into JS).
+    fn with<T>(&self, s: &str, f: impl FnOnce(&JsValue) -> T) -> T {
         let mut last = self.0.borrow_mut();
-        match last.as_ref() {
-            Some((text, js)) if text == s => js.clone(),
-            _ => {
-                let js = JsValue::from_str(s);
-                *last = Some((s.to_string(), js.clone()));
-                js
-            }
+        if last.as_ref().is_none_or(|(text, _)| text != s) {
+            *last = Some((s.to_string(), JsValue::from_str(s)));
         }
+        let (_, js) = last.as_ref().expect("set just above");
+        f(js)
     }
 }
 
