@@ -535,11 +535,16 @@ fn read_subscription(value: &Value) -> Result<Option<Subscription>, JsValue> {
         .map_err(|p| error("subscription", &p))
 }
 
-/// An action. Files may carry their first bytes as a `Uint8Array`.
+/// An action. Files may carry their first bytes as a `Uint8Array`: such an
+/// action is not plain data, so the typed walk gives up and the heads are
+/// made base64 first.
 fn action(v: &JsValue) -> Result<Action, JsValue> {
-    let value = match get(v, "type").as_string().as_deref() {
-        Some("upload" | "analyze_image") => json_with_heads(v, "action")?,
-        _ => json(v, "action")?,
+    let value = match Encoded::of(v).and_then(|e| e.value()) {
+        Some(value) => value,
+        None => match get(v, "type").as_string().as_deref() {
+            Some("upload" | "analyze_image") => json_with_heads(v, "action")?,
+            _ => parse(&json_text(v, "action")?, "action")?,
+        },
     };
     Action::from_value(&value).map_err(|p| error("action", &p))
 }
