@@ -369,16 +369,22 @@ static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_all
 
 // ------------------------------------------------------------- conversion
 
-// Everything crosses the boundary as JSON text: `JSON.stringify` and
-// `JSON.parse` are the JS engine's own fast paths, and the core reads and
-// writes exactly the text the Worker reads and writes over HTTP.
+// Plain data crosses typed ([`values`]) into the same JSON value the
+// Worker reads from the document's text; anything else crosses as that
+// text (`JSON.stringify`). Answers go out as JSON text for `JSON.parse`,
+// a plain decision as the object literal it would give.
 
 /// A JS value as JSON; `what` names it in the error. Plain data crosses
 /// typed ([`values`]); anything else as `JSON.stringify`'s text.
 fn json(v: &JsValue, what: &str) -> Result<Value, JsValue> {
-    if let Some(value) = Encoded::of(v).and_then(|e| e.value()) {
-        return Ok(value);
+    match Encoded::value_of(v) {
+        Some(value) => Ok(value),
+        None => text_json(v, what),
     }
+}
+
+/// A JS value as JSON by its `JSON.stringify` text.
+fn text_json(v: &JsValue, what: &str) -> Result<Value, JsValue> {
     parse(&json_text(v, what)?, what)
 }
 
@@ -408,7 +414,8 @@ fn json_with_heads(v: &JsValue, what: &str) -> Result<Value, JsValue> {
     let files = get(v, "files");
     let file = get(v, "file");
     if (!Array::is_array(&files) && !file.is_object()) || has_to_json(v) {
-        return json(v, what);
+        // `action` walked it already: only its text is left to try.
+        return text_json(v, what);
     }
     let copy = js_sys::Object::assign(&js_sys::Object::new(), v.unchecked_ref());
     if Array::is_array(&files) {
@@ -517,7 +524,7 @@ fn cached<T>(
     let value = match &key {
         Key::Typed(e) => match typed(e) {
             Some(t) => t?,
-            None => read(&parse(&json_text(v, what)?, what)?)?,
+            None => read(&text_json(v, what)?)?,
         },
         Key::Text(text) => read(&parse(text, what)?)?,
     };
@@ -539,11 +546,11 @@ fn read_subscription(value: &Value) -> Result<Option<Subscription>, JsValue> {
 /// action is not plain data, so the typed walk gives up and the heads are
 /// made base64 first.
 fn action(v: &JsValue) -> Result<Action, JsValue> {
-    let value = match Encoded::of(v).and_then(|e| e.value()) {
+    let value = match Encoded::value_of(v) {
         Some(value) => value,
         None => match get(v, "type").as_string().as_deref() {
             Some("upload" | "analyze_image") => json_with_heads(v, "action")?,
-            _ => parse(&json_text(v, "action")?, "action")?,
+            _ => text_json(v, "action")?,
         },
     };
     Action::from_value(&value).map_err(|p| error("action", &p))

@@ -187,14 +187,19 @@ impl Encoded {
         Self::taken(tg_encode(v))
     }
 
+    /// `v` as the JSON value its text would give, when it crosses typed.
+    pub(super) fn value_of(v: &JsValue) -> Option<Value> {
+        Self::of(v)?.value()
+    }
+
     /// A snapshot encoded, its `limits` as records when each is plain data
     /// of the known fields.
     pub(super) fn snapshot_of(v: &JsValue) -> Option<Encoded> {
         Self::taken(tg_encode_snapshot(v))
     }
 
-    /// The walker's output copied into wasm memory: the tags by one
-    /// `Float64Array.set`, the strings by one `TextEncoder.encodeInto`
+    /// The walker's output copied into wasm memory by one call: the tags
+    /// into a view of it, the strings by one `TextEncoder.encodeInto`
     /// (UTF-8 takes at most 3 bytes per UTF-16 unit).
     fn taken(len: i32) -> Option<Encoded> {
         let len = usize::try_from(len).ok()?;
@@ -393,27 +398,43 @@ pub(super) fn number(x: f64) -> Value {
 /// as the object literal `JSON.parse` of its JSON text gives, key order
 /// included; `None` for any other.
 pub(super) fn plain_decision(d: &Decision) -> Option<JsValue> {
-    let plain = d.violations.is_empty()
-        && d.limits.is_empty()
-        && d.hold.is_none()
-        && d.from_credits.is_empty()
-        && d.warnings.is_empty()
-        && d.model.is_none()
-        && d.fallback_from.is_none();
-    let retry = d
-        .retry_after_s
-        .map_or(JsValue::NULL, |s| JsValue::from_f64(s as f64));
-    plain.then(|| {
-        CODE.with(|c| {
-            c.with(d.code.as_str(), |code| {
-                MESSAGE.with(|m| {
-                    m.with(&d.message, |message| {
-                        tg_plain_decision(d.allowed, d.status, code, message, &retry)
-                    })
+    // Every field named, so a field added to `Decision` cannot be left out
+    // of the literal unnoticed: it must be placed here, plain or not.
+    let Decision {
+        allowed,
+        status,
+        code,
+        message,
+        retry_after_s,
+        violations,
+        limits,
+        hold,
+        from_credits,
+        warnings,
+        reached: _,
+        model,
+        fallback_from,
+    } = d;
+    let plain = violations.is_empty()
+        && limits.is_empty()
+        && hold.is_none()
+        && from_credits.is_empty()
+        && warnings.is_empty()
+        && model.is_none()
+        && fallback_from.is_none();
+    if !plain {
+        return None;
+    }
+    let retry = retry_after_s.map_or(JsValue::NULL, |s| JsValue::from_f64(s as f64));
+    Some(CODE.with(|c| {
+        c.with(code.as_str(), |code| {
+            MESSAGE.with(|m| {
+                m.with(message, |message| {
+                    tg_plain_decision(*allowed, *status, code, message, &retry)
                 })
             })
         })
-    })
+    }))
 }
 
 /// The last string of one kind handed to JS and its JS string: a page
